@@ -1,0 +1,18 @@
+// What this build and this machine offer: asked by `kiln --version`, by the tests
+// (to skip GPU checks with a message) and by allocator_for().
+#pragma once
+#include <string>
+
+namespace kiln {
+
+bool built_with_cuda();
+// GPUs visible at run time; 0 in a CPU-only build or when no driver/GPU is present.
+int cuda_device_count();
+// Multi-line summary: version, CUDA compiled in, cuDNN/cuBLAS versions, GPUs found.
+std::string runtime_summary();
+// Why GPU tests skip here ("kiln was built without CUDA" / "no GPU visible: ...").
+std::string gpu_unavailable_reason();
+
+extern const char* const kVersion;
+
+}  // namespace kiln

@@ -1,0 +1,64 @@
+// The per-device CUDA state: one stream, the cuBLAS and cuDNN handles bound to it,
+// a growable workspace for cuDNN/cuBLAS, and the device's caching allocator.
+//
+// There is no global "current device": an op looks up the Context of its input's
+// device with context_for(tensor), and everything it launches goes to that
+// context's stream, so work on one device runs in order without host syncs.
+// Contexts are created on first use and live until the process exits.
+#pragma once
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <memory>
+
+#include "engine/memory/caching_allocator.h"
+#include "engine/tensor/tensor.h"
+
+namespace kiln::cuda {
+
+class Context {
+ public:
+  static Context& get(int device_index);  // throws naming the index when there is no such GPU
+
+  int device_index() const { return device_index_; }
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t cublas() const { return cublas_; }
+  cublasLtHandle_t cublas_lt() const { return cublas_lt_; }
+  cudnnHandle_t cudnn() const { return cudnn_; }
+  CachingAllocator& allocator() { return *allocator_; }
+  const cudaDeviceProp& properties() const { return properties_; }
+
+  // Scratch memory of at least `bytes`, valid until the next workspace() call on
+  // this context. Taken from the caching allocator, so it never leaves the cache.
+  void* workspace(size_t bytes);
+  void synchronize() const;  // wait for everything queued on the stream
+
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+ private:
+  explicit Context(int device_index);
+  class DeviceMemory;  // RawAllocator over cudaMalloc / cudaFree
+
+  int device_index_;
+  cudaDeviceProp properties_{};
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  cublasLtHandle_t cublas_lt_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  std::unique_ptr<DeviceMemory> raw_memory_;
+  std::unique_ptr<CachingAllocator> allocator_;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+};
+
+inline Context& context_for(const Tensor& t) { return Context::get(t.device().index); }
+
+// Makes the context's device current for the calling thread (cudaSetDevice), so
+// kernels launch on the right GPU. Ops call this before launching.
+void set_device(const Context& ctx);
+
+}  // namespace kiln::cuda

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what kiln needs from Debian's packages, if missing. As root it runs
+# apt-get; otherwise it prints the exact apt-get line to run.
+#   scripts/setup.sh          build and test dependencies
+#   scripts/setup.sh --demo   also the Fashion-MNIST data set (dataset-fashion-mnist)
+set -euo pipefail
+packages=(cmake g++ make libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev)
+if [[ "${1:-}" == "--demo" ]]; then packages+=(dataset-fashion-mnist); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all packages present (${packages[*]})"
+  exit 0
+fi
+cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup: missing packages; run as root:"
+  echo "  apt-get update && ${cmd[*]}"
+  exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+"${cmd[@]}"

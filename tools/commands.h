@@ -1,0 +1,22 @@
+// The subcommand registry: each tools/cmd_*.cpp adds one Command to commands().
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace kiln::tools {
+
+struct Command {
+  std::string name;
+  std::function<void(CLI::App& app)> add;  // declares the subcommand and its options
+  std::function<int()> run;                // runs it after parsing; returns the exit code
+};
+
+std::vector<Command>& commands();
+
+// Used at namespace scope in a cmd_*.cpp:  static const bool registered = register_command({...});
+bool register_command(Command command);
+
+}  // namespace kiln::tools

@@ -1,0 +1,40 @@
+// The `kiln` command line. Each subcommand lives in its own tools/cmd_*.cpp and
+// registers itself here through the table below (a registry, not a strcmp chain).
+// This is the only place that turns a kiln::Error into an exit code.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "engine/core/backend_info.h"
+#include "engine/core/error.h"
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln: a from-scratch C++/CUDA deep-learning engine for image classification"};
+  app.require_subcommand(0, 1);
+  bool version = false;
+  app.add_flag("--version", version, "print the version, the compiled-in backends and the GPUs found");
+  for (const kiln::tools::Command& command : kiln::tools::commands()) command.add(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (version) {
+    std::cout << kiln::runtime_summary();
+    return 0;
+  }
+  if (app.get_subcommands().empty()) {
+    std::cout << app.help();
+    return 0;
+  }
+  try {
+    for (const kiln::tools::Command& command : kiln::tools::commands())
+      if (app.got_subcommand(command.name)) return command.run();
+  } catch (const kiln::Error& e) {
+    std::fprintf(stderr, "kiln: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
