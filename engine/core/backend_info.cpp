@@ -46,6 +46,13 @@ std::string runtime_summary() {
   std::string out = str("kiln ", kVersion, "\n");
 #if KILN_WITH_CUDA
   out += str("CUDA: compiled in (toolkit ", CUDART_VERSION / 1000, ".", (CUDART_VERSION % 1000) / 10, ")\n");
+  // The driver version explains the most common "no GPU" case: a driver older
+  // than the toolkit kiln was built with (0 means no driver is installed).
+  int driver_version = 0;
+  if (cudaDriverGetVersion(&driver_version) != cudaSuccess) cudaGetLastError();
+  out += driver_version == 0 ? std::string("CUDA driver: none found\n")
+                             : str("CUDA driver: supports CUDA up to ", driver_version / 1000, ".",
+                                   (driver_version % 1000) / 10, "\n");
   out += str("cuDNN: ", cudnnGetVersion() / 10000, ".", (cudnnGetVersion() % 10000) / 100, ".",
              cudnnGetVersion() % 100, " at run time\n");
   int cublas_version = 0;
@@ -59,8 +66,8 @@ std::string runtime_summary() {
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp p{};
     if (cudaGetDeviceProperties(&p, i) == cudaSuccess)
-      out += str("GPU ", i, ": ", p.name, ", ", p.totalGlobalMem / (1 << 20), " MiB, compute capability ", p.major,
-                 ".", p.minor, "\n");
+      out += str("GPU ", i, ": ", p.name, ", ", p.totalGlobalMem / (1 << 20), " MiB, ", p.multiProcessorCount,
+                 " SMs, compute capability ", p.major, ".", p.minor, "\n");
   }
 #else
   out += "CUDA: not compiled in (KILN_CUDA=OFF)\nno GPU: running on CPU\n";

@@ -41,6 +41,7 @@ class Context {
 
  private:
   explicit Context(int device_index);
+  void release() noexcept;  // frees in reverse order of creation; used by the destructor
   class DeviceMemory;  // RawAllocator over cudaMalloc / cudaFree
 
   int device_index_;
