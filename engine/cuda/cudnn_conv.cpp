@@ -77,7 +77,8 @@ struct Problem {
         x(x_shape, dtype, layout, "conv2d"),
         y(Shape{geometry.N, geometry.K, geometry.Ho, geometry.Wo}, dtype, layout, "conv2d"),
         w(w_shape, dtype, layout, "conv2d"),
-        conv(params, dtype) {
+        conv(params, dtype),
+        dtype(dtype) {
     // cuDNN computes the output size itself; both must agree or every index is off.
     int n = 0, k = 0, ho = 0, wo = 0;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv.get(), x.get(), w.get(), &n, &k, &ho, &wo));
@@ -89,6 +90,7 @@ struct Problem {
   TensorDescriptor x, y;
   FilterDescriptor w;
   ConvolutionDescriptor conv;
+  DType dtype;
 };
 
 struct AlgoChoice {
@@ -96,15 +98,21 @@ struct AlgoChoice {
   size_t workspace_bytes = 0;
 };
 
-// Ranked candidates from the heuristic, then the first whose workspace query
-// succeeds with our math type (the query fails for an algorithm that cannot run it).
+// The heuristic's candidates come best first, each tagged with the math type it was
+// ranked for. Take the best one ranked for our math type (the descriptor's: FMA for
+// f32, tensor ops for f16/bf16) whose workspace query succeeds; only if there is none,
+// the best supported one of any math type (the descriptor still fixes the math).
 template <class Perf, class WorkspaceQuery>
-AlgoChoice first_usable(const std::vector<Perf>& ranked, int returned, WorkspaceQuery&& workspace_size,
-                        const std::string& key) {
-  for (int i = 0; i < returned; ++i) {
-    if (ranked[i].status != CUDNN_STATUS_SUCCESS) continue;
-    size_t bytes = 0;
-    if (workspace_size(ranked[i].algo, &bytes) == CUDNN_STATUS_SUCCESS) return {static_cast<int>(ranked[i].algo), bytes};
+AlgoChoice first_usable(const std::vector<Perf>& ranked, int returned, cudnnMathType_t wanted,
+                        WorkspaceQuery&& workspace_size, const std::string& key) {
+  for (bool require_math_type : {true, false}) {
+    for (int i = 0; i < returned; ++i) {
+      if (ranked[i].status != CUDNN_STATUS_SUCCESS) continue;
+      if (require_math_type && ranked[i].mathType != wanted) continue;
+      size_t bytes = 0;
+      if (workspace_size(ranked[i].algo, &bytes) == CUDNN_STATUS_SUCCESS)
+        return {static_cast<int>(ranked[i].algo), bytes};
+    }
   }
   KILN_FAIL("conv2d: cuDNN offers no algorithm for ", key);
 }
@@ -116,6 +124,7 @@ AlgoChoice choose_algorithm(Direction direction, cudnnHandle_t handle, const Pro
   if (auto found = cache.find(key); found != cache.end()) return found->second;
 
   AlgoChoice choice;
+  const cudnnMathType_t wanted = math_type_for(p.dtype);
   int max_count = 0, returned = 0;
   switch (direction) {
     case Direction::forward: {
@@ -123,7 +132,7 @@ AlgoChoice choose_algorithm(Direction direction, cudnnHandle_t handle, const Pro
       std::vector<cudnnConvolutionFwdAlgoPerf_t> ranked(static_cast<size_t>(max_count));
       CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x.get(), p.w.get(), p.conv.get(), p.y.get(),
                                                          max_count, &returned, ranked.data()));
-      choice = first_usable(ranked, returned, [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+      choice = first_usable(ranked, returned, wanted, [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionForwardWorkspaceSize(handle, p.x.get(), p.w.get(), p.conv.get(), p.y.get(), algo, bytes);
       }, key);
       break;
@@ -133,7 +142,7 @@ AlgoChoice choose_algorithm(Direction direction, cudnnHandle_t handle, const Pro
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> ranked(static_cast<size_t>(max_count));
       CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w.get(), p.y.get(), p.conv.get(), p.x.get(),
                                                               max_count, &returned, ranked.data()));
-      choice = first_usable(ranked, returned, [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+      choice = first_usable(ranked, returned, wanted, [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p.w.get(), p.y.get(), p.conv.get(), p.x.get(), algo,
                                                             bytes);
       }, key);
@@ -144,7 +153,7 @@ AlgoChoice choose_algorithm(Direction direction, cudnnHandle_t handle, const Pro
       std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> ranked(static_cast<size_t>(max_count));
       CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x.get(), p.y.get(), p.conv.get(), p.w.get(),
                                                                 max_count, &returned, ranked.data()));
-      choice = first_usable(ranked, returned, [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+      choice = first_usable(ranked, returned, wanted, [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p.x.get(), p.y.get(), p.conv.get(), p.w.get(),
                                                               algo, bytes);
       }, key);
