@@ -1,0 +1,239 @@
+// conv2d on the GPU through cuDNN's legacy convolution API (still shipped in cuDNN 9).
+//
+//   forward          y  = conv(x, w)              cudnnConvolutionForward
+//   backward input   dx = conv_transpose(dy, w)   cudnnConvolutionBackwardData
+//   backward weight  dw = corr(x, dy)             cudnnConvolutionBackwardFilter
+//   (the bias is a separate per-channel add / sum: kernels/channel_bias.cu)
+//
+// Mode CUDNN_CROSS_CORRELATION (no kernel flip), as PyTorch and the CPU reference.
+// Compute type f32 for f32, f16 and bf16 data. Math type: CUDNN_FMA_MATH for f32,
+// which rules out TF32 (its 10-bit mantissa would break parity with the CPU at
+// 1e-4), and CUDNN_TENSOR_OP_MATH for f16/bf16 (tensor cores, f32 accumulation).
+// Layouts: x, w, y and their gradients share one layout; nhwc uses the NHWC tensor
+// format and the KRSC filter format, which is what tensor cores run fastest.
+//
+// Algorithms: cuDNN ranks its algorithms for a problem with a heuristic
+// (cudnnGet*Algorithm_v7, no benchmarking, so it is cheap and repeatable). We take
+// the best one that accepts our math type and cache the choice per (device,
+// direction, shapes, dtype, layout, params), so the lookup runs once per layer
+// shape, like torch.backends.cudnn.benchmark's cache. Workspace comes from the
+// context (ctx.workspace), which reuses one growing buffer.
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/cuda/context.h"
+#include "engine/cuda/cuda_check.h"
+#include "engine/cuda/cudnn_util.h"
+#include "engine/ops/conv.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+enum class Direction { forward, backward_data, backward_filter };
+const char* direction_name(Direction d) {
+  switch (d) {
+    case Direction::forward: return "conv2d forward";
+    case Direction::backward_data: return "conv2d backward input";
+    case Direction::backward_filter: return "conv2d backward weight";
+  }
+  return "?";
+}
+
+cudnnMathType_t math_type_for(DType dtype) {
+  return is_half(dtype) ? CUDNN_TENSOR_OP_MATH : (dtype == DType::f32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH);
+}
+
+class ConvolutionDescriptor {
+ public:
+  ConvolutionDescriptor(const Conv2dParams& p, DType dtype) {
+    // Accumulate in f32 for every 16-bit dtype ("pseudo-half" configuration).
+    const cudnnDataType_t compute = dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&descriptor_));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(descriptor_, p.padding[0], p.padding[1], p.stride[0], p.stride[1],
+                                                p.dilation[0], p.dilation[1], CUDNN_CROSS_CORRELATION, compute));
+    CUDNN_CHECK(cudnnSetConvolutionGroupCount(descriptor_, p.groups));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(descriptor_, math_type_for(dtype)));
+  }
+  ~ConvolutionDescriptor() {
+    const cudnnStatus_t status = cudnnDestroyConvolutionDescriptor(descriptor_);
+    if (status != CUDNN_STATUS_SUCCESS)
+      std::fprintf(stderr, "kiln: cudnnDestroyConvolutionDescriptor failed: %s\n", cudnnGetErrorString(status));
+  }
+  ConvolutionDescriptor(const ConvolutionDescriptor&) = delete;
+  ConvolutionDescriptor& operator=(const ConvolutionDescriptor&) = delete;
+  cudnnConvolutionDescriptor_t get() const { return descriptor_; }
+
+ private:
+  cudnnConvolutionDescriptor_t descriptor_ = nullptr;
+};
+
+// Everything cuDNN needs to know about one convolution problem.
+struct Problem {
+  Problem(const Shape& x_shape, const Shape& w_shape, DType dtype, Layout layout, const Conv2dParams& params)
+      : geometry(conv2d_geometry("conv2d (cuDNN)", x_shape, w_shape, params)),
+        x(x_shape, dtype, layout, "conv2d"),
+        y(Shape{geometry.N, geometry.K, geometry.Ho, geometry.Wo}, dtype, layout, "conv2d"),
+        w(w_shape, dtype, layout, "conv2d"),
+        conv(params, dtype),
+        dtype(dtype) {
+    // cuDNN computes the output size itself; both must agree or every index is off.
+    int n = 0, k = 0, ho = 0, wo = 0;
+    CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv.get(), x.get(), w.get(), &n, &k, &ho, &wo));
+    KILN_CHECK(n == geometry.N && k == geometry.K && ho == geometry.Ho && wo == geometry.Wo,
+               "conv2d: cuDNN computes the output (", n, ", ", k, ", ", ho, ", ", wo, ") but kiln computes (",
+               geometry.N, ", ", geometry.K, ", ", geometry.Ho, ", ", geometry.Wo, ")");
+  }
+  Conv2dGeometry geometry;
+  TensorDescriptor x, y;
+  FilterDescriptor w;
+  ConvolutionDescriptor conv;
+  DType dtype;
+};
+
+struct AlgoChoice {
+  int algo = 0;  // a cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t value
+  size_t workspace_bytes = 0;
+};
+
+// The heuristic's candidates come best first, each tagged with the math type it was
+// ranked for. Take the best one ranked for our math type (the descriptor's: FMA for
+// f32, tensor ops for f16/bf16) whose workspace query succeeds; only if there is none,
+// the best supported one of any math type (the descriptor still fixes the math).
+template <class Perf, class WorkspaceQuery>
+AlgoChoice first_usable(const std::vector<Perf>& ranked, int returned, cudnnMathType_t wanted,
+                        WorkspaceQuery&& workspace_size, const std::string& key) {
+  for (bool require_math_type : {true, false}) {
+    for (int i = 0; i < returned; ++i) {
+      if (ranked[i].status != CUDNN_STATUS_SUCCESS) continue;
+      if (require_math_type && ranked[i].mathType != wanted) continue;
+      size_t bytes = 0;
+      if (workspace_size(ranked[i].algo, &bytes) == CUDNN_STATUS_SUCCESS)
+        return {static_cast<int>(ranked[i].algo), bytes};
+    }
+  }
+  KILN_FAIL("conv2d: cuDNN offers no algorithm for ", key);
+}
+
+AlgoChoice choose_algorithm(Direction direction, cudnnHandle_t handle, const Problem& p, const std::string& key) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, AlgoChoice> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto found = cache.find(key); found != cache.end()) return found->second;
+
+  AlgoChoice choice;
+  const cudnnMathType_t wanted = math_type_for(p.dtype);
+  int max_count = 0, returned = 0;
+  switch (direction) {
+    case Direction::forward: {
+      CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &max_count));
+      std::vector<cudnnConvolutionFwdAlgoPerf_t> ranked(static_cast<size_t>(max_count));
+      CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x.get(), p.w.get(), p.conv.get(), p.y.get(),
+                                                         max_count, &returned, ranked.data()));
+      choice = first_usable(ranked, returned, wanted, [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(handle, p.x.get(), p.w.get(), p.conv.get(), p.y.get(), algo, bytes);
+      }, key);
+      break;
+    }
+    case Direction::backward_data: {
+      CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &max_count));
+      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> ranked(static_cast<size_t>(max_count));
+      CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w.get(), p.y.get(), p.conv.get(), p.x.get(),
+                                                              max_count, &returned, ranked.data()));
+      choice = first_usable(ranked, returned, wanted, [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p.w.get(), p.y.get(), p.conv.get(), p.x.get(), algo,
+                                                            bytes);
+      }, key);
+      break;
+    }
+    case Direction::backward_filter: {
+      CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &max_count));
+      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> ranked(static_cast<size_t>(max_count));
+      CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x.get(), p.y.get(), p.conv.get(), p.w.get(),
+                                                                max_count, &returned, ranked.data()));
+      choice = first_usable(ranked, returned, wanted, [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p.x.get(), p.y.get(), p.conv.get(), p.w.get(),
+                                                              algo, bytes);
+      }, key);
+      break;
+    }
+  }
+  cache.emplace(key, choice);
+  return choice;
+}
+
+std::string cache_key(Direction direction, const Context& ctx, const Shape& x_shape, const Shape& w_shape,
+                      DType dtype, Layout layout, const Conv2dParams& params) {
+  return str(direction_name(direction), " on cuda:", ctx.device_index(), ": x ", x_shape, ", weight ", w_shape, ", ",
+             dtype_name(dtype), " ", layout_name(layout), ", ", params.to_string());
+}
+
+// Binds the handle to the context's stream and device before any cuDNN call.
+cudnnHandle_t ready_handle(Context& ctx) {
+  set_device(ctx);
+  CUDNN_CHECK(cudnnSetStream(ctx.cudnn(), ctx.stream()));
+  return ctx.cudnn();
+}
+
+void check_same_layout(const char* op, const Tensor& a, const Tensor& b) {
+  KILN_CHECK(a.layout() == b.layout(), op, ": cuDNN path expects one layout, got ", a.describe(), " and ",
+             b.describe());
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& y, const Conv2dParams& params) {
+  check_same_layout("conv2d", x, weight);
+  check_same_layout("conv2d", x, y);
+  Context& ctx = context_for(x);
+  cudnnHandle_t handle = ready_handle(ctx);
+  const Problem p(x.shape(), weight.shape(), x.dtype(), x.layout(), params);
+  const AlgoChoice choice = choose_algorithm(
+      Direction::forward, handle, p,
+      cache_key(Direction::forward, ctx, x.shape(), weight.shape(), x.dtype(), x.layout(), params));
+  void* workspace = choice.workspace_bytes ? ctx.workspace(choice.workspace_bytes) : nullptr;
+  const ScalingFactors scale(1.0, 0.0, x.dtype());  // y = 1 * conv(x, w) + 0 * y: overwrite
+  CUDNN_CHECK(cudnnConvolutionForward(handle, scale.alpha(), p.x.get(), x.raw_data(), p.w.get(), weight.raw_data(),
+                                      p.conv.get(), static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo), workspace,
+                                      choice.workspace_bytes, scale.beta(), p.y.get(), y.raw_data()));
+}
+
+void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Tensor& grad_input,
+                           const Conv2dParams& params) {
+  check_same_layout("conv2d_backward_input", grad_output, weight);
+  check_same_layout("conv2d_backward_input", grad_output, grad_input);
+  Context& ctx = context_for(grad_output);
+  cudnnHandle_t handle = ready_handle(ctx);
+  const Problem p(grad_input.shape(), weight.shape(), grad_output.dtype(), grad_output.layout(), params);
+  const AlgoChoice choice = choose_algorithm(Direction::backward_data, handle, p,
+                                             cache_key(Direction::backward_data, ctx, grad_input.shape(),
+                                                       weight.shape(), grad_output.dtype(), grad_output.layout(), params));
+  void* workspace = choice.workspace_bytes ? ctx.workspace(choice.workspace_bytes) : nullptr;
+  const ScalingFactors scale(1.0, 0.0, grad_output.dtype());  // overwrite: backward returns a fresh gradient
+  CUDNN_CHECK(cudnnConvolutionBackwardData(handle, scale.alpha(), p.w.get(), weight.raw_data(), p.y.get(),
+                                           grad_output.raw_data(), p.conv.get(),
+                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), workspace,
+                                           choice.workspace_bytes, scale.beta(), p.x.get(), grad_input.raw_data()));
+}
+
+void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
+                            const Conv2dParams& params) {
+  check_same_layout("conv2d_backward_weight", grad_output, x);
+  check_same_layout("conv2d_backward_weight", x, grad_weight);
+  Context& ctx = context_for(x);
+  cudnnHandle_t handle = ready_handle(ctx);
+  const Problem p(x.shape(), grad_weight.shape(), x.dtype(), x.layout(), params);
+  const AlgoChoice choice = choose_algorithm(
+      Direction::backward_filter, handle, p,
+      cache_key(Direction::backward_filter, ctx, x.shape(), grad_weight.shape(), x.dtype(), x.layout(), params));
+  void* workspace = choice.workspace_bytes ? ctx.workspace(choice.workspace_bytes) : nullptr;
+  const ScalingFactors scale(1.0, 0.0, x.dtype());  // overwrite: backward returns a fresh gradient
+  CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, scale.alpha(), p.x.get(), x.raw_data(), p.y.get(),
+                                             grad_output.raw_data(), p.conv.get(),
+                                             static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace,
+                                             choice.workspace_bytes, scale.beta(), p.w.get(), grad_weight.raw_data()));
+}
+
+}  // namespace kiln::cuda

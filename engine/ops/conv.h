@@ -1,0 +1,97 @@
+// 2-D convolution (cross-correlation, as in PyTorch and cuDNN), forward and backward.
+//
+//   x: (N, C, H, W)   weight: (K, C/G, R, S)   bias: (K)   y: (N, K, Ho, Wo), G = groups
+//
+//   y[n, k, i, j] = bias[k] + sum_{c in group(k), r, s}
+//                   weight[k, c, r, s] * x[n, c, i*sh - ph + r*dh, j*sw - pw + s*dw]
+//   (x is zero outside the image: that is the padding)
+//
+//   Ho = (H + 2*ph - dh*(R - 1) - 1) / sh + 1   (integer division), likewise Wo
+//
+// Backward (docs/ops/conv.md derives them):
+//   grad_x      = "transposed convolution" of grad_y with the weight   (conv2d_backward_input)
+//   grad_weight = correlation of x with grad_y, summed over the batch   (conv2d_backward_weight)
+//   grad_bias   = grad_y summed over N, Ho, Wo                          (conv2d_backward_bias)
+//
+// Layouts: y follows x's layout (nchw or nhwc). The CPU reference computes in
+// row-major and copies in and out; cuDNN computes in either layout directly.
+// Saved for backward: x and weight (detached).
+#pragma once
+#include <array>
+#include <string>
+
+#include "engine/tensor/tensor.h"
+
+namespace kiln {
+
+struct Conv2dParams {
+  std::array<int, 2> stride{1, 1};    // (sh, sw)
+  std::array<int, 2> padding{0, 0};   // (ph, pw): zeros added on each side
+  std::array<int, 2> dilation{1, 1};  // (dh, dw): spacing between kernel taps
+  int groups = 1;                     // G: channels split into G independent convolutions
+  std::string to_string() const;      // "stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1"
+};
+
+// Every size the kernels need, derived once from the shapes and the params.
+struct Conv2dGeometry {
+  int64_t N, C, H, W;  // input
+  int64_t K, R, S;     // weight (K, C/G, R, S)
+  int64_t Ho, Wo;      // output
+  int64_t groups;
+  int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+  int64_t C_per_group() const { return C / groups; }
+  int64_t K_per_group() const { return K / groups; }
+};
+
+// One spatial output size: (in + 2*padding - dilation*(kernel - 1) - 1) / stride + 1.
+int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding, int dilation);
+// Checks the shapes and params (messages name the op and both shapes) and derives the geometry.
+Conv2dGeometry conv2d_geometry(const char* op, const Shape& x_shape, const Shape& weight_shape,
+                               const Conv2dParams& params);
+
+// y: (N, K, Ho, Wo) in x's layout. bias may be undefined (no bias).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params = {});
+// Each backward *returns* a fresh gradient (the tape accumulates into leaves).
+// grad_output: (N, K, Ho, Wo) -> grad_x: x_shape, in grad_output's layout.
+Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Shape& x_shape,
+                             const Conv2dParams& params);
+// grad_output: (N, K, Ho, Wo), x: (N, C, H, W) -> grad_weight: weight_shape, in x's layout.
+Tensor conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Shape& weight_shape,
+                              const Conv2dParams& params);
+// grad_output: (N, K, Ho, Wo) -> grad_bias: (K).
+Tensor conv2d_backward_bias(const Tensor& grad_output);
+
+// CPU reference (engine/ops/cpu/conv_cpu.cpp): im2col + Eigen GEMM. Every array is
+// row-major (nchw); outputs are overwritten, never accumulated into.
+namespace cpu {
+// x: (N, C, H, W), weight: (K, C/G, R, S), bias: (K) or nullptr -> y: (N, K, Ho, Wo)
+template <class T>
+void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dGeometry& g);
+// grad_output: (N, K, Ho, Wo), weight: (K, C/G, R, S) -> grad_input: (N, C, H, W)
+template <class T>
+void conv2d_backward_input(const T* grad_output, const T* weight, T* grad_input, const Conv2dGeometry& g);
+// grad_output: (N, K, Ho, Wo), x: (N, C, H, W) -> grad_weight: (K, C/G, R, S)
+template <class T>
+void conv2d_backward_weight(const T* grad_output, const T* x, T* grad_weight, const Conv2dGeometry& g);
+// grad_output: (N, K, P) with P = Ho*Wo -> grad_bias: (K)
+template <class T> void conv2d_backward_bias(const T* grad_output, T* grad_bias, int64_t N, int64_t K, int64_t P);
+}  // namespace cpu
+
+// CUDA (engine/cuda/cudnn_conv.cpp, kernels/channel_bias.cu). Tensors already on one
+// device with one dtype; x, weight, y and their gradients share one layout.
+namespace cuda {
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& y, const Conv2dParams& params);
+void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Tensor& grad_input,
+                           const Conv2dParams& params);
+void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
+                            const Conv2dParams& params);
+// A per-channel bias over a tensor read as (N, K, P) when channels_last is false
+// (nchw, or a (N, K) matrix with P = 1), or as (N, P, K) when it is true (nhwc).
+// y += bias[k]:
+void channel_bias_forward(const Tensor& bias, const Tensor& y, int64_t N, int64_t K, int64_t P, bool channels_last);
+// grad_bias[k] = sum over n, p of grad_output (accumulated in f32, stored in grad_bias's dtype):
+void channel_bias_backward(const Tensor& grad_output, const Tensor& grad_bias, int64_t N, int64_t K, int64_t P,
+                           bool channels_last);
+}  // namespace cuda
+
+}  // namespace kiln
