@@ -64,7 +64,7 @@ struct ChannelView {
   int64_t N = 0, C = 0, L = 1;
   int64_t stride_n = 0, stride_c = 0, stride_l = 0;
   bool channels_last = false;  // memory order (n, l, c) instead of (n, c, l)
-  int64_t count() const { return N * L; }  // M: values per channel
+  constexpr int64_t count() const { return N * L; }  // M: values per channel (constexpr: kernels call it)
 };
 ChannelView channel_view(const Tensor& t);
 
