@@ -4,7 +4,7 @@
 #   scripts/setup.sh          build and test dependencies
 #   scripts/setup.sh --demo   also the Fashion-MNIST data set (dataset-fashion-mnist)
 set -euo pipefail
-packages=(cmake g++ make libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev)
+packages=(cmake g++ make libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev zlib1g-dev)
 if [[ "${1:-}" == "--demo" ]]; then packages+=(dataset-fashion-mnist); fi
 
 missing=()

@@ -75,6 +75,15 @@ std::string runtime_summary() {
   return out;
 }
 
+void synchronize(const Device& device) {
+  if (device.is_cpu()) return;
+#if KILN_WITH_CUDA
+  cuda::Context::get(device.index).synchronize();
+#else
+  throw_built_without_cuda(__FILE__, __LINE__);
+#endif
+}
+
 Allocator& allocator_for(const Device& device) {
   if (device.is_cpu()) return cpu_allocator();
 #if KILN_WITH_CUDA

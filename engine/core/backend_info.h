@@ -3,6 +3,8 @@
 #pragma once
 #include <string>
 
+#include "engine/core/device.h"
+
 namespace kiln {
 
 bool built_with_cuda();
@@ -12,6 +14,10 @@ int cuda_device_count();
 std::string runtime_summary();
 // Why GPU tests skip here ("kiln was built without CUDA" / "no GPU visible: ...").
 std::string gpu_unavailable_reason();
+
+// Waits until all work queued on `device` has finished (a no-op on the CPU).
+// Benchmarks call it before reading a host clock.
+void synchronize(const Device& device);
 
 extern const char* const kVersion;
 

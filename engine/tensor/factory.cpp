@@ -18,7 +18,12 @@ Tensor empty(const Shape& shape, TensorOptions options) {
              "(N, C, H, W), got ", shape);
   auto impl = std::make_shared<TensorImpl>();
   const size_t bytes = static_cast<size_t>(shape.numel() * size_of(options.dtype));
-  impl->storage = std::make_shared<Storage>(bytes, allocator_for(options.device));
+  try {
+    impl->storage = std::make_shared<Storage>(bytes, allocator_for(options.device));
+  } catch (const Error& e) {  // say what the memory was for
+    KILN_FAIL(e.message(), "; while allocating a ", dtype_name(options.dtype), " ", shape, " tensor on ",
+              options.device.to_string());
+  }
   impl->shape = shape;
   impl->dtype = options.dtype;
   impl->layout = options.layout;

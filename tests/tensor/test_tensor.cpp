@@ -85,3 +85,9 @@ TEST_CASE("tensor: printing shows dtype, shape, values and statistics") {
   CHECK(out.str().find("f32 (3,) cpu") != std::string::npos);
   CHECK(out.str().find("mean 2") != std::string::npos);
 }
+
+TEST_CASE("tensor: out of memory is an error naming the size and the shape") {
+  // 2^60 bytes: no machine has that, so the allocation must fail cleanly.
+  test::expect_error_containing([&] { empty({int64_t{1} << 58, 4}, {DType::f32}); },
+                                {"out of memory", "(288230376151711744, 4)", "cpu"});
+}

@@ -1,0 +1,61 @@
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "engine/core/rng.h"
+#include "engine/tensor/factory.h"
+
+namespace kiln::data {
+
+Dataset subset(const Dataset& dataset, const std::vector<int64_t>& indices) {
+  Shape shape = dataset.images.shape();
+  const int64_t image_bytes = dataset.images.numel() / std::max<int64_t>(shape[0], 1);
+  shape[0] = static_cast<int64_t>(indices.size());
+  Dataset out;
+  out.images = empty(shape, {DType::u8});
+  out.labels = empty({shape[0]}, {DType::i64});
+  out.class_names = dataset.class_names;
+  out.source = dataset.source;
+  const uint8_t* src = dataset.images.data<uint8_t>();
+  uint8_t* dst = out.images.data<uint8_t>();
+  for (size_t i = 0; i < indices.size(); ++i) {
+    KILN_CHECK(indices[i] >= 0 && indices[i] < dataset.size(), "subset: index ", indices[i], " outside the ",
+               dataset.size(), " samples of ", dataset.source);
+    std::memcpy(dst + i * image_bytes, src + indices[i] * image_bytes, static_cast<size_t>(image_bytes));
+    out.labels.data<int64_t>()[i] = dataset.labels.data<int64_t>()[indices[i]];
+  }
+  return out;
+}
+
+Dataset pad_images(const Dataset& dataset, int64_t pad) {
+  const Shape in = dataset.images.shape();
+  const int64_t n = in[0], c = in[1], h = in[2], w = in[3], ph = h + 2 * pad, pw = w + 2 * pad;
+  Dataset out = dataset;
+  out.images = zeros({n, c, ph, pw}, {DType::u8});
+  const uint8_t* src = dataset.images.data<uint8_t>();
+  uint8_t* dst = out.images.data<uint8_t>();
+  for (int64_t plane = 0; plane < n * c; ++plane)
+    for (int64_t y = 0; y < h; ++y)
+      std::memcpy(dst + (plane * ph + y + pad) * pw + pad, src + (plane * h + y) * w, static_cast<size_t>(w));
+  return out;
+}
+
+std::vector<int64_t> stratified_indices(const Dataset& dataset, int64_t per_class, uint64_t seed) {
+  std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(dataset.num_classes()));
+  const int64_t* labels = dataset.labels.data<int64_t>();
+  for (int64_t i = 0; i < dataset.size(); ++i) by_class[static_cast<size_t>(labels[i])].push_back(i);
+  Rng rng(seed);
+  std::vector<int64_t> out;
+  for (auto& members : by_class) {
+    // Fisher-Yates with the seeded stream: the same seed gives the same subset everywhere.
+    for (size_t i = members.size(); i > 1; --i) std::swap(members[i - 1], members[rng.next_u64() % i]);
+    const size_t take = std::min<size_t>(members.size(), static_cast<size_t>(per_class));
+    out.insert(out.end(), members.begin(), members.begin() + static_cast<std::ptrdiff_t>(take));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace kiln::data

@@ -1,0 +1,130 @@
+// Layers: thin Modules that own parameters and call the ops. Constructors take the
+// same arguments, in the same order, as their torch.nn twins and initialise the
+// same way (engine/nn/init.h); forward() says the shapes.
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "engine/nn/module.h"
+#include "engine/ops/activation.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/pool.h"
+
+namespace kiln::nn {
+
+// y = conv2d(x, weight (K, C/groups, R, S), bias (K)); x (N, C, H, W) -> (N, K, Ho, Wo)
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, std::array<int, 2> kernel, Conv2dParams params = {},
+         bool bias = true);
+  Conv2d(int64_t in_channels, int64_t out_channels, int kernel, int stride = 1, int padding = 0, int groups = 1,
+         bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Conv2d"; }
+  std::string extra_repr() const override;
+  Tensor weight, bias;
+  Conv2dParams params;
+};
+
+// Depthwise (groups = C) then pointwise (1x1) convolution: far fewer multiply-adds
+// than a full conv (C*R*S + C*K per pixel instead of C*K*R*S).
+class SeparableConv2d : public Module {
+ public:
+  SeparableConv2d(int64_t in_channels, int64_t out_channels, int kernel, int stride = 1, int padding = 0,
+                  bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "SeparableConv2d"; }
+  std::shared_ptr<Conv2d> depthwise, pointwise;
+};
+
+// y = x W^T + b; x (N, in) -> (N, out)
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Linear"; }
+  std::string extra_repr() const override;
+  Tensor weight, bias;
+};
+
+// Batch norm over channel dim 1 of (N, C) or (N, C, H, W); running stats in f32 buffers.
+class BatchNorm : public Module {
+ public:
+  explicit BatchNorm(int64_t channels, double momentum = 0.1, double eps = 1e-5, bool affine = true);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "BatchNorm"; }
+  std::string extra_repr() const override;
+  Tensor weight, bias, running_mean, running_var;
+  double momentum, eps;
+  // When frozen, the layer normalises with its running statistics even in train()
+  // mode and never updates them (fine-tuning with frozen batch-norm statistics).
+  bool freeze_statistics = false;
+};
+
+class ActivationLayer : public Module {
+ public:
+  explicit ActivationLayer(Activation activation) : activation(activation) {}
+  Tensor forward(const Tensor& x) override { return activate(x, activation); }
+  std::string type_name() const override { return activation_name(activation); }
+  Activation activation;
+};
+
+// Zeroes each element with probability p in training, scaling the rest by 1/(1-p).
+// Each forward draws a new mask: the seed advances by one per call.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p, uint64_t seed = 0x5eed);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Dropout"; }
+  std::string extra_repr() const override;
+  double p;
+  uint64_t seed, calls = 0;
+};
+
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(Pool2dParams params) : params(params) {}
+  Tensor forward(const Tensor& x) override { return max_pool2d(x, params); }
+  std::string type_name() const override { return "MaxPool2d"; }
+  std::string extra_repr() const override { return params.to_string(); }
+  Pool2dParams params;
+};
+
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(Pool2dParams params) : params(params) {}
+  Tensor forward(const Tensor& x) override { return avg_pool2d(x, params); }
+  std::string type_name() const override { return "AvgPool2d"; }
+  std::string extra_repr() const override { return params.to_string(); }
+  Pool2dParams params;
+};
+
+// (N, C, H, W) -> (N, C, out_h, out_w)
+class AdaptiveAvgPool2d : public Module {
+ public:
+  AdaptiveAvgPool2d(int out_h, int out_w) : out_h(out_h), out_w(out_w) {}
+  Tensor forward(const Tensor& x) override { return adaptive_avg_pool2d(x, out_h, out_w); }
+  std::string type_name() const override { return "AdaptiveAvgPool2d"; }
+  int out_h, out_w;
+};
+
+// (N, C, H, W) -> (N, C * H * W)
+class Flatten : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Flatten"; }
+};
+
+// Runs its children in order; children are named "0", "1", ... as in torch.nn.Sequential.
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  explicit Sequential(std::vector<ModulePtr> modules);
+  Sequential& add(ModulePtr module);
+  Sequential& add(const std::string& name, ModulePtr module);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Sequential"; }
+  size_t size() const { return named_children().size(); }
+};
+
+}  // namespace kiln::nn

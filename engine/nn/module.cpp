@@ -1,0 +1,160 @@
+#include "engine/nn/module.h"
+
+#include <functional>
+
+#include "engine/tensor/factory.h"
+
+namespace kiln::nn {
+
+Tensor& Module::register_parameter(const std::string& name, Tensor* slot, Tensor value) {
+  *slot = value.defined() ? value.detach().set_requires_grad(true) : value;
+  parameters_.emplace_back(name, slot);
+  return *slot;
+}
+
+Tensor& Module::register_buffer(const std::string& name, Tensor* slot, Tensor value) {
+  *slot = value;
+  buffers_.emplace_back(name, slot);
+  return *slot;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, slot] : parameters_)
+    if (slot->defined()) out.emplace_back(name, *slot);
+  for (const auto& [child_name, child] : children_)
+    for (auto& [name, t] : child->named_parameters()) out.emplace_back(child_name + "." + name, t);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& entry : named_parameters()) out.push_back(entry.second);
+  return out;
+}
+
+std::vector<Tensor> Module::trainable_parameters() const {
+  std::vector<Tensor> out;
+  for (auto& entry : named_parameters())
+    if (entry.second.requires_grad()) out.push_back(entry.second);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, slot] : buffers_)
+    if (slot->defined()) out.emplace_back(name, *slot);
+  for (const auto& [child_name, child] : children_)
+    for (auto& [name, t] : child->named_buffers()) out.emplace_back(child_name + "." + name, t);
+  return out;
+}
+
+std::shared_ptr<Module> Module::child(const std::string& name) const {
+  std::string known;
+  for (const auto& [child_name, module] : children_) {
+    if (child_name == name) return module;
+    known += (known.empty() ? "" : ", ") + child_name;
+  }
+  KILN_FAIL(type_name(), " has no child module '", name, "' (children: ", known, ")");
+}
+
+int64_t Module::parameter_count(bool trainable_only) const {
+  int64_t count = 0;
+  for (auto& [name, t] : named_parameters())
+    if (!trainable_only || t.requires_grad()) count += t.numel();
+  return count;
+}
+
+void Module::train(bool training) {
+  training_ = training;
+  for (auto& entry : children_) entry.second->train(training);
+}
+
+static int set_requires_grad_by_prefix(const Module& m, const std::string& prefix, bool value, const char* verb) {
+  int changed = 0;
+  for (auto& [name, t] : m.named_parameters()) {
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    Tensor handle = t;  // shares the TensorImpl with the module's slot
+    handle.set_requires_grad(value);
+    ++changed;
+  }
+  KILN_CHECK(changed > 0, verb, "('", prefix, "'): no parameter name starts with '", prefix, "'");
+  return changed;
+}
+
+int Module::freeze(const std::string& prefix) { return set_requires_grad_by_prefix(*this, prefix, false, "freeze"); }
+int Module::unfreeze(const std::string& prefix) { return set_requires_grad_by_prefix(*this, prefix, true, "unfreeze"); }
+
+std::map<std::string, Tensor> Module::state_dict() const {
+  std::map<std::string, Tensor> out;
+  for (auto& [name, t] : named_parameters()) out[name] = t;
+  for (auto& [name, t] : named_buffers()) out[name] = t;
+  return out;
+}
+
+void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
+  std::map<std::string, bool> used;
+  for (auto& [key, value] : state) used[key] = false;
+  std::string missing;
+  auto load_into = [&](const std::string& name, Tensor& slot) {
+    auto found = state.find(name);
+    if (found == state.end()) {
+      missing += (missing.empty() ? "" : ", ") + name;
+      return;
+    }
+    used[name] = true;
+    KILN_CHECK(found->second.shape() == slot.shape(), "load_state_dict: '", name, "' has shape ",
+               found->second.shape(), " in the state, but the model expects ", slot.shape());
+    copy_(slot, found->second);
+  };
+  for (auto& [name, t] : named_parameters()) load_into(name, t);
+  for (auto& [name, t] : named_buffers()) load_into(name, t);
+  if (!strict) return;
+  KILN_CHECK(missing.empty(), "load_state_dict: the state has no value for ", missing);
+  std::string unexpected;
+  for (auto& [key, was_used] : used)
+    if (!was_used) unexpected += (unexpected.empty() ? "" : ", ") + key;
+  KILN_CHECK(unexpected.empty(), "load_state_dict: the state has keys the model does not: ", unexpected);
+}
+
+void Module::for_each_tensor(const std::function<void(Tensor& slot, bool is_parameter)>& fn) {
+  for (auto& [name, slot] : parameters_)
+    if (slot->defined()) fn(*slot, true);
+  for (auto& [name, slot] : buffers_)
+    if (slot->defined()) fn(*slot, false);
+  for (auto& entry : children_) entry.second->for_each_tensor(fn);
+}
+
+// Moving a parameter makes a new leaf with the same requires_grad.
+static void replace(Tensor& slot, const Tensor& moved, bool is_parameter) {
+  const bool requires_grad = slot.requires_grad();
+  slot = moved.detach();
+  if (is_parameter) slot.set_requires_grad(requires_grad);
+}
+
+void Module::to(const Device& device) {
+  for_each_tensor([&](Tensor& slot, bool is_parameter) { replace(slot, slot.detach().to(device), is_parameter); });
+}
+
+void Module::to(DType dtype) {
+  for_each_tensor([&](Tensor& slot, bool is_parameter) {
+    if (is_floating(slot.dtype())) replace(slot, slot.detach().to(dtype), is_parameter);
+  });
+}
+
+void Module::to(Layout layout) {
+  for_each_tensor([&](Tensor& slot, bool is_parameter) {
+    if (slot.dim() == 4) replace(slot, slot.detach().to(layout), is_parameter);
+  });
+}
+
+std::string Module::to_string(int indent) const {
+  std::string out = type_name() + "(" + extra_repr();
+  if (children_.empty()) return out + ")";
+  out += "\n";
+  for (const auto& [name, child] : children_)
+    out += std::string(static_cast<size_t>(indent + 2), ' ') + "(" + name + "): " + child->to_string(indent + 2) + "\n";
+  return out + std::string(static_cast<size_t>(indent), ' ') + ")";
+}
+
+}  // namespace kiln::nn

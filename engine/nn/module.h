@@ -1,0 +1,86 @@
+// nn::Module: a layer or a network, with named parameters, buffers and children.
+//
+// A Module registers its parameters (learned tensors) and buffers (state such as
+// batch norm's running statistics) by name, and its sub-modules as children, so
+// that the whole tree can be walked: named_parameters() gives "features.0.weight",
+// state_dict() gives every tensor to save, freeze("layer1") stops gradients for a
+// prefix. train()/eval() switch the mode of the tree (dropout, batch norm).
+//
+// Modules live behind std::shared_ptr and are not copyable: the registry holds
+// pointers to the members it names.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tensor/tensor.h"
+
+namespace kiln::nn {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  virtual std::string type_name() const = 0;  // "Conv2d"
+  virtual std::string extra_repr() const { return ""; }  // "3, 64, kernel=(7, 7), stride=(2, 2)"
+
+  // ---- the tree
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;  // recursive, "a.b.weight"
+  std::vector<Tensor> parameters() const;
+  std::vector<Tensor> trainable_parameters() const;  // requires_grad only
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
+  std::shared_ptr<Module> child(const std::string& name) const;  // throws listing the children
+  int64_t parameter_count(bool trainable_only = false) const;
+
+  // ---- modes
+  void train(bool training = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Sets requires_grad=false on every parameter whose name starts with `prefix`
+  // ("" = all). Returns how many were changed; throws if the prefix matches none.
+  int freeze(const std::string& prefix = "");
+  int unfreeze(const std::string& prefix = "");
+
+  // ---- state
+  std::map<std::string, Tensor> state_dict() const;  // parameters and buffers by name
+  // Copies values in (keeping each tensor's device/dtype/layout). With strict, a
+  // missing or unexpected key is an error; a shape mismatch always is. Each error
+  // names the key and both shapes.
+  void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+  // Moves every parameter and buffer (parameters stay leaves that require grad as before).
+  void to(const Device& device);
+  void to(DType dtype);  // floating parameters and buffers only
+  void to(Layout layout);  // 4-D parameters (conv weights) only
+
+  std::string to_string(int indent = 0) const;  // a printable tree, like PyTorch's repr
+
+ protected:
+  Tensor& register_parameter(const std::string& name, Tensor* slot, Tensor value);
+  Tensor& register_buffer(const std::string& name, Tensor* slot, Tensor value);
+  template <class M> std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    children_.emplace_back(name, module);
+    return module;
+  }
+
+ private:
+  void for_each_tensor(const std::function<void(Tensor& slot, bool is_parameter)>& fn);
+
+  bool training_ = true;
+  std::vector<std::pair<std::string, Tensor*>> parameters_;
+  std::vector<std::pair<std::string, Tensor*>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+using ModulePtr = std::shared_ptr<Module>;
+
+}  // namespace kiln::nn
