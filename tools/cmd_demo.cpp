@@ -18,8 +18,8 @@ namespace {
 struct DemoOptions {
   std::string data_dir = data::kFashionMnistDir;
   int epochs = 3;
-  int64_t train_per_class = 600;  // CPU subset: 6,000 training images
-  int64_t test_per_class = 200;   // and 2,000 test images
+  int64_t train_per_class = 1000;  // CPU subset: 10,000 training images
+  int64_t test_per_class = 200;    // and 2,000 test images
   std::string device = "auto";
   bool full = false;
 } options;
