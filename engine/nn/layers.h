@@ -79,6 +79,13 @@ class Dropout : public Module {
   std::string extra_repr() const override;
   double p;
   uint64_t seed, calls = 0;
+
+ protected:
+  std::map<std::string, int64_t> own_extra_state() const override { return {{"calls", static_cast<int64_t>(calls)}}; }
+  void load_own_extra_state(const std::map<std::string, int64_t>& state) override {
+    auto found = state.find("calls");
+    if (found != state.end()) calls = static_cast<uint64_t>(found->second);
+  }
 };
 
 class MaxPool2d : public Module {

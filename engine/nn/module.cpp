@@ -148,6 +148,27 @@ void Module::to(Layout layout) {
   });
 }
 
+std::map<std::string, int64_t> Module::extra_state() const {
+  std::map<std::string, int64_t> out = own_extra_state();
+  for (const auto& [child_name, child] : children_)
+    for (auto& [name, value] : child->extra_state()) out[child_name + "." + name] = value;
+  return out;
+}
+
+void Module::load_extra_state(const std::map<std::string, int64_t>& state) {
+  std::map<std::string, int64_t> own;
+  std::map<std::string, std::map<std::string, int64_t>> by_child;
+  for (const auto& [name, value] : state) {
+    const size_t dot = name.find('.');
+    if (dot == std::string::npos)
+      own[name] = value;
+    else
+      by_child[name.substr(0, dot)][name.substr(dot + 1)] = value;
+  }
+  load_own_extra_state(own);
+  for (auto& [child_name, child_state] : by_child) child(child_name)->load_extra_state(child_state);
+}
+
 std::string Module::to_string(int indent) const {
   std::string out = type_name() + "(" + extra_repr();
   if (children_.empty()) return out + ")";

@@ -64,9 +64,18 @@ class Module {
 
   std::string to_string(int indent = 0) const;  // a printable tree, like PyTorch's repr
 
+  // Integer state that is neither a parameter nor a buffer but must survive a
+  // checkpoint for an exact resume (how many masks a Dropout has drawn), by
+  // dotted name. Modules with such state override own_extra_state().
+  std::map<std::string, int64_t> extra_state() const;
+  void load_extra_state(const std::map<std::string, int64_t>& state);
+
  protected:
   Tensor& register_parameter(const std::string& name, Tensor* slot, Tensor value);
   Tensor& register_buffer(const std::string& name, Tensor* slot, Tensor value);
+  virtual std::map<std::string, int64_t> own_extra_state() const { return {}; }
+  virtual void load_own_extra_state(const std::map<std::string, int64_t>& state) {}
+
   template <class M> std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     children_.emplace_back(name, module);
     return module;
