@@ -84,6 +84,10 @@ void synchronize(const Device& device) {
 #endif
 }
 
+#if !KILN_WITH_CUDA
+Allocator& pinned_host_allocator() { return cpu_allocator(); }  // engine/cuda/pinned_memory.cpp in CUDA builds
+#endif
+
 Allocator& allocator_for(const Device& device) {
   if (device.is_cpu()) return cpu_allocator();
 #if KILN_WITH_CUDA

@@ -41,4 +41,9 @@ Allocator& cpu_allocator();
 // The allocator of `device`: the CPU one, or the CUDA context's caching allocator.
 Allocator& allocator_for(const Device& device);
 
+// Page-locked host memory (cudaHostAlloc, cached), for buffers that are copied to a
+// GPU: such copies can run asynchronously and overlap with kernels. In a build
+// without CUDA there is nothing to transfer to, and this is cpu_allocator().
+Allocator& pinned_host_allocator();
+
 }  // namespace kiln

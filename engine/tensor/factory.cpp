@@ -30,6 +30,14 @@ Tensor empty(const Shape& shape, TensorOptions options) {
   return Tensor(std::move(impl));
 }
 
+Tensor empty_pinned(const Shape& shape, DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape.numel() * size_of(dtype)), pinned_host_allocator());
+  impl->shape = shape;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
 Tensor full(const Shape& shape, double value, TensorOptions options) {
   Tensor t = empty(shape, options);
   fill_(t, value);

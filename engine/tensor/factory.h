@@ -20,6 +20,9 @@ Tensor zeros(const Shape& shape, TensorOptions options = {});
 Tensor ones(const Shape& shape, TensorOptions options = {});
 Tensor full(const Shape& shape, double value, TensorOptions options = {});
 Tensor empty_like(const Tensor& t);
+// A CPU tensor in page-locked memory (see pinned_host_allocator()): the staging
+// buffer for host-to-GPU copies that should overlap with compute.
+Tensor empty_pinned(const Shape& shape, DType dtype = DType::f32);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);

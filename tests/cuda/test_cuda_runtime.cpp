@@ -155,3 +155,16 @@ TEST_CASE("cuda: without a usable GPU, a CUDA tensor is an error that says CUDA"
     test::expect_error_containing([&] { empty({4}, {DType::f32, missing, Layout::nchw}); },
                                   {"cuda:" + std::to_string(count), std::to_string(count) + " GPU(s) visible"});
 }
+
+TEST_CASE("cuda: pinned host buffers are cached and round-trip through the GPU" * doctest::test_suite("gpu")) {
+  if (test::skip_without_gpu("pinned host memory")) return;
+  const int64_t before = pinned_host_allocator().stats().system_allocations;
+  for (int step = 0; step < 4; ++step) {
+    Tensor staging = empty_pinned({1024, 3}, DType::f32);
+    float* p = staging.data<float>();
+    for (int64_t i = 0; i < staging.numel(); ++i) p[i] = static_cast<float>(i) * 0.5f + static_cast<float>(step);
+    const Tensor back = staging.to(Device::cuda(0)).to(Device::cpu());
+    CHECK(back.to_vector() == staging.to_vector());
+  }
+  CHECK(pinned_host_allocator().stats().system_allocations - before <= 1);  // one cudaHostAlloc, then the cache
+}
