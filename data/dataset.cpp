@@ -18,6 +18,9 @@ Dataset subset(const Dataset& dataset, const std::vector<int64_t>& indices) {
   out.labels = empty({shape[0]}, {DType::i64});
   out.class_names = dataset.class_names;
   out.source = dataset.source;
+  out.skipped = dataset.skipped;
+  const int64_t num_classes = dataset.targets.defined() ? dataset.targets.shape()[1] : 0;
+  if (dataset.targets.defined()) out.targets = empty({shape[0], num_classes}, {DType::f32});
   const uint8_t* src = dataset.images.data<uint8_t>();
   uint8_t* dst = out.images.data<uint8_t>();
   for (size_t i = 0; i < indices.size(); ++i) {
@@ -25,6 +28,10 @@ Dataset subset(const Dataset& dataset, const std::vector<int64_t>& indices) {
                dataset.size(), " samples of ", dataset.source);
     std::memcpy(dst + i * image_bytes, src + indices[i] * image_bytes, static_cast<size_t>(image_bytes));
     out.labels.data<int64_t>()[i] = dataset.labels.data<int64_t>()[indices[i]];
+    if (!dataset.file_names.empty()) out.file_names.push_back(dataset.file_names[static_cast<size_t>(indices[i])]);
+    if (dataset.targets.defined())
+      std::memcpy(out.targets.data<float>() + i * num_classes, dataset.targets.data<float>() + indices[i] * num_classes,
+                  static_cast<size_t>(num_classes) * sizeof(float));
   }
   return out;
 }

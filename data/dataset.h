@@ -12,6 +12,9 @@ namespace kiln::data {
 struct Dataset {
   Tensor images;  // u8 (N, C, H, W), cpu
   Tensor labels;  // i64 (N), cpu
+  Tensor targets;  // f32 (N, K) multi-hot, only for multi-label
+  std::vector<std::string> file_names;  // (N) relative to the source folder; empty for IDX
+  int64_t skipped = 0;  // unreadable files left out by --skip-bad
   std::vector<std::string> class_names;
   std::string source;  // where it came from, for messages and run reports
 

@@ -1,0 +1,94 @@
+#include "data/image_io.h"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "engine/core/check.h"
+
+namespace kiln::data {
+
+Fit parse_fit(const std::string& name) {
+  if (name == "crop") return Fit::crop;
+  if (name == "pad") return Fit::pad;
+  KILN_FAIL("unknown fit '", name, "': use crop (centre region) or pad (letterbox)");
+}
+
+const char* fit_name(Fit fit) { return fit == Fit::crop ? "crop" : "pad"; }
+
+DecodedImage decode_image(const std::string& path, int64_t channels) {
+  KILN_CHECK(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3, got ", channels);
+  int width = 0, height = 0, channels_in_file = 0;
+  // stbi_load keeps its reason in a (thread-local when threaded) global; read it at once.
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+      stbi_load(path.c_str(), &width, &height, &channels_in_file, static_cast<int>(channels)), stbi_image_free);
+  KILN_CHECK(pixels != nullptr, "cannot decode image '", path, "': ", stbi_failure_reason());
+  DecodedImage image;
+  image.height = height;
+  image.width = width;
+  image.channels = channels;
+  image.pixels.assign(pixels.get(), pixels.get() + static_cast<size_t>(height) * width * channels);
+  return image;
+}
+
+namespace {
+
+// (H, W, C) interleaved -> resized (h, w, C) interleaved; a plain copy when the size
+// already matches, so an image that is already size x size stays bit-exact.
+std::vector<uint8_t> resize(const DecodedImage& image, int64_t height, int64_t width) {
+  if (height == image.height && width == image.width) return image.pixels;
+  std::vector<uint8_t> out(static_cast<size_t>(height * width * image.channels));
+  const int ok = stbir_resize_uint8(image.pixels.data(), static_cast<int>(image.width), static_cast<int>(image.height),
+                                    0, out.data(), static_cast<int>(width), static_cast<int>(height), 0,
+                                    static_cast<int>(image.channels));
+  KILN_CHECK(ok, "stb_image_resize failed for ", image.width, "x", image.height, " -> ", width, "x", height);
+  return out;
+}
+
+int64_t scaled(int64_t length, double scale) { return std::max<int64_t>(1, std::llround(length * scale)); }
+
+}  // namespace
+
+void fit_image(const DecodedImage& image, int64_t size, Fit fit, uint8_t* out) {
+  const int64_t channels = image.channels;
+  const int64_t shorter = std::min(image.height, image.width), longer = std::max(image.height, image.width);
+  // crop scales the shorter side to size (then one side is exactly size and the other
+  // at least size); pad scales the longer side to size (then nothing exceeds size).
+  const double scale = static_cast<double>(size) / static_cast<double>(fit == Fit::crop ? shorter : longer);
+  int64_t height = scaled(image.height, scale), width = scaled(image.width, scale);
+  if (fit == Fit::crop) {
+    height = std::max(height, size);
+    width = std::max(width, size);
+  } else {
+    height = std::min(height, size);
+    width = std::min(width, size);
+  }
+  const std::vector<uint8_t> resized = resize(image, height, width);
+
+  // Where resized pixel (y, x) lands in the output: crop starts inside the image,
+  // pad starts inside the canvas. Integer halving puts an odd leftover at the far side.
+  const int64_t src_y = fit == Fit::crop ? (height - size) / 2 : 0, src_x = fit == Fit::crop ? (width - size) / 2 : 0;
+  const int64_t dst_y = fit == Fit::pad ? (size - height) / 2 : 0, dst_x = fit == Fit::pad ? (size - width) / 2 : 0;
+  const int64_t rows = std::min(height, size), cols = std::min(width, size);
+  if (fit == Fit::pad) std::memset(out, 0, static_cast<size_t>(channels * size * size));
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t y = 0; y < rows; ++y) {
+      const uint8_t* src = resized.data() + ((src_y + y) * width + src_x) * channels + c;
+      uint8_t* dst = out + (c * size + dst_y + y) * size + dst_x;
+      for (int64_t x = 0; x < cols; ++x) dst[x] = src[x * channels];  // interleaved -> planar
+    }
+}
+
+bool has_image_extension(const std::string& file_name) {
+  const size_t dot = file_name.rfind('.');
+  if (dot == std::string::npos) return false;
+  std::string extension = file_name.substr(dot + 1);
+  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return extension == "jpg" || extension == "jpeg" || extension == "png" || extension == "bmp";
+}
+
+}  // namespace kiln::data

@@ -1,0 +1,38 @@
+// Decoding one image file and bringing it to a fixed square size.
+//
+// Files are decoded by stb_image (jpg, png, bmp, and the rest stb reads) into
+// interleaved (H, W, C) uint8, with C forced to 3 (grey files are repeated into R, G
+// and B) or 1 (colour files are turned into luma by stb). fit_image then resizes with
+// stb_image_resize (a Mitchell filter when shrinking, Catmull-Rom when enlarging) and
+// writes planar (C, size, size) uint8, the layout of one row of a Dataset:
+//
+//   Fit::crop  shorter side -> size, aspect kept, then the centre size x size region
+//              (torchvision's Resize(size) + CenterCrop(size)).
+//   Fit::pad   longer side -> size, aspect kept, then centred on a black size x size
+//              canvas (letterboxing: nothing is cut off).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::data {
+
+enum class Fit { crop, pad };
+Fit parse_fit(const std::string& name);  // "crop" or "pad"; throws listing both
+const char* fit_name(Fit fit);
+
+struct DecodedImage {
+  int64_t height = 0, width = 0, channels = 0;
+  std::vector<uint8_t> pixels;  // (H, W, C) interleaved, as image files store them
+};
+
+// Throws kiln::Error naming the file and stb's reason ("corrupt JPEG", "can't fopen").
+DecodedImage decode_image(const std::string& path, int64_t channels);
+
+// Writes image into out: (C, size, size) planar uint8.
+void fit_image(const DecodedImage& image, int64_t size, Fit fit, uint8_t* out);
+
+// True for the extensions an image folder is searched for: .jpg .jpeg .png .bmp (any case).
+bool has_image_extension(const std::string& file_name);
+
+}  // namespace kiln::data
