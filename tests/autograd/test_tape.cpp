@@ -49,7 +49,7 @@ TEST_CASE("autograd: a frozen input gets no gradient and costs no backward work"
   CHECK(!data.grad().defined());
 }
 
-TEST_CASE("autograd: saved tensors are freed after backward; a second backward is an error") {
+TEST_CASE("autograd: saved tensors are freed after backward, and a second backward is an error") {
   Tensor w = from_vector({3.0}, {1}).set_requires_grad(true);
   Tensor big = mul(w, ones({1000}));
   Tensor loss = sum(mul(big, big));

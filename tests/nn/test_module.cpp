@@ -62,7 +62,7 @@ TEST_CASE("nn: state_dict round trip through safetensors, and clear load errors"
                                 {"/tmp/does-not-exist.safetensors"});
 }
 
-TEST_CASE("nn: eval mode uses running statistics; train mode updates them") {
+TEST_CASE("nn: eval mode uses running statistics, train mode updates them") {
   auto net = tiny();
   Rng rng(2);
   Tensor x = uniform({4, 3, 5, 5}, -1, 1, rng);

@@ -70,7 +70,7 @@ TEST_CASE("batch_norm: eval mode normalises with the running stats and leaves th
   check_values(running_var, {4, 0.25});
 }
 
-TEST_CASE("batch_norm: eval backward is the plain scale weight * invstd; weight and bias get their sums") {
+TEST_CASE("batch_norm: eval backward is the plain scale weight * invstd, and weight and bias get their sums") {
   const Tensor x = from_vector({3, 0, -1, -1.5}, {2, 2});
   const Tensor weight = from_vector({2, 1}, {2}).set_requires_grad(true);
   const Tensor bias = from_vector({0.5, 0}, {2}).set_requires_grad(true);
@@ -109,7 +109,7 @@ TEST_CASE("max_pool2d: padding reads as -inf, so negative inputs are not beaten 
   check_values(max_pool2d(full({1, 1, 2, 2}, -1.0), p), {-1, -1, -1, -1});
 }
 
-TEST_CASE("adaptive_avg_pool2d: 7 -> 3 uses windows [0,3), [2,5), [4,7)") {
+TEST_CASE("adaptive_avg_pool2d: 7 -> 3 uses the windows 0-3, 2-5 and 4-7 (end exclusive)") {
   // start = floor(i * 7 / 3) = 0, 2, 4;  end = ceil((i + 1) * 7 / 3) = 3, 5, 7.
   //   torch: x = (torch.arange(7.) ** 2).view(1, 1, 7, 1); F.adaptive_avg_pool2d(x, (3, 1))
   //          -> [5/3, 29/3, 77/3]
