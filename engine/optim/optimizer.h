@@ -32,6 +32,14 @@ class Optimizer {
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   int64_t step_count() const { return steps_; }
 
+  // The optimizer's state for checkpoints: "<param name>.<buffer>" -> tensor, plus
+  // "step". `param_names` names the parameters in group order (the trainer takes
+  // them from the model). Loading restores exactly what was saved, so a resumed run
+  // continues as if it had not stopped.
+  virtual std::map<std::string, Tensor> state_dict(const std::vector<std::string>& param_names) const = 0;
+  virtual void load_state_dict(const std::map<std::string, Tensor>& state,
+                               const std::vector<std::string>& param_names) = 0;
+
  protected:
   std::vector<ParamGroup> groups_;
   std::vector<double> base_lrs_;
@@ -57,6 +65,8 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, SgdOptions options);
   SGD(std::vector<ParamGroup> groups, SgdOptions options);  // group lr/weight_decay override the options'
   void step() override;
+  std::map<std::string, Tensor> state_dict(const std::vector<std::string>& param_names) const override;
+  void load_state_dict(const std::map<std::string, Tensor>& state, const std::vector<std::string>& param_names) override;
 
  private:
   SgdOptions options_;

@@ -70,6 +70,44 @@ void SGD::step() {
   ++steps_;
 }
 
+// Parameters in group order, for naming state entries.
+static std::vector<Tensor> all_params(const std::vector<ParamGroup>& groups) {
+  std::vector<Tensor> out;
+  for (const ParamGroup& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
+  return out;
+}
+
+std::map<std::string, Tensor> SGD::state_dict(const std::vector<std::string>& param_names) const {
+  const std::vector<Tensor> params = all_params(groups_);
+  KILN_CHECK(param_names.size() == params.size(), "SGD state_dict: ", param_names.size(), " names for ",
+             params.size(), " parameters");
+  std::map<std::string, Tensor> state;
+  state["step"] = scalar(static_cast<double>(steps_), {DType::i64});
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto found = momentum_buffers_.find(params[i].impl_ptr().get());
+    if (found != momentum_buffers_.end()) state[param_names[i] + ".momentum_buffer"] = found->second;
+  }
+  return state;
+}
+
+void SGD::load_state_dict(const std::map<std::string, Tensor>& state, const std::vector<std::string>& param_names) {
+  const std::vector<Tensor> params = all_params(groups_);
+  KILN_CHECK(param_names.size() == params.size(), "SGD load_state_dict: ", param_names.size(), " names for ",
+             params.size(), " parameters");
+  auto step = state.find("step");
+  steps_ = step == state.end() ? 0 : static_cast<int64_t>(step->second.item());
+  momentum_buffers_.clear();
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto found = state.find(param_names[i] + ".momentum_buffer");
+    if (found == state.end()) continue;
+    KILN_CHECK(found->second.shape() == params[i].shape(), "SGD load_state_dict: '", param_names[i],
+               ".momentum_buffer' has shape ", found->second.shape(), ", the parameter ", params[i].shape());
+    Tensor buffer = empty_like(params[i]);
+    copy_(buffer, found->second);
+    momentum_buffers_[params[i].impl_ptr().get()] = buffer;
+  }
+}
+
 namespace cpu {
 template <class T>
 void sgd_step(T* param, const T* grad, T* buffer, int64_t n, double lr, double momentum, double dampening,

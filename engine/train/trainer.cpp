@@ -1,0 +1,222 @@
+#include "engine/train/trainer.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "data/loader.h"
+#include "engine/augment/mix_loss.h"
+#include "engine/autograd/grad_mode.h"
+#include "engine/core/backend_info.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/loss.h"
+#include "engine/tensor/factory.h"
+#include "engine/train/grad_clip.h"
+#include "engine/train/progress.h"
+#include "engine/train/run_log.h"
+
+namespace kiln::train {
+
+namespace {
+
+// Seeds derived from the run seed: one stream per purpose, so that changing one
+// (say, the augmentation) never shifts another (the loader's order).
+uint64_t stream_seed(uint64_t seed, uint64_t purpose, uint64_t index) {
+  return splitmix64(seed ^ splitmix64(purpose * 0x9e3779b97f4a7c15ull + index));
+}
+constexpr uint64_t kAugmentStream = 1, kMixStream = 2;
+
+int64_t count_correct(const Tensor& logits, const Tensor& labels_cpu) {
+  const std::vector<double> values = logits.to(Device::cpu()).to(DType::f32).to_vector();
+  const int64_t batch = logits.shape()[0], classes = logits.shape()[1];
+  const int64_t* y = labels_cpu.data<int64_t>();
+  int64_t correct = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto row = values.begin() + b * classes;
+    correct += (std::max_element(row, row + classes) - row) == y[b];
+  }
+  return correct;
+}
+
+double peak_memory_mb(const Device& device) {
+  return static_cast<double>(allocator_for(device).stats().peak_bytes_in_use) / (1 << 20);
+}
+
+std::vector<std::string> parameter_names(const nn::Module& model, const optim::Optimizer& optimizer) {
+  // The optimizer's parameters in group order, named by the model.
+  std::map<const TensorImpl*, std::string> by_impl;
+  for (auto& [name, t] : model.named_parameters()) by_impl[t.impl_ptr().get()] = name;
+  std::vector<std::string> names;
+  for (const auto& group : const_cast<optim::Optimizer&>(optimizer).groups())
+    for (const Tensor& p : group.params) {
+      auto found = by_impl.find(p.impl_ptr().get());
+      KILN_CHECK(found != by_impl.end(), "trainer: the optimizer holds a parameter that is not in the model");
+      names.push_back(found->second);
+    }
+  return names;
+}
+
+}  // namespace
+
+Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, std::function<double(int64_t)> lr_factor,
+                 TrainSetup setup)
+    : model_(model), optimizer_(optimizer), lr_factor_(std::move(lr_factor)), setup_(std::move(setup)) {
+  KILN_CHECK(setup_.monitor == "val_accuracy" || setup_.monitor == "val_loss",
+             "train: --monitor must be val_accuracy or val_loss, got '", setup_.monitor, "'");
+}
+
+bool Trainer::improved(double metric) const {
+  if (!has_best_) return true;
+  return setup_.monitor == "val_loss" ? metric < best_metric_ : metric > best_metric_;
+}
+
+Checkpoint Trainer::make_checkpoint(int epoch) const {
+  Checkpoint c = checkpoint_of(model_);
+  c.optimizer = optimizer_.state_dict(parameter_names(model_, optimizer_));
+  c.config = setup_.config;
+  c.class_names = class_names_;
+  c.progress = {{"epoch", epoch}, {"step", step_}, {"best_metric", best_metric_}, {"has_best", has_best_},
+                {"epochs_without_improvement", epochs_without_improvement_}, {"monitor", setup_.monitor}};
+  return c;
+}
+
+void Trainer::resume(const Checkpoint& c) {
+  restore_model(model_, c);
+  optimizer_.load_state_dict(c.optimizer, parameter_names(model_, optimizer_));
+  next_epoch_ = c.progress.value("epoch", 0) + 1;
+  step_ = c.progress.value("step", int64_t{0});
+  best_metric_ = c.progress.value("best_metric", 0.0);
+  has_best_ = c.progress.value("has_best", false);
+  epochs_without_improvement_ = c.progress.value("epochs_without_improvement", 0);
+}
+
+Evaluation Trainer::evaluate(const data::Dataset& dataset) {
+  NoGradGuard no_grad;
+  const bool was_training = model_.is_training();
+  model_.eval();
+  Evaluation result;
+  const int64_t classes = std::max<int64_t>(dataset.num_classes(), 1);
+  result.logits = empty({dataset.size(), classes}, {DType::f32});
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t start = 0; start < dataset.size(); start += setup_.batch_size) {
+    const int64_t n = std::min(setup_.batch_size, dataset.size() - start);
+    const Tensor labels = dataset.labels.narrow0(start, n);
+    const Tensor x = augment::eval_transform(dataset.images.narrow0(start, n).to(setup_.device), setup_.image);
+    const Tensor logits = model_.forward(x).to(DType::f32);
+    CrossEntropyOptions sum_loss;
+    sum_loss.reduction = Reduction::sum;
+    loss_sum += cross_entropy(logits, labels.to(setup_.device), sum_loss).to(Device::cpu()).item();
+    const Tensor host_logits = logits.to(Device::cpu());
+    copy_(result.logits.narrow0(start, n), host_logits);
+    correct += count_correct(host_logits, labels);
+    result.count += n;
+  }
+  model_.train(was_training);
+  result.loss = loss_sum / static_cast<double>(std::max<int64_t>(result.count, 1));
+  result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(result.count, 1));
+  return result;
+}
+
+std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data::Dataset& val_set) {
+  KILN_CHECK(train_set.size() > 0, "train: the training set '", train_set.source, "' is empty");
+  class_names_ = train_set.class_names;
+  const bool writes = !setup_.run_dir.empty();
+  std::unique_ptr<RunLog> log;
+  if (writes)
+    log = std::make_unique<RunLog>(setup_.run_dir,
+                                   std::vector<std::string>{"epoch", "lr", "train_loss", "train_accuracy", "val_loss",
+                                                            "val_accuracy", "seconds", "images_per_second",
+                                                            "peak_memory_mb"},
+                                   /*append=*/next_epoch_ > 1);
+  data::LoaderConfig loader_config;
+  loader_config.batch_size = setup_.batch_size;
+  loader_config.seed = setup_.seed;
+  loader_config.workers = setup_.workers;
+  loader_config.drop_last = train_set.size() > setup_.batch_size;  // a batch of one breaks batch norm
+  data::Loader loader(train_set, loader_config);
+  const int64_t classes = train_set.num_classes();
+
+  std::vector<EpochStats> history;
+  for (int epoch = next_epoch_; epoch <= setup_.epochs; ++epoch) {
+    model_.train();
+    allocator_for(setup_.device).reset_peak();
+    loader.start_epoch(epoch);
+    ProgressBar bar(str("epoch ", epoch, "/", setup_.epochs), loader.batches_per_epoch() * setup_.batch_size);
+    double loss_sum = 0;
+    int64_t seen = 0, correct = 0;
+    data::Batch batch;
+    while (loader.next(batch)) {
+      optimizer_.scale_lr(lr_factor_(step_));
+      const int64_t n = batch.labels.numel();
+      Tensor x = augment::augment_batch(batch.images_u8.to(setup_.device), setup_.augment, setup_.image,
+                                        stream_seed(setup_.seed, kAugmentStream, static_cast<uint64_t>(step_)));
+      optimizer_.zero_grad();
+      Tensor loss, logits;
+      if (setup_.augment.mix.enabled()) {
+        const augment::MixResult mixed = augment::mix_batch(x, batch.labels, classes, setup_.augment.mix,
+                                                            stream_seed(setup_.seed, kMixStream, static_cast<uint64_t>(step_)));
+        logits = model_.forward(mixed.images).to(DType::f32);
+        loss = augment::soft_cross_entropy(logits, mixed.targets);
+      } else {
+        logits = model_.forward(x).to(DType::f32);
+        loss = cross_entropy(logits, batch.labels.to(setup_.device));
+      }
+      loss.backward();
+      if (setup_.clip_grad_norm > 0) clip_grad_norm(model_.trainable_parameters(), setup_.clip_grad_norm);
+      optimizer_.step();
+      ++step_;
+      // One read of the loss and the predictions per step: the performance issue
+      // keeps these sums on the device and reads them once per log interval.
+      loss_sum += loss.to(Device::cpu()).item() * static_cast<double>(n);
+      correct += count_correct(logits.detach(), batch.labels);
+      seen += n;
+      if (setup_.progress)
+        bar.update(seen, str("loss ", loss_sum / static_cast<double>(seen), "  acc ",
+                             static_cast<double>(correct) / static_cast<double>(seen)));
+    }
+    EpochStats s;
+    s.epoch = epoch;
+    s.lr = optimizer_.groups().empty() ? 0 : optimizer_.groups()[0].lr;
+    s.seconds = bar.elapsed_seconds();
+    s.images_per_second = static_cast<double>(seen) / std::max(s.seconds, 1e-9);
+    s.train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
+    s.train_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
+    s.peak_memory_mb = peak_memory_mb(setup_.device);
+    if (setup_.progress) bar.finish(str("loss ", s.train_loss, "  acc ", s.train_accuracy));
+    if (val_set.size() > 0) {
+      const Evaluation e = evaluate(val_set);
+      s.val_loss = e.loss;
+      s.val_accuracy = e.accuracy;
+    }
+    history.push_back(s);
+    if (log)
+      log->add({{"epoch", s.epoch}, {"lr", s.lr}, {"train_loss", s.train_loss}, {"train_accuracy", s.train_accuracy},
+                {"val_loss", s.val_loss}, {"val_accuracy", s.val_accuracy}, {"seconds", s.seconds},
+                {"images_per_second", s.images_per_second}, {"peak_memory_mb", s.peak_memory_mb}});
+
+    const double metric = setup_.monitor == "val_loss" ? s.val_loss : s.val_accuracy;
+    const bool best = val_set.size() > 0 && improved(metric);
+    if (best) {
+      best_metric_ = metric;
+      has_best_ = true;
+      epochs_without_improvement_ = 0;
+    } else {
+      ++epochs_without_improvement_;
+    }
+    next_epoch_ = epoch + 1;
+    if (writes) {
+      const Checkpoint c = make_checkpoint(epoch);
+      save_checkpoint(setup_.run_dir + "/last.safetensors", c);
+      if (best) save_checkpoint(setup_.run_dir + "/best.safetensors", c);
+    }
+    if (setup_.patience > 0 && epochs_without_improvement_ >= setup_.patience) {
+      if (setup_.progress)
+        std::fprintf(stderr, "early stop: %s did not improve for %d epochs (best %.4f)\n", setup_.monitor.c_str(),
+                     setup_.patience, best_metric_);
+      break;
+    }
+  }
+  return history;
+}
+
+}  // namespace kiln::train

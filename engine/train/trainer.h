@@ -1,0 +1,88 @@
+// The training loop of `kiln train`: epochs over a loader, augmentation on the
+// model's device, optional mixup/cutmix, gradient clipping, an LR schedule applied
+// every step, evaluation on a validation set after every epoch, a per-epoch log,
+// the best and the last checkpoint, early stopping, and exact resume.
+//
+// Exact resume: everything random is a pure function of (seed, epoch, step) — the
+// loader's order, the augmentation draws, mixup's partners — and a checkpoint holds
+// the model, the optimizer state, the module counters (dropout) and the step. A run
+// resumed from the checkpoint of epoch e therefore continues exactly as the
+// uninterrupted run would have (tests/train/test_trainer.cpp checks it).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "data/dataset.h"
+#include "engine/augment/augment.h"
+#include "engine/nn/module.h"
+#include "engine/optim/optimizer.h"
+#include "weights/checkpoint.h"
+
+namespace kiln::train {
+
+struct TrainSetup {
+  int epochs = 10;
+  int64_t batch_size = 64;
+  augment::AugmentSpec augment;  // training transform (empty spec: resize + normalise only)
+  augment::AugmentParams image;  // out_size, mean/std, dtype, layout of the model's input
+  double clip_grad_norm = 0;     // 0: off
+  std::string monitor = "val_accuracy";  // val_accuracy | val_loss: picks the best checkpoint
+  int patience = 0;                      // epochs without improvement before stopping; 0: never stop early
+  Device device = Device::cpu();
+  uint64_t seed = 0;
+  int workers = 2;
+  bool progress = true;
+  std::string run_dir;  // where logs and checkpoints go; "" writes nothing
+  nlohmann::json config = nlohmann::json::object();  // saved into checkpoints, to rebuild the model
+};
+
+struct EpochStats {
+  int epoch = 0;
+  double lr = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double val_loss = 0, val_accuracy = 0;
+  double seconds = 0, images_per_second = 0;
+  double peak_memory_mb = 0;  // of the model's device
+};
+
+struct Evaluation {
+  double loss = 0, accuracy = 0;
+  int64_t count = 0;
+  Tensor logits;  // (N, K) f32 on the cpu, in dataset order
+};
+
+class Trainer {
+ public:
+  // lr_factor(step) multiplies each parameter group's base lr before step `step`.
+  Trainer(nn::Module& model, optim::Optimizer& optimizer, std::function<double(int64_t step)> lr_factor,
+          TrainSetup setup);
+
+  // Continues from a checkpoint written by this trainer (model, optimizer, progress).
+  void resume(const Checkpoint& checkpoint);
+  // Trains for the remaining epochs; returns every epoch's stats (the resumed ones too,
+  // when they are in the run's log).
+  std::vector<EpochStats> fit(const data::Dataset& train_set, const data::Dataset& val_set);
+  Evaluation evaluate(const data::Dataset& dataset);
+
+  int next_epoch() const { return next_epoch_; }
+  int64_t step() const { return step_; }
+  double best_metric() const { return best_metric_; }
+
+ private:
+  Checkpoint make_checkpoint(int epoch) const;
+  bool improved(double metric) const;
+
+  nn::Module& model_;
+  optim::Optimizer& optimizer_;
+  std::function<double(int64_t)> lr_factor_;
+  TrainSetup setup_;
+  int next_epoch_ = 1;
+  int64_t step_ = 0;
+  double best_metric_ = 0;
+  bool has_best_ = false;
+  int epochs_without_improvement_ = 0;
+  std::vector<std::string> class_names_;
+};
+
+}  // namespace kiln::train
