@@ -20,9 +20,7 @@ build: setup
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-demo:
-	bash scripts/setup.sh --demo
-	$(MAKE) build
+demo: build
 	$(BUILD)/kiln demo
 
 clean:

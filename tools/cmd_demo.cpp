@@ -2,12 +2,15 @@
 // scratch on Fashion-MNIST (Debian's dataset-fashion-mnist) and prints the test
 // accuracy. On the CPU it uses a stratified subset so that it ends in a few
 // minutes on 2 cores; with a GPU it uses the full set.
+#include <cmath>
 #include <cstdio>
 
 #include "data/mnist_idx.h"
 #include "engine/core/backend_info.h"
 #include "engine/nn/init.h"
-#include "engine/train/classifier.h"
+#include <cmath>
+
+#include "engine/train/trainer.h"
 #include "engine/train/progress.h"
 #include "models/cnn5.h"
 #include "tools/commands.h"
@@ -52,18 +55,28 @@ int run_demo() {
   model->to(device);
   std::printf("%s, %lld parameters\n", config.to_string().c_str(), static_cast<long long>(model->parameter_count()));
 
-  train::ClassifierConfig train_config;
-  train_config.epochs = options.epochs;
-  train_config.batch_size = 64;
-  train_config.lr = 0.05;
-  train_config.device = device;
-  train_config.normalization = {{0.2860}, {0.3530}};  // Fashion-MNIST pixel mean and std
-  train::train_classifier(*model, train_set, test_set, train_config, [](const train::EpochResult& r) {
-    std::printf("epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.0f img/s, %s\n", r.epoch,
-                r.train_loss, r.train_accuracy, r.eval_loss, r.eval_accuracy, r.images_per_second,
-                format_duration(r.seconds).c_str());
-  });
-  const train::EvalResult final_result = train::evaluate(*model, test_set, train_config);
+  optim::SgdOptions sgd_options;
+  sgd_options.lr = 0.05;
+  sgd_options.momentum = 0.9;
+  sgd_options.weight_decay = 5e-4;
+  optim::SGD sgd(model->parameters(), sgd_options);
+  train::TrainSetup setup;
+  setup.epochs = options.epochs;
+  setup.batch_size = 64;
+  setup.device = device;
+  setup.image.out_size = 32;
+  setup.image.mean = {0.2860};  // Fashion-MNIST pixel mean and std
+  setup.image.std = {0.3530};
+  const int64_t total_steps = options.epochs * (train_set.size() / setup.batch_size);
+  auto cosine = [total_steps](int64_t step) {
+    return 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps)));
+  };
+  train::Trainer trainer(*model, sgd, cosine, setup);
+  for (const train::EpochStats& s : trainer.fit(train_set, test_set))
+    std::printf("epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.0f img/s, %s\n", s.epoch,
+                s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
+                format_duration(s.seconds).c_str());
+  const train::Evaluation final_result = trainer.evaluate(test_set);
   std::printf("test accuracy: %.2f%% on %lld images\n", 100.0 * final_result.accuracy,
               static_cast<long long>(final_result.count));
   return 0;

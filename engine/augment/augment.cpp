@@ -183,7 +183,7 @@ Normalize make_normalize(const AugmentParams& params, int64_t channels) {
   Normalize norm{};
   for (int64_t c = 0; c < channels; ++c) {
     KILN_CHECK(params.std[c] > 0, "augment: std[", c, "] must be positive, got ", params.std[c]);
-    // Computed in double then rounded, exactly as train::normalize_images does.
+    // Computed in double, then rounded once to float.
     norm.scale[c] = static_cast<float>(1.0 / (255.0 * params.std[c]));
     norm.shift[c] = static_cast<float>(params.mean[c] / params.std[c]);
   }

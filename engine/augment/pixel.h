@@ -5,8 +5,8 @@
 //
 // Values stay in 0..255 "pixel units" until the last step, where
 //   out = v * scale_c - shift_c,  scale_c = 1 / (255 std_c),  shift_c = mean_c / std_c
-// is exactly the formula of train::normalize_images, so the identity transform
-// reproduces it bit for bit.
+// is the plain normalisation ((v / 255) - mean) / std, rounded once, so the identity
+// transform reproduces it bit for bit.
 //
 // Order for one output pixel (x, y) of image b (docs/augment.md has each formula):
 //   1. geometry + blur: bilinear samples of the source through the image's matrix
