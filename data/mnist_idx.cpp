@@ -69,6 +69,11 @@ Dataset load_fashion_mnist(const std::string& directory, const std::string& spli
   d.labels = labels.to(DType::i64);
   d.class_names = {"t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"};
   d.source = prefix;
+  // Names for splits and reports: "train/000123" (the IDX files have no file names).
+  for (int64_t i = 0; i < n; ++i) {
+    std::string number = std::to_string(i);
+    d.file_names.push_back(split + "/" + std::string(6 - std::min<size_t>(6, number.size()), '0') + number);
+  }
   for (int64_t i = 0; i < n; ++i)
     KILN_CHECK(d.labels.data<int64_t>()[i] >= 0 && d.labels.data<int64_t>()[i] < 10, "fashion-mnist: label ",
                d.labels.data<int64_t>()[i], " of sample ", i, " is outside 0..9");

@@ -27,6 +27,33 @@ std::string Cnn5Config::to_string() const {
              in_channels, "x", input_size, "x", input_size, ", classes ", num_classes, ")");
 }
 
+nlohmann::json Cnn5Config::to_json() const {
+  return {{"in_channels", in_channels},   {"num_classes", num_classes},     {"input_size", input_size},
+          {"filters", filters},           {"kernel_sizes", kernel_sizes},   {"activation", activation_name(activation)},
+          {"dense_units", dense_units},   {"batch_norm", batch_norm},       {"dropout", dropout},
+          {"dropout_where", dropout_where}, {"padding", padding}};
+}
+
+Cnn5Config Cnn5Config::from_json(const nlohmann::json& json) {
+  Cnn5Config c;
+  try {
+    c.in_channels = json.at("in_channels").get<int64_t>();
+    c.num_classes = json.at("num_classes").get<int64_t>();
+    c.input_size = json.at("input_size").get<int64_t>();
+    c.filters = json.at("filters").get<std::vector<int64_t>>();
+    c.kernel_sizes = json.at("kernel_sizes").get<std::vector<int>>();
+    c.activation = parse_activation(json.at("activation").get<std::string>());
+    c.dense_units = json.at("dense_units").get<int64_t>();
+    c.batch_norm = json.at("batch_norm").get<bool>();
+    c.dropout = json.at("dropout").get<double>();
+    c.dropout_where = json.at("dropout_where").get<std::string>();
+    c.padding = json.at("padding").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    KILN_FAIL("cnn5 configuration: ", e.what(), " in ", json.dump());
+  }
+  return c;
+}
+
 namespace {
 // Spatial size after one block: conv (stride 1) then a 2x2/2 max-pool.
 int64_t block_output_size(int64_t size, int kernel, int padding) { return (size + 2 * padding - kernel + 1) / 2; }

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/nn/layers.h"
 
 namespace kiln::models {
@@ -32,6 +34,11 @@ struct Cnn5Config {
   // The filter list for a base count and an organisation: same | double | half.
   static std::vector<int64_t> organise_filters(int64_t base, const std::string& organisation);
   std::string to_string() const;
+
+  // The configuration as JSON (saved in checkpoints, so `kiln eval` can rebuild the
+  // net); from_json throws naming a missing or mistyped key.
+  nlohmann::json to_json() const;
+  static Cnn5Config from_json(const nlohmann::json& json);
 };
 
 // Builds the network as a Sequential: children "block1".."block5", then "head".

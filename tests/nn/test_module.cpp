@@ -82,3 +82,29 @@ TEST_CASE("nn: a printable module tree") {
   CHECK(text.find("(0): Conv2d(3, 8, kernel=(3, 3)") != std::string::npos);
   CHECK(text.find("(5): Linear(in=8, out=4)") != std::string::npos);
 }
+
+#include "models/cnn5.h"
+
+TEST_CASE("cnn5: the configuration survives a JSON round trip, and bad JSON names the key") {
+  models::Cnn5Config c;
+  c.filters = {8, 16, 16, 32, 32};
+  c.kernel_sizes = {5, 3, 3, 3, 3};
+  c.activation = Activation::mish;
+  c.batch_norm = false;
+  c.dropout_where = "both";
+  const models::Cnn5Config back = models::Cnn5Config::from_json(c.to_json());
+  CHECK(back.to_string() == c.to_string());
+  CHECK(back.kernel_sizes == c.kernel_sizes);
+  nlohmann::json broken = c.to_json();
+  broken.erase("dense_units");
+  test::expect_error_containing([&] { models::Cnn5Config::from_json(broken); }, {"dense_units"});
+}
+
+TEST_CASE("cnn5: parameter count matches the built network") {
+  models::Cnn5Config c;
+  c.input_size = 64;
+  for (bool bn : {true, false}) {
+    c.batch_norm = bn;
+    CHECK(models::make_cnn5(c)->parameter_count() == models::cnn5_parameter_count(c));
+  }
+}

@@ -1,0 +1,47 @@
+// The data flags shared by `kiln train`, `kiln eval` and `kiln compare`, and the
+// step that turns them into train / validation / test sets:
+//   DATA               a class-per-folder tree, a CSV of image,label rows, a .kpack,
+//                      or "fashion-mnist" (Debian's dataset-fashion-mnist, the default)
+//   --size --fit       every image fitted to size x size (crop or pad); folders are
+//                      packed once into --cache-dir and read from the pack after that
+//   --split 300/75/75  per-class counts; or --val 0.2 --test 0.1 ratios; or
+//   --split-file F     a split.json saved by an earlier run (same files, same roles)
+//   --test-data DIR    a separate test folder (then no test part is split off DATA)
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "data/dataset.h"
+#include "data/split.h"
+
+namespace kiln::tools {
+
+struct DataOptions {
+  std::string data = "fashion-mnist";
+  std::string test_data;
+  int64_t size = 0;  // 0: the data set's own size (32 for Fashion-MNIST, padded from 28)
+  std::string fit = "crop";
+  int64_t channels = 3;
+  bool skip_bad = false;
+  std::string cache_dir = ".cache/kiln";
+  std::string split;  // "300/75/75"
+  double val = 0.2, test = 0.1;
+  std::string split_file;
+  uint64_t seed = 0;
+};
+
+void add_data_options(CLI::App* app, DataOptions& options);
+
+struct PreparedData {
+  data::Dataset train, val, test;
+  data::Split split;
+};
+
+// Loads, fits and splits; writes split.json into `run_dir` when it is not empty.
+PreparedData prepare_data(const DataOptions& options, const std::string& run_dir);
+
+// The whole data set named by options.data (no split): for eval and predict.
+data::Dataset load_data(const DataOptions& options, const std::string& path);
+
+}  // namespace kiln::tools
