@@ -82,7 +82,7 @@ std::shared_ptr<nn::Sequential> make_cnn5(const Cnn5Config& c) {
     channels = c.filters[i];
     size = block_output_size(size, k, padding);
     KILN_CHECK(size >= 1, "cnn5: input ", c.input_size, "x", c.input_size, " is too small: block ", i + 1,
-               " leaves no pixels (use a larger --input-size or padding same)");
+               " leaves no pixels (use a larger input or padding same)");
   }
   auto head = std::make_shared<nn::Sequential>();
   head->add("flatten", std::make_shared<nn::Flatten>());

@@ -35,6 +35,7 @@ const bool registered = register_command({
           ->check(CLI::IsMember({"cnn5"}))
           ->capture_default_str();
       add_cnn5_options(cmd, options.cnn5);
+      add_cnn5_shape_options(cmd, options.cnn5);
     },
     run_summary,
 });

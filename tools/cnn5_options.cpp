@@ -35,6 +35,9 @@ void add_cnn5_options(CLI::App* app, Cnn5Options& o) {
   app->add_option("--padding", o.padding, "same: keep the size through each conv; valid: no padding")
       ->check(CLI::IsMember({"same", "valid"}))
       ->capture_default_str();
+}
+
+void add_cnn5_shape_options(CLI::App* app, Cnn5Options& o) {
   app->add_option("--classes", o.classes, "number of classes K")->check(CLI::PositiveNumber)->capture_default_str();
   app->add_option("--input", o.input, "input image size CxHxW (H = W), e.g. 3x256x256")->capture_default_str();
 }

@@ -34,8 +34,12 @@ struct Cnn5Options {
   std::string input = "3x96x96";  // C x H x W, with H == W
 };
 
-// Declares the flags on `app`, writing into `options` (which must outlive parsing).
+// Declares the architecture flags on `app`, writing into `options` (which must
+// outlive parsing). The number of classes and the input shape come from the data in
+// `kiln train`; commands without data (`kiln summary`) add them as flags with
+// add_cnn5_shape_options().
 void add_cnn5_options(CLI::App* app, Cnn5Options& options);
+void add_cnn5_shape_options(CLI::App* app, Cnn5Options& options);  // --classes, --input
 
 // "3x256x256" -> (3, 256, 256). Throws naming the flag on anything else.
 Shape parse_input_shape(const std::string& text, const char* flag = "--input");

@@ -7,6 +7,7 @@
 #include "engine/augment/mix_loss.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/backend_info.h"
+#include "engine/metrics/accumulator.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/loss.h"
 #include "engine/tensor/factory.h"
@@ -60,8 +61,8 @@ std::vector<std::string> parameter_names(const nn::Module& model, const optim::O
 Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, std::function<double(int64_t)> lr_factor,
                  TrainSetup setup)
     : model_(model), optimizer_(optimizer), lr_factor_(std::move(lr_factor)), setup_(std::move(setup)) {
-  KILN_CHECK(setup_.monitor == "val_accuracy" || setup_.monitor == "val_loss",
-             "train: --monitor must be val_accuracy or val_loss, got '", setup_.monitor, "'");
+  KILN_CHECK(setup_.monitor == "val_accuracy" || setup_.monitor == "val_loss" || setup_.monitor == "val_f1",
+             "train: --monitor must be val_accuracy, val_loss or val_f1, got '", setup_.monitor, "'");
 }
 
 bool Trainer::improved(double metric) const {
@@ -112,6 +113,11 @@ Evaluation Trainer::evaluate(const data::Dataset& dataset) {
     result.count += n;
   }
   model_.train(was_training);
+  if (result.count > 0) {
+    metrics::MetricAccumulator accumulator(classes);
+    accumulator.add(result.logits, dataset.labels);
+    result.macro_f1 = accumulator.report({}, {1}).macro.f1;
+  }
   result.loss = loss_sum / static_cast<double>(std::max<int64_t>(result.count, 1));
   result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(result.count, 1));
   return result;
@@ -125,7 +131,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   if (writes)
     log = std::make_unique<RunLog>(setup_.run_dir,
                                    std::vector<std::string>{"epoch", "lr", "train_loss", "train_accuracy", "val_loss",
-                                                            "val_accuracy", "seconds", "images_per_second",
+                                                            "val_accuracy", "val_f1", "seconds", "images_per_second",
                                                             "peak_memory_mb"},
                                    /*append=*/next_epoch_ > 1);
   data::LoaderConfig loader_config;
@@ -187,14 +193,16 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       const Evaluation e = evaluate(val_set);
       s.val_loss = e.loss;
       s.val_accuracy = e.accuracy;
+      s.val_f1 = e.macro_f1;
     }
     history.push_back(s);
     if (log)
       log->add({{"epoch", s.epoch}, {"lr", s.lr}, {"train_loss", s.train_loss}, {"train_accuracy", s.train_accuracy},
-                {"val_loss", s.val_loss}, {"val_accuracy", s.val_accuracy}, {"seconds", s.seconds},
+                {"val_loss", s.val_loss}, {"val_accuracy", s.val_accuracy}, {"val_f1", s.val_f1}, {"seconds", s.seconds},
                 {"images_per_second", s.images_per_second}, {"peak_memory_mb", s.peak_memory_mb}});
 
-    const double metric = setup_.monitor == "val_loss" ? s.val_loss : s.val_accuracy;
+    const double metric =
+        setup_.monitor == "val_loss" ? s.val_loss : (setup_.monitor == "val_f1" ? s.val_f1 : s.val_accuracy);
     const bool best = val_set.size() > 0 && improved(metric);
     if (best) {
       best_metric_ = metric;

@@ -27,7 +27,7 @@ struct TrainSetup {
   augment::AugmentSpec augment;  // training transform (empty spec: resize + normalise only)
   augment::AugmentParams image;  // out_size, mean/std, dtype, layout of the model's input
   double clip_grad_norm = 0;     // 0: off
-  std::string monitor = "val_accuracy";  // val_accuracy | val_loss: picks the best checkpoint
+  std::string monitor = "val_accuracy";  // val_accuracy | val_loss | val_f1 (macro): picks the best checkpoint
   int patience = 0;                      // epochs without improvement before stopping; 0: never stop early
   Device device = Device::cpu();
   uint64_t seed = 0;
@@ -41,13 +41,13 @@ struct EpochStats {
   int epoch = 0;
   double lr = 0;
   double train_loss = 0, train_accuracy = 0;
-  double val_loss = 0, val_accuracy = 0;
+  double val_loss = 0, val_accuracy = 0, val_f1 = 0;  // val_f1: macro F1
   double seconds = 0, images_per_second = 0;
   double peak_memory_mb = 0;  // of the model's device
 };
 
 struct Evaluation {
-  double loss = 0, accuracy = 0;
+  double loss = 0, accuracy = 0, macro_f1 = 0;
   int64_t count = 0;
   Tensor logits;  // (N, K) f32 on the cpu, in dataset order
 };

@@ -1,0 +1,46 @@
+// The model flags of `kiln train` (and the compare/eval commands), and building the
+// model they describe for a data set:
+//   --model cnn5 [cnn5 flags]     the course's 5-block CNN from scratch
+// Classes and input size come from the data; the normalisation from the training
+// images (per-channel mean and std of the pixels).
+// build_model_from_config() rebuilds the same model from the JSON saved in a
+// checkpoint, which is how `kiln eval` and `kiln predict` load a run's model.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/dataset.h"
+#include "engine/augment/augment.h"
+#include "engine/nn/module.h"
+#include "tools/cnn5_options.h"
+
+namespace kiln::tools {
+
+struct ModelOptions {
+  std::string arch = "cnn5";
+  Cnn5Options cnn5;
+};
+
+void add_model_options(CLI::App* app, ModelOptions& options);
+
+struct BuiltModel {
+  std::shared_ptr<nn::Module> module;
+  nlohmann::json config;        // {"arch": "cnn5", "cnn5": {...}}: enough to build it again
+  augment::AugmentParams image;  // input size and normalisation the model expects
+  std::string description;       // one line for the terminal
+};
+
+BuiltModel build_model(const ModelOptions& options, const data::Dataset& train_set);
+// From a checkpoint's config ({"model": ..., "image": {...}, "data": {...}}).
+BuiltModel build_model_from_config(const nlohmann::json& run_config);
+
+// "auto" picks cuda:0 when a GPU is visible, else the CPU.
+Device resolve_device(const std::string& text);
+
+// Per-channel mean and std of a uint8 image set, in [0, 1] units.
+void pixel_statistics(const data::Dataset& dataset, std::vector<double>& mean, std::vector<double>& std);
+
+}  // namespace kiln::tools
