@@ -1,22 +1,11 @@
+// SGD (torch.optim.SGD) and its CPU reference update; the fused CUDA update is
+// kernels/optim_sgd.cu.
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/dispatch.h"
 #include "engine/optim/optimizer.h"
 #include "engine/tensor/factory.h"
 
 namespace kiln::optim {
-
-Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
-  for (const ParamGroup& g : groups_) base_lrs_.push_back(g.lr);
-}
-
-void Optimizer::zero_grad() {
-  for (ParamGroup& g : groups_)
-    for (Tensor& p : g.params) p.zero_grad();
-}
-
-void Optimizer::scale_lr(double factor) {
-  for (size_t i = 0; i < groups_.size(); ++i) groups_[i].lr = base_lrs_[i] * factor;
-}
 
 static std::vector<ParamGroup> one_group(std::vector<Tensor> params, const SgdOptions& options) {
   ParamGroup g;
@@ -43,14 +32,17 @@ void SGD::step() {
       if (!grad.defined()) continue;  // frozen, or not reached by this backward
       KILN_CHECK(grad.dtype() == p.dtype() && grad.layout() == p.layout(), "SGD: the gradient of a ",
                  p.describe(), " parameter is ", grad.describe());
+      ParamState& state = state_of(p);
       Tensor buffer;
       bool first_step = false;
       if (options_.momentum != 0) {
-        auto found = momentum_buffers_.find(p.impl_ptr().get());
-        first_step = found == momentum_buffers_.end();
-        if (first_step) found = momentum_buffers_.emplace(p.impl_ptr().get(), empty_like(p)).first;
-        buffer = found->second;
+        // torch starts the buffer at the first gradient rather than at zero
+        Tensor& slot = state.tensors["momentum_buffer"];
+        first_step = !slot.defined();
+        if (first_step) slot = empty_like(p);
+        buffer = slot;
       }
+      state.scalars["step"] += 1;
       on_device(
           p.device(),
           [&] {
