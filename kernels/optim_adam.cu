@@ -10,6 +10,8 @@
 // The update is memory-bound: fusing it replaces the ~10 elementwise passes an
 // unfused version would make, and the variant switch is uniform across a warp.
 // Math in f32 whatever the storage dtype.
+#include <cmath>
+
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/optim/adam.h"
