@@ -134,6 +134,16 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<P
   return found->second(std::move(groups), options);
 }
 
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
+                                          const OptimizerOptions& options) {
+  ParamGroup group;
+  group.params = std::move(params);
+  group.lr = options.lr;
+  group.weight_decay = options.weight_decay;
+  group.name = "all";
+  return make_optimizer(name, std::vector<ParamGroup>{group}, options);
+}
+
 std::vector<ParamGroup> param_groups_no_decay_on_norms_and_biases(const nn::Module& module, double lr,
                                                                   double weight_decay) {
   ParamGroup decay, no_decay;

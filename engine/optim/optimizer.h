@@ -80,7 +80,7 @@ class Optimizer {
 
 // Every hyperparameter any registered optimizer reads; each reads only its own.
 struct OptimizerOptions {
-  double lr = 0.01;            // used by make_optimizer's one-group overloads only
+  double lr = 0.01;            // read by the one-group make_optimizer only
   double weight_decay = 0.0;   // likewise; groups carry their own
   double momentum = 0.0;       // sgd
   double dampening = 0.0;      // sgd
@@ -95,6 +95,9 @@ struct OptimizerOptions {
 // Builds the optimizer registered under `name` (sgd, adam, adamw, nadam, radam).
 // An unknown name throws a kiln::Error that lists the valid ones.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<ParamGroup> groups,
+                                          const OptimizerOptions& options);
+// One group of `params` with options.lr and options.weight_decay.
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
                                           const OptimizerOptions& options);
 std::vector<std::string> optimizer_names();
 

@@ -160,13 +160,20 @@ TEST_CASE("optim: load_state_dict names the missing or mismatched key") {
 }
 
 TEST_CASE("optim: make_optimizer lists the valid names for an unknown one") {
-  test::expect_error_containing([] { optim::make_optimizer("adamax", {}, {}); },
+  optim::OptimizerOptions one_group;
+  one_group.lr = 0.5;
+  one_group.weight_decay = 0.25;
+  auto sgd = optim::make_optimizer("sgd", std::vector<Tensor>{zeros({2})}, one_group);
+  REQUIRE(sgd->groups().size() == 1);
+  CHECK(sgd->groups()[0].lr == 0.5);
+  CHECK(sgd->groups()[0].weight_decay == 0.25);
+  test::expect_error_containing([] { optim::make_optimizer("adamax", std::vector<optim::ParamGroup>{}, {}); },
                                 {"unknown optimizer 'adamax'", "adam, adamw, nadam, radam, sgd"});
   test::expect_error_containing(
       [] {
         optim::OptimizerOptions o;
         o.amsgrad = true;
-        optim::make_optimizer("nadam", {}, o);
+        optim::make_optimizer("nadam", std::vector<optim::ParamGroup>{}, o);
       },
       {"nadam", "amsgrad"});
 }
