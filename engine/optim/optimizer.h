@@ -3,12 +3,23 @@
 // Parameters come in groups, each with its own learning rate and weight decay (as
 // in torch.optim): a fine-tuned backbone can learn slower than its new head, and
 // batch-norm weights and biases usually get no weight decay.
+//
+// Every optimizer keeps per-parameter state (momentum buffers, moment estimates,
+// a step count) in the base class, so that one state_dict()/load_state_dict()
+// pair serves them all and a resumed run continues exactly. The update rules are
+// in docs/optim.md; SGD is here, the Adam family in engine/optim/adam.h.
 #pragma once
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/tensor/tensor.h"
+
+namespace kiln::nn {
+class Module;
+}
 
 namespace kiln::optim {
 
@@ -19,10 +30,19 @@ struct ParamGroup {
   std::string name;  // "backbone", "head", "no_decay": for logs
 };
 
+// What one parameter's optimizer remembers between steps. Tensors have the
+// parameter's shape, dtype and device; scalars are host numbers (the step count,
+// NAdam's running product of momentum coefficients).
+struct ParamState {
+  std::map<std::string, Tensor> tensors;  // "momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"
+  std::map<std::string, double> scalars;  // "step", "mu_product"
+};
+
 class Optimizer {
  public:
   explicit Optimizer(std::vector<ParamGroup> groups);
   virtual ~Optimizer() = default;
+  virtual std::string name() const = 0;  // the registry name: "sgd", "adamw", ...
   // Applies one update to every parameter of every group that has a gradient.
   virtual void step() = 0;
   void zero_grad();  // drops every parameter's gradient
@@ -32,19 +52,62 @@ class Optimizer {
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   int64_t step_count() const { return steps_; }
 
-  // The optimizer's state for checkpoints: "<param name>.<buffer>" -> tensor, plus
-  // "step". `param_names` names the parameters in group order (the trainer takes
-  // them from the model). Loading restores exactly what was saved, so a resumed run
-  // continues as if it had not stopped.
-  virtual std::map<std::string, Tensor> state_dict(const std::vector<std::string>& param_names) const = 0;
-  virtual void load_state_dict(const std::map<std::string, Tensor>& state,
-                               const std::vector<std::string>& param_names) = 0;
+  // The optimizer state for a checkpoint. param_names[i] names the i-th parameter
+  // in group order (group 0's params, then group 1's, ...), e.g. from
+  // Module::named_parameters(). Keys: "<param name>.<state name>" (copies, on the
+  // parameter's device) and "step" (a 0-d f64 tensor: steps taken).
+  std::map<std::string, Tensor> state_dict(const std::vector<std::string>& param_names) const;
+  // Restores what state_dict() wrote, into this optimizer's own parameters (same
+  // names, same order); tensors are copied onto each parameter's device and dtype.
+  // Throws naming the key when a tensor's shape differs or "step" is missing.
+  void load_state_dict(const std::map<std::string, Tensor>& state, const std::vector<std::string>& param_names);
 
  protected:
+  // The state of parameter p, created empty on first use.
+  ParamState& state_of(const Tensor& p) { return state_[p.impl_ptr().get()]; }
+  // Names of this optimizer's per-parameter scalars, so load_state_dict can tell
+  // them from tensors.
+  virtual std::vector<std::string> scalar_state_names() const { return {"step"}; }
+  std::vector<Tensor> all_params() const;  // group order, as state_dict expects names
+
   std::vector<ParamGroup> groups_;
   std::vector<double> base_lrs_;
   int64_t steps_ = 0;
+
+ private:
+  std::map<const TensorImpl*, ParamState> state_;
 };
+
+// Every hyperparameter any registered optimizer reads; each reads only its own.
+struct OptimizerOptions {
+  double lr = 0.01;            // read by the one-group make_optimizer only
+  double weight_decay = 0.0;   // likewise; groups carry their own
+  double momentum = 0.0;       // sgd
+  double dampening = 0.0;      // sgd
+  bool nesterov = false;       // sgd
+  double beta1 = 0.9;          // adam family: decay of the first moment (mean of g)
+  double beta2 = 0.999;        // adam family: decay of the second moment (mean of g^2)
+  double eps = 1e-8;           // adam family: added to sqrt(v) so the step stays finite
+  bool amsgrad = false;        // adam, adamw: divide by the running max of v
+  double momentum_decay = 4e-3;  // nadam: psi in mu_t = beta1 (1 - 0.5 * 0.96^(t psi))
+};
+
+// Builds the optimizer registered under `name` (sgd, adam, adamw, nadam, radam).
+// An unknown name throws a kiln::Error that lists the valid ones.
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<ParamGroup> groups,
+                                          const OptimizerOptions& options);
+// One group of `params` with options.lr and options.weight_decay.
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
+                                          const OptimizerOptions& options);
+std::vector<std::string> optimizer_names();
+
+// Two groups from a module's trainable parameters: "decay" (weights of rank >= 2:
+// conv and linear weights) with weight_decay, and "no_decay" (rank 1: biases and
+// batch-norm scales and shifts) with 0. Decaying a bias or a BN scale towards 0
+// only fights the normalisation, so this is the usual default. Empty groups are
+// left out.
+std::vector<ParamGroup> param_groups_no_decay_on_norms_and_biases(const nn::Module& module, double lr,
+                                                                  double weight_decay);
 
 struct SgdOptions {
   double lr = 0.01;
@@ -64,13 +127,11 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, SgdOptions options);
   SGD(std::vector<ParamGroup> groups, SgdOptions options);  // group lr/weight_decay override the options'
+  std::string name() const override { return "sgd"; }
   void step() override;
-  std::map<std::string, Tensor> state_dict(const std::vector<std::string>& param_names) const override;
-  void load_state_dict(const std::map<std::string, Tensor>& state, const std::vector<std::string>& param_names) override;
 
  private:
   SgdOptions options_;
-  std::map<const TensorImpl*, Tensor> momentum_buffers_;
 };
 
 namespace cpu {

@@ -1,22 +1,11 @@
+// SGD (torch.optim.SGD) and its CPU reference update; the fused CUDA update is
+// kernels/optim_sgd.cu.
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/dispatch.h"
 #include "engine/optim/optimizer.h"
 #include "engine/tensor/factory.h"
 
 namespace kiln::optim {
-
-Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
-  for (const ParamGroup& g : groups_) base_lrs_.push_back(g.lr);
-}
-
-void Optimizer::zero_grad() {
-  for (ParamGroup& g : groups_)
-    for (Tensor& p : g.params) p.zero_grad();
-}
-
-void Optimizer::scale_lr(double factor) {
-  for (size_t i = 0; i < groups_.size(); ++i) groups_[i].lr = base_lrs_[i] * factor;
-}
 
 static std::vector<ParamGroup> one_group(std::vector<Tensor> params, const SgdOptions& options) {
   ParamGroup g;
@@ -43,14 +32,17 @@ void SGD::step() {
       if (!grad.defined()) continue;  // frozen, or not reached by this backward
       KILN_CHECK(grad.dtype() == p.dtype() && grad.layout() == p.layout(), "SGD: the gradient of a ",
                  p.describe(), " parameter is ", grad.describe());
+      ParamState& state = state_of(p);
       Tensor buffer;
       bool first_step = false;
       if (options_.momentum != 0) {
-        auto found = momentum_buffers_.find(p.impl_ptr().get());
-        first_step = found == momentum_buffers_.end();
-        if (first_step) found = momentum_buffers_.emplace(p.impl_ptr().get(), empty_like(p)).first;
-        buffer = found->second;
+        // torch starts the buffer at the first gradient rather than at zero
+        Tensor& slot = state.tensors["momentum_buffer"];
+        first_step = !slot.defined();
+        if (first_step) slot = empty_like(p);
+        buffer = slot;
       }
+      state.scalars["step"] += 1;
       on_device(
           p.device(),
           [&] {
@@ -68,44 +60,6 @@ void SGD::step() {
     }
   }
   ++steps_;
-}
-
-// Parameters in group order, for naming state entries.
-static std::vector<Tensor> all_params(const std::vector<ParamGroup>& groups) {
-  std::vector<Tensor> out;
-  for (const ParamGroup& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
-  return out;
-}
-
-std::map<std::string, Tensor> SGD::state_dict(const std::vector<std::string>& param_names) const {
-  const std::vector<Tensor> params = all_params(groups_);
-  KILN_CHECK(param_names.size() == params.size(), "SGD state_dict: ", param_names.size(), " names for ",
-             params.size(), " parameters");
-  std::map<std::string, Tensor> state;
-  state["step"] = scalar(static_cast<double>(steps_), {DType::i64});
-  for (size_t i = 0; i < params.size(); ++i) {
-    auto found = momentum_buffers_.find(params[i].impl_ptr().get());
-    if (found != momentum_buffers_.end()) state[param_names[i] + ".momentum_buffer"] = found->second;
-  }
-  return state;
-}
-
-void SGD::load_state_dict(const std::map<std::string, Tensor>& state, const std::vector<std::string>& param_names) {
-  const std::vector<Tensor> params = all_params(groups_);
-  KILN_CHECK(param_names.size() == params.size(), "SGD load_state_dict: ", param_names.size(), " names for ",
-             params.size(), " parameters");
-  auto step = state.find("step");
-  steps_ = step == state.end() ? 0 : static_cast<int64_t>(step->second.item());
-  momentum_buffers_.clear();
-  for (size_t i = 0; i < params.size(); ++i) {
-    auto found = state.find(param_names[i] + ".momentum_buffer");
-    if (found == state.end()) continue;
-    KILN_CHECK(found->second.shape() == params[i].shape(), "SGD load_state_dict: '", param_names[i],
-               ".momentum_buffer' has shape ", found->second.shape(), ", the parameter ", params[i].shape());
-    Tensor buffer = empty_like(params[i]);
-    copy_(buffer, found->second);
-    momentum_buffers_[params[i].impl_ptr().get()] = buffer;
-  }
 }
 
 namespace cpu {
