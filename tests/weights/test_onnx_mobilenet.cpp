@@ -44,7 +44,8 @@ TEST_CASE("onnx import: shared MobileNetV2 on the 7 photos gives torchvision's l
   NoGradGuard no_grad;
   const Tensor logits = model->forward(f.at("input").to(DType::f32)).to(DType::f64);
   const std::vector<double> got = logits.to_vector(), want = f.at("logits").to(DType::f64).to_vector();
-  CHECK(test::relative_l2(got, want) <= 1e-4);
+  // A hand-built kiln MobileNetV2 measured 1.1e-6 here (f32 on the CPU).
+  CHECK(test::relative_l2(got, want) <= 1e-5);
   // The same top-1 class for every photo (samoyed 258, golden retriever 207, ...).
   for (int64_t image = 0; image < 7; ++image) {
     CAPTURE(image);
