@@ -1,0 +1,83 @@
+#include "models/registry.h"
+
+#include <map>
+
+#include "engine/tensor/factory.h"
+
+namespace kiln::models {
+
+namespace {
+
+std::map<std::string, ModelEntry>& entries() {
+  static std::map<std::string, ModelEntry> registry;
+  return registry;
+}
+
+// Runs every model file's hook once, the first time the registry is read.
+const std::map<std::string, ModelEntry>& registry() {
+  static const bool registered = [] {
+    register_resnet_models();
+    register_vgg_models();
+    register_mobilenet_v2_models();
+    return true;
+  }();
+  (void)registered;
+  return entries();
+}
+
+std::string joined_names() {
+  std::string out;
+  for (const std::string& name : model_names()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+}  // namespace
+
+void register_model(ModelEntry entry) {
+  KILN_CHECK(!entries().count(entry.name), "register_model: '", entry.name, "' is registered twice");
+  const std::string name = entry.name;
+  entries().emplace(name, std::move(entry));
+}
+
+const ModelEntry& model_entry(const std::string& name) {
+  const auto found = registry().find(name);
+  KILN_CHECK(found != registry().end(), "unknown model '", name, "' (valid: ", joined_names(), ")");
+  return found->second;
+}
+
+std::shared_ptr<nn::Module> make_model(const std::string& name, int64_t num_classes, const ModelOptions& options) {
+  const ModelEntry& entry = model_entry(name);
+  KILN_CHECK(num_classes >= 1, name, ": num_classes must be at least 1, got ", num_classes);
+  return entry.build(num_classes, options);
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> out;
+  for (const auto& entry : registry()) out.push_back(entry.first);
+  return out;
+}
+
+std::vector<std::string> stage_names(const std::string& arch) { return model_entry(arch).stages; }
+
+void reset_head(nn::Module& model, const std::string& arch, int64_t num_classes) {
+  const ModelEntry& entry = model_entry(arch);
+  KILN_CHECK(num_classes >= 1, "reset_head: num_classes must be at least 1, got ", num_classes);
+  auto head = std::dynamic_pointer_cast<nn::Linear>(find_module(model, entry.head));
+  KILN_CHECK(head != nullptr, "reset_head: '", entry.head, "' of ", arch, " is not a Linear");
+  // Module keeps a pointer to each parameter slot, so assigning new tensors to the
+  // head's weight and bias swaps the head without touching the module tree: every
+  // name ("fc.weight") stays where it was, only the shapes change to (num_classes, in).
+  nn::Linear fresh(head->weight.shape()[1], num_classes, head->bias.defined());
+  init_linear(fresh, entry.head_init);
+  auto place_like = [](const Tensor& value, const Tensor& old) {
+    Tensor moved = value.to(old.dtype()).to(old.device()).detach();
+    moved.set_requires_grad(true);
+    return moved;
+  };
+  const Tensor old_weight = head->weight;
+  head->weight = place_like(fresh.weight, old_weight);
+  if (head->bias.defined()) head->bias = place_like(fresh.bias, old_weight);
+  head->train(model.is_training());
+}
+
+}  // namespace kiln::models
