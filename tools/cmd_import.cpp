@@ -9,12 +9,7 @@
 #include "weights/onnx_import.h"
 #include "weights/safetensors.h"
 
-#if __has_include("models/registry.h")
 #include "models/registry.h"
-#define KILN_HAS_MODEL_REGISTRY 1
-#else
-#define KILN_HAS_MODEL_REGISTRY 0
-#endif
 
 namespace kiln::tools {
 namespace {
@@ -25,7 +20,6 @@ struct ImportOptions {
 } options;
 
 int run_import() {
-#if KILN_HAS_MODEL_REGISTRY
   auto model = models::make_model(options.arch, options.num_classes);
   const ImportReport report = import_onnx(options.onnx_path, *model);
   std::printf("%s -> %s (%lld classes)\n%s\n", options.onnx_path.c_str(), options.arch.c_str(),
@@ -38,11 +32,6 @@ int run_import() {
                     {"kiln.source", options.onnx_path}, {"kiln.frozen_batchnorm", frozen}});
   std::printf("wrote %s\n", options.output.c_str());
   return 0;
-#else
-  std::fprintf(stderr, "kiln import: this build has no model registry (models/registry.h), so it cannot build "
-                       "'%s'; build a kiln that includes the model zoo\n", options.arch.c_str());
-  return 1;
-#endif
 }
 
 const bool registered = register_command({

@@ -2,7 +2,7 @@
 // imported into kiln's native mobilenet_v2 gives the logits of torchvision's
 // mobilenet_v2 holding the same weights, on the 7 shared photos.
 // Reference: tests/fixtures/onnx_fixtures.py --photos (mobilenet_v2_photos.safetensors).
-// The test needs models/registry.h (the native model zoo) and skips without it.
+// It skips, with a message, where the shared assets are absent.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,14 +11,9 @@
 #include "test_util.h"
 #include "weights/safetensors.h"
 
-#if __has_include("models/registry.h")
 #include "engine/autograd/grad_mode.h"
 #include "models/registry.h"
 #include "weights/onnx_import.h"
-#define KILN_HAS_MODEL_REGISTRY 1
-#else
-#define KILN_HAS_MODEL_REGISTRY 0
-#endif
 
 using namespace kiln;
 
@@ -33,7 +28,6 @@ TEST_CASE("onnx import: shared MobileNetV2 on the 7 photos gives torchvision's l
   REQUIRE_MESSAGE(f.metadata.at("magic") == "kiln-fixture", "not a kiln fixture; ", hint);
   REQUIRE_MESSAGE(f.metadata.at("version") == "1", "fixture version differs; ", hint);
   CHECK(f.at("input").shape() == Shape{7, 3, 224, 224});
-#if KILN_HAS_MODEL_REGISTRY
   auto model = models::make_model("mobilenet_v2", 1000);
   const ImportReport report = import_onnx(onnx_path, *model);
   MESSAGE(report.to_string());
@@ -54,8 +48,4 @@ TEST_CASE("onnx import: shared MobileNetV2 on the 7 photos gives torchvision's l
     };
     CHECK(row(got) == row(want));
   }
-#else
-  MESSAGE("SKIPPED: models/registry.h is absent (the native model zoo is on another branch); "
-          "this test runs once it is merged");
-#endif
 }
