@@ -90,29 +90,30 @@ void Trainer::resume(const Checkpoint& c) {
   epochs_without_improvement_ = c.progress.value("epochs_without_improvement", 0);
 }
 
-Evaluation Trainer::evaluate(const data::Dataset& dataset) {
+Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
+                    const Device& device, int64_t batch_size) {
   NoGradGuard no_grad;
-  const bool was_training = model_.is_training();
-  model_.eval();
+  const bool was_training = model.is_training();
+  model.eval();
   Evaluation result;
   const int64_t classes = std::max<int64_t>(dataset.num_classes(), 1);
   result.logits = empty({dataset.size(), classes}, {DType::f32});
   double loss_sum = 0;
   int64_t correct = 0;
-  for (int64_t start = 0; start < dataset.size(); start += setup_.batch_size) {
-    const int64_t n = std::min(setup_.batch_size, dataset.size() - start);
+  for (int64_t start = 0; start < dataset.size(); start += batch_size) {
+    const int64_t n = std::min(batch_size, dataset.size() - start);
     const Tensor labels = dataset.labels.narrow0(start, n);
-    const Tensor x = augment::eval_transform(dataset.images.narrow0(start, n).to(setup_.device), setup_.image);
-    const Tensor logits = model_.forward(x).to(DType::f32);
+    const Tensor x = augment::eval_transform(dataset.images.narrow0(start, n).to(device), image);
+    const Tensor logits = model.forward(x).to(DType::f32);
     CrossEntropyOptions sum_loss;
     sum_loss.reduction = Reduction::sum;
-    loss_sum += cross_entropy(logits, labels.to(setup_.device), sum_loss).to(Device::cpu()).item();
+    loss_sum += cross_entropy(logits, labels.to(device), sum_loss).to(Device::cpu()).item();
     const Tensor host_logits = logits.to(Device::cpu());
     copy_(result.logits.narrow0(start, n), host_logits);
     correct += count_correct(host_logits, labels);
     result.count += n;
   }
-  model_.train(was_training);
+  model.train(was_training);
   if (result.count > 0) {
     metrics::MetricAccumulator accumulator(classes);
     accumulator.add(result.logits, dataset.labels);
@@ -121,6 +122,10 @@ Evaluation Trainer::evaluate(const data::Dataset& dataset) {
   result.loss = loss_sum / static_cast<double>(std::max<int64_t>(result.count, 1));
   result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(result.count, 1));
   return result;
+}
+
+Evaluation Trainer::evaluate(const data::Dataset& dataset) {
+  return train::evaluate(model_, dataset, setup_.image, setup_.device, setup_.batch_size);
 }
 
 std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data::Dataset& val_set) {

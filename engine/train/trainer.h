@@ -52,6 +52,11 @@ struct Evaluation {
   Tensor logits;  // (N, K) f32 on the cpu, in dataset order
 };
 
+// Runs `model` in eval mode over `dataset` (eval transform: resize, centre crop,
+// normalise with `image`), batch by batch on `device`, without recording a graph.
+Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
+                    const Device& device, int64_t batch_size);
+
 class Trainer {
  public:
   // lr_factor(step) multiplies each parameter group's base lr before step `step`.

@@ -1,0 +1,82 @@
+// `kiln eval CHECKPOINT [DATA]`: a trained model's metrics on a data set: top-1 and
+// top-5 accuracy, per-class and macro/weighted precision, recall and F1, the
+// confusion matrix, one-vs-rest ROC curves with AUC. Printed as a table and written
+// as JSON and CSV into --out.
+//   kiln eval runs/x/best.safetensors                     the run's own test split
+//   kiln eval runs/x/best.safetensors DATA --subset all   every image of DATA
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/metrics/accumulator.h"
+#include "engine/train/trainer.h"
+#include "tools/commands.h"
+#include "tools/data_options.h"
+#include "tools/run_model.h"
+#include "weights/atomic_file.h"
+
+namespace kiln::tools {
+namespace {
+
+struct EvalOptions {
+  std::string checkpoint;
+  DataOptions data;
+  std::string subset = "test";
+  std::string out;
+  std::string device = "auto";
+  int64_t batch_size = 128;
+} options;
+
+int run_eval() {
+  EvalOptions& o = options;
+  const Device device = resolve_device(o.device);
+  LoadedRun run = load_run(o.checkpoint, device);
+  const std::string run_dir = std::filesystem::path(o.checkpoint).parent_path().string();
+  // Without DATA on the command line: the run's own data and split.
+  DataOptions data_options = o.data;
+  if (data_options.data == "fashion-mnist" && run.checkpoint.config.contains("data"))
+    data_options.data = run.checkpoint.config["data"].value("source", data_options.data);
+  data_options.size = run.model.image.out_size;
+  data_options.fit = run.fit;
+  data::Dataset dataset;
+  if (o.subset == "all") {
+    dataset = load_data(data_options, data_options.data);
+  } else {
+    KILN_CHECK(o.subset == "train" || o.subset == "val" || o.subset == "test", "--subset must be train, val, test or all, got '",
+               o.subset, "'");
+    if (data_options.split_file.empty()) data_options.split_file = run_dir + "/split.json";
+    const PreparedData prepared = prepare_data(data_options, "");
+    dataset = o.subset == "train" ? prepared.train : (o.subset == "val" ? prepared.val : prepared.test);
+  }
+  KILN_CHECK(dataset.class_names == run.checkpoint.class_names || run.checkpoint.class_names.empty(),
+             "eval: the data's classes differ from the model's");
+  const train::Evaluation e = train::evaluate(*run.model.module, dataset, run.model.image, device, o.batch_size);
+  metrics::MetricAccumulator accumulator(dataset.num_classes());
+  accumulator.add(e.logits, dataset.labels);
+  const metrics::ClassificationReport report = accumulator.report(dataset.class_names);
+  std::printf("%s on %s (%s, %lld images)\n%s", o.checkpoint.c_str(), data_options.data.c_str(), o.subset.c_str(),
+              static_cast<long long>(dataset.size()), report.to_table().c_str());
+  const std::string out = o.out.empty() ? run_dir + "/eval-" + o.subset : o.out;
+  std::filesystem::create_directories(out);
+  write_file_atomically(out + "/metrics.json", [&](std::ostream& s) { s << report.to_json().dump(2) << "\n"; });
+  report.write_csv(out);
+  std::printf("wrote %s/metrics.json and CSV files\n", out.c_str());
+  return 0;
+}
+
+const bool registered = register_command({
+    "eval",
+    [](CLI::App& app) {
+      CLI::App* cmd = app.add_subcommand("eval", "a trained model's metrics on a data set (JSON, CSV, table)");
+      EvalOptions& o = options;
+      cmd->add_option("checkpoint", o.checkpoint, "a checkpoint written by kiln train")->required()->check(CLI::ExistingFile);
+      add_data_options(cmd, o.data);
+      cmd->add_option("--subset", o.subset, "train, val, test (of the run's split.json) or all")->capture_default_str();
+      cmd->add_option("--out", o.out, "folder for metrics.json and the CSV files (default: next to the checkpoint)");
+      cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str();
+    },
+    run_eval,
+});
+
+}  // namespace
+}  // namespace kiln::tools
