@@ -68,6 +68,14 @@ __global__ void augment_kernel(const uint8_t* __restrict__ images, T* __restrict
 }
 
 }  // namespace
+}  // namespace kiln::cuda
+
+// The entry point declared in engine/augment/augment.h (namespace augment::cuda).
+namespace kiln::augment::cuda {
+
+using kiln::cuda::Context;
+using kiln::cuda::context_for;
+using kiln::cuda::set_device;
 
 void augment_forward(const Tensor& images_u8, const augment::AugmentSpec& spec, uint64_t seed,
                      const augment::Normalize& norm, const Tensor& out) {
@@ -85,11 +93,11 @@ void augment_forward(const Tensor& images_u8, const augment::AugmentSpec& spec, 
   set_device(ctx);
   const bool nhwc = out.layout() == Layout::nhwc;
   KILN_DISPATCH_CUDA_FLOAT(out.dtype(), "augment_batch", {
-    augment_kernel<scalar_t><<<static_cast<unsigned>(batch), kAugmentThreads, 0, ctx.stream()>>>(
+    kiln::cuda::augment_kernel<scalar_t><<<static_cast<unsigned>(batch), kiln::cuda::kAugmentThreads, 0, ctx.stream()>>>(
         static_cast<const uint8_t*>(images_u8.raw_data()), static_cast<scalar_t*>(out.raw_data()), C, H, W, S, spec,
         seed, norm, nhwc);
   });
   KILN_CHECK_LAUNCH("augment_batch");
 }
 
-}  // namespace kiln::cuda
+}  // namespace kiln::augment::cuda
