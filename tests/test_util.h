@@ -9,6 +9,7 @@
 
 #include "engine/core/backend_info.h"
 #include "engine/tensor/tensor.h"
+#include "weights/safetensors.h"
 
 namespace kiln::test {
 
@@ -57,5 +58,15 @@ void expect_error_containing(Fn&& fn, const std::vector<std::string>& fragments)
 
 inline std::string shared_assets_dir() { return KILN_SHARED_ASSETS_DIR; }
 inline std::string fixture_dir() { return KILN_FIXTURE_DIR; }
+
+// A fixture written by tests/fixtures/make_fixtures.py, after checking its magic and
+// version; a mismatch fails the test with the fixture's hint on how to regenerate it.
+inline SafeTensors load_fixture(const std::string& file_name, const std::string& version = "1") {
+  SafeTensors f = load_safetensors(fixture_dir() + "/" + file_name);
+  const std::string hint = f.metadata.count("hint") ? f.metadata.at("hint") : "";
+  REQUIRE_MESSAGE(f.metadata["magic"] == "kiln-fixture", file_name, " is not a kiln fixture; ", hint);
+  REQUIRE_MESSAGE(f.metadata["version"] == version, file_name, ": fixture version differs; ", hint);
+  return f;
+}
 
 }  // namespace kiln::test

@@ -14,13 +14,7 @@ using namespace kiln;
 
 namespace {
 
-SafeTensors load_fixture() {
-  SafeTensors f = load_safetensors(test::fixture_dir() + "/onnx_nets.safetensors");
-  const std::string hint = f.metadata.count("hint") ? f.metadata.at("hint") : "";
-  REQUIRE_MESSAGE(f.metadata["magic"] == "kiln-fixture", "not a kiln fixture; ", hint);
-  REQUIRE_MESSAGE(f.metadata["version"] == "1", "fixture version differs; ", hint);
-  return f;
-}
+SafeTensors load_fixture() { return test::load_fixture("onnx_nets.safetensors"); }
 
 std::string fixture(const std::string& name) { return test::fixture_dir() + "/" + name; }
 
