@@ -142,8 +142,10 @@ int run_train() {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   // Test metrics from the best checkpoint (the last one when there was no validation set).
-  const std::string best = o.run_dir + "/best.safetensors";
-  restore_model(model, load_checkpoint(std::filesystem::exists(best) ? best : o.run_dir + "/last.safetensors"));
+  // (--epochs 0 writes no checkpoint: the model is evaluated as built or imported.)
+  const std::string best = o.run_dir + "/best.safetensors", last = o.run_dir + "/last.safetensors";
+  if (std::filesystem::exists(best) || std::filesystem::exists(last))
+    restore_model(model, load_checkpoint(std::filesystem::exists(best) ? best : last));
   if (data.test.size() > 0) {
     const train::Evaluation e = trainer.evaluate(data.test);
     metrics::MetricAccumulator accumulator(data.train.num_classes());
@@ -168,7 +170,9 @@ const bool registered = register_command({
       TrainOptions& o = options;
       add_data_options(cmd, o.data);
       add_model_options(cmd, o.model);
-      cmd->add_option("--epochs", o.epochs, "epochs")->capture_default_str();
+      cmd->add_option("--epochs", o.epochs, "epochs (0: only evaluate the model as built or imported)")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
       cmd->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str();
       cmd->add_option("--optimizer", o.optimizer, "sgd, adam, adamw, nadam or radam")->capture_default_str();
       cmd->add_option("--lr", o.lr, "base learning rate")->capture_default_str();

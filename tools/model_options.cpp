@@ -1,16 +1,86 @@
 #include "tools/model_options.h"
 
+#include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "engine/core/backend_info.h"
+#include "models/blocks.h"
 #include "models/cnn5.h"
+#include "models/registry.h"
+#include "weights/onnx_import.h"
+#include "weights/safetensors.h"
 
 namespace kiln::tools {
 
 void add_model_options(CLI::App* app, ModelOptions& o) {
-  app->add_option("--model", o.arch, "the model to train")->check(CLI::IsMember({"cnn5"}))->capture_default_str();
+  std::vector<std::string> archs = models::model_names();
+  archs.insert(archs.begin(), "cnn5");
+  app->add_option("--model", o.arch, "cnn5, or a zoo model: resnet18, vgg16_bn, mobilenet_v2, ...")
+      ->check(CLI::IsMember(archs))
+      ->capture_default_str();
   add_cnn5_options(app, o.cnn5);
+  app->add_option("--pretrained", o.pretrained, "weights for a zoo model: an .onnx file or a kiln import .safetensors")
+      ->check(CLI::ExistingFile);
+  app->add_option("--finetune", o.finetune, "all, head, or from:STAGE (e.g. from:layer3)")->capture_default_str();
+  app->add_flag("--freeze-bn", o.freeze_bn, "keep batch-norm running statistics fixed while training");
 }
+
+namespace {
+
+const std::vector<double> kImageNetMean = {0.485, 0.456, 0.406}, kImageNetStd = {0.229, 0.224, 0.225};
+
+// Loads --pretrained into a zoo model built with the file's own number of classes,
+// then gives it a fresh head for `classes`. Returns a line for the terminal.
+std::string load_pretrained(std::shared_ptr<nn::Module>& model, const std::string& arch, const std::string& path,
+                            int64_t classes) {
+  std::string what;
+  if (path.size() > 5 && path.substr(path.size() - 5) == ".onnx") {
+    model = models::make_model(arch, 1000);
+    what = import_onnx(path, *model).to_string();
+  } else {
+    const SafeTensors file = load_safetensors(path);
+    const std::string head_weight = models::model_entry(arch).head + ".weight";
+    model = models::make_model(arch, file.at(head_weight).shape()[0]);
+    model->load_state_dict(file.tensors, /*strict=*/true);
+    // Batch norms that `kiln import` loaded from folded convolutions keep their statistics.
+    auto frozen = file.metadata.find("kiln.frozen_batchnorm");
+    std::stringstream names(frozen == file.metadata.end() ? "" : frozen->second);
+    for (std::string name; std::getline(names, name, ',');)
+      if (auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(models::find_module(*model, name)))
+        bn->freeze_statistics = true;
+    what = "weights from " + path;
+  }
+  models::reset_head(*model, arch, classes);
+  return what;
+}
+
+// --finetune: everything trains, only the head, or the stages from one on.
+void apply_finetune(nn::Module& model, const std::string& arch, const std::string& finetune) {
+  if (finetune == "all") return;
+  const std::vector<std::string> stages = models::stage_names(arch);
+  std::string first;
+  if (finetune == "head") {
+    first = models::model_entry(arch).head;
+  } else {
+    KILN_CHECK(finetune.rfind("from:", 0) == 0, "--finetune must be all, head or from:STAGE, got '", finetune, "'");
+    first = finetune.substr(5);
+  }
+  auto start = std::find(stages.begin(), stages.end(), first);
+  if (finetune == "head" && start == stages.end()) start = stages.end() - 1;  // the head is the last stage
+  std::string listed;
+  for (const std::string& s : stages) listed += (listed.empty() ? "" : ", ") + s;
+  KILN_CHECK(start != stages.end(), "--finetune ", finetune, ": ", arch, " has no stage '", first, "' (stages: ",
+             listed, ")");
+  model.freeze("");
+  for (auto stage = start; stage != stages.end(); ++stage) {
+    bool has_parameters = false;
+    for (auto& [name, t] : model.named_parameters()) has_parameters |= name.rfind(*stage + ".", 0) == 0;
+    if (has_parameters) model.unfreeze(*stage + ".");  // the dot keeps features.1 from matching features.10
+  }
+}
+
+}  // namespace
 
 Device resolve_device(const std::string& text) {
   if (text == "auto") return cuda_device_count() > 0 ? Device::cuda(0) : Device::cpu();
@@ -44,27 +114,57 @@ BuiltModel build_model(const ModelOptions& o, const data::Dataset& train_set) {
   KILN_CHECK(train_set.images.shape()[2] == train_set.images.shape()[3], "build_model: images must be square, got ",
              train_set.images.shape());
   BuiltModel built;
-  models::Cnn5Config config = to_config(o.cnn5);
-  config.in_channels = train_set.images.shape()[1];
-  config.input_size = train_set.images.shape()[2];
-  config.num_classes = train_set.num_classes();
-  built.module = models::make_cnn5(config);
-  built.config = {{"arch", "cnn5"}, {"cnn5", config.to_json()}};
-  built.description = config.to_string();
-  built.image.out_size = config.input_size;
-  pixel_statistics(train_set, built.image.mean, built.image.std);
+  built.image.out_size = train_set.images.shape()[2];
+  if (o.arch == "cnn5") {
+    KILN_CHECK(o.pretrained.empty() && o.finetune == "all", "--pretrained and --finetune are for zoo models, not cnn5");
+    models::Cnn5Config config = to_config(o.cnn5);
+    config.in_channels = train_set.images.shape()[1];
+    config.input_size = train_set.images.shape()[2];
+    config.num_classes = train_set.num_classes();
+    built.module = models::make_cnn5(config);
+    built.config = {{"arch", "cnn5"}, {"cnn5", config.to_json()}};
+    built.description = config.to_string();
+    pixel_statistics(train_set, built.image.mean, built.image.std);
+  } else {
+    KILN_CHECK(train_set.images.shape()[1] == 3, "--model ", o.arch, " takes RGB images; the data has ",
+               train_set.images.shape()[1], " channel(s) (use --channels 3)");
+    const int64_t classes = train_set.num_classes();
+    built.description = o.arch + ", " + std::to_string(classes) + " classes";
+    if (o.pretrained.empty()) {
+      built.module = models::make_model(o.arch, classes);
+    } else {
+      built.description += ", " + load_pretrained(built.module, o.arch, o.pretrained, classes);
+    }
+    apply_finetune(*built.module, o.arch, o.finetune);
+    built.description += ", finetune " + o.finetune;
+    built.config = {{"arch", o.arch}, {"num_classes", classes}, {"pretrained", o.pretrained}, {"finetune", o.finetune}};
+    built.image.mean = kImageNetMean;
+    built.image.std = kImageNetStd;
+  }
+  if (o.freeze_bn)
+    models::for_each_module(*built.module, [](const std::string&, nn::Module& m) {
+      if (auto* bn = dynamic_cast<nn::BatchNorm*>(&m)) bn->freeze_statistics = true;
+    });
   return built;
 }
 
 BuiltModel build_model_from_config(const nlohmann::json& run_config) {
-  KILN_CHECK(run_config.contains("model") && run_config["model"].value("arch", "") == "cnn5",
-             "checkpoint config: no buildable model in ", run_config.dump().substr(0, 200));
+  KILN_CHECK(run_config.contains("model") && run_config["model"].contains("arch"),
+             "checkpoint config: no model in ", run_config.dump().substr(0, 200));
+  const nlohmann::json& model = run_config["model"];
   BuiltModel built;
-  const models::Cnn5Config config = models::Cnn5Config::from_json(run_config["model"].at("cnn5"));
-  built.module = models::make_cnn5(config);
-  built.config = run_config["model"];
-  built.description = config.to_string();
-  built.image.out_size = config.input_size;
+  const std::string arch = model["arch"].get<std::string>();
+  if (arch == "cnn5") {
+    const models::Cnn5Config config = models::Cnn5Config::from_json(model.at("cnn5"));
+    built.module = models::make_cnn5(config);
+    built.description = config.to_string();
+    built.image.out_size = config.input_size;
+  } else {
+    built.module = models::make_model(arch, model.at("num_classes").get<int64_t>());
+    built.description = arch;
+    built.image.out_size = run_config.at("data").at("size").get<int64_t>();
+  }
+  built.config = model;
   built.image.mean = run_config.at("image").at("mean").get<std::vector<double>>();
   built.image.std = run_config.at("image").at("std").get<std::vector<double>>();
   return built;

@@ -1,8 +1,14 @@
 // The model flags of `kiln train` (and the compare/eval commands), and building the
 // model they describe for a data set:
 //   --model cnn5 [cnn5 flags]     the course's 5-block CNN from scratch
-// Classes and input size come from the data; the normalisation from the training
-// images (per-channel mean and std of the pixels).
+//   --model resnet18|...|vgg16_bn|mobilenet_v2 [--pretrained FILE]
+//                                 the model zoo; FILE is an ONNX file or the output
+//                                 of `kiln import`; the head is replaced for the data's classes
+//   --finetune all|head|from:STAGE  what trains: everything, only the classifier, or
+//                                 the stages from STAGE on (e.g. from:layer3 for ResNet)
+//   --freeze-bn                   batch norm keeps its running statistics (eval-mode BN)
+// Classes and input size come from the data. cnn5 normalises with the training
+// images' per-channel mean and std; the zoo with ImageNet's, as it was pretrained.
 // build_model_from_config() rebuilds the same model from the JSON saved in a
 // checkpoint, which is how `kiln eval` and `kiln predict` load a run's model.
 #pragma once
@@ -22,6 +28,9 @@ namespace kiln::tools {
 struct ModelOptions {
   std::string arch = "cnn5";
   Cnn5Options cnn5;
+  std::string pretrained;
+  std::string finetune = "all";
+  bool freeze_bn = false;
 };
 
 void add_model_options(CLI::App* app, ModelOptions& options);
