@@ -1,5 +1,7 @@
 #include "models/registry.h"
 
+#include <cmath>
+
 #include <map>
 
 #include "engine/tensor/factory.h"
@@ -78,6 +80,34 @@ void reset_head(nn::Module& model, const std::string& arch, int64_t num_classes)
   head->weight = place_like(fresh.weight, old_weight);
   if (head->bias.defined()) head->bias = place_like(fresh.bias, old_weight);
   head->train(model.is_training());
+}
+
+std::vector<optim::ParamGroup> stage_param_groups(const nn::Module& model, const std::string& arch, double lr,
+                                                  double weight_decay, double decay) {
+  KILN_CHECK(decay > 0 && decay <= 1, "stage learning rates: the decay must be in (0, 1], got ", decay);
+  const std::vector<std::string> stages = stage_names(arch);
+  const int64_t n = static_cast<int64_t>(stages.size());
+  // Two groups per stage (with and without weight decay), in stage order.
+  std::vector<optim::ParamGroup> groups(static_cast<size_t>(2 * n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int no_decay = 0; no_decay < 2; ++no_decay) {
+      optim::ParamGroup& g = groups[static_cast<size_t>(2 * i + no_decay)];
+      g.name = stages[i] + (no_decay ? " (no decay)" : "");
+      g.lr = lr * std::pow(decay, static_cast<double>(n - 1 - i));
+      g.weight_decay = no_decay ? 0.0 : weight_decay;
+    }
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (!p.requires_grad()) continue;
+    int64_t stage = -1;
+    for (int64_t i = 0; i < n && stage < 0; ++i)
+      if (name.rfind(stages[i] + ".", 0) == 0) stage = i;
+    KILN_CHECK(stage >= 0, "stage learning rates: parameter '", name, "' belongs to no stage of ", arch);
+    groups[static_cast<size_t>(2 * stage + (p.dim() <= 1 ? 1 : 0))].params.push_back(p);
+  }
+  std::vector<optim::ParamGroup> used;
+  for (auto& g : groups)
+    if (!g.params.empty()) used.push_back(std::move(g));
+  return used;
 }
 
 }  // namespace kiln::models

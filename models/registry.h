@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/nn/module.h"
+#include "engine/optim/optimizer.h"
 #include "models/blocks.h"
 
 namespace kiln::models {
@@ -49,6 +50,14 @@ std::vector<std::string> stage_names(const std::string& arch);
 // initialised one for num_classes outputs, on the old head's device and dtype, for
 // fine-tuning. The rest of the model is untouched.
 void reset_head(nn::Module& model, const std::string& arch, int64_t num_classes);
+
+// Discriminative learning rates for fine-tuning (as in ULMFiT / fastai): the head
+// learns at `lr`, and each stage before it at `decay` times the lr of the stage
+// after it (stage i of n gets lr * decay^(n - 1 - i)). Trainable parameters only;
+// within each stage, 1-D parameters (biases, norms) get no weight decay. decay = 1
+// gives every stage the same lr.
+std::vector<optim::ParamGroup> stage_param_groups(const nn::Module& model, const std::string& arch, double lr,
+                                                  double weight_decay, double decay);
 
 // Registration hooks, one per model file (defined there). registry.cpp calls them on
 // first use: a static initialiser in a file of the kiln_engine static library would be

@@ -22,6 +22,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/train/progress.h"
 #include "engine/train/trainer.h"
+#include "models/registry.h"
 #include "tools/commands.h"
 #include "tools/data_options.h"
 #include "tools/model_options.h"
@@ -38,6 +39,7 @@ struct TrainOptions {
   int64_t batch_size = 64;
   std::string optimizer = "adamw";
   double lr = 1e-3, weight_decay = 5e-4, momentum = 0.9;
+  double stage_lr_decay = 1.0;
   bool nesterov = false;
   std::string schedule = "cosine";
   std::string augment = "";
@@ -69,6 +71,7 @@ int run_train() {
              o.optimizer, "' (known: ", listed, ")");
   optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(1, o.epochs)});
   augment::parse_augment_spec(o.augment);
+  KILN_CHECK(o.stage_lr_decay == 1.0 || o.model.arch != "cnn5", "--stage-lr-decay is for zoo models, not cnn5");
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
                                                       : std::filesystem::path(o.resume).parent_path().string();
@@ -90,7 +93,10 @@ int run_train() {
   optimizer_options.momentum = o.momentum;
   optimizer_options.nesterov = o.nesterov;
   auto optimizer = optim::make_optimizer(
-      o.optimizer, optim::param_groups_no_decay_on_norms_and_biases(model, o.lr, o.weight_decay), optimizer_options);
+      o.optimizer,
+      o.stage_lr_decay < 1.0 ? models::stage_param_groups(model, o.model.arch, o.lr, o.weight_decay, o.stage_lr_decay)
+                             : optim::param_groups_no_decay_on_norms_and_biases(model, o.lr, o.weight_decay),
+      optimizer_options);
   const int64_t steps_per_epoch = std::max<int64_t>(1, data.train.size() / o.batch_size);
   optim::LrScheduleContext schedule_context;
   schedule_context.base_lr = o.lr;
@@ -116,6 +122,7 @@ int run_train() {
                   {"data", {{"source", o.data.data}, {"size", built.image.out_size}, {"fit", o.data.fit}}},
                   {"image", {{"mean", built.image.mean}, {"std", built.image.std}}},
                   {"optimizer", {{"name", o.optimizer}, {"lr", o.lr}, {"weight_decay", o.weight_decay},
+                                 {"stage_lr_decay", o.stage_lr_decay},
                                  {"momentum", o.momentum}, {"nesterov", o.nesterov}}},
                   {"schedule", o.schedule},
                   {"augment", augment::augment_spec_to_string(setup.augment)},
@@ -179,6 +186,10 @@ const bool registered = register_command({
       cmd->add_option("--weight-decay", o.weight_decay, "weight decay (not on biases and norms)")->capture_default_str();
       cmd->add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
       cmd->add_flag("--nesterov", o.nesterov, "SGD with Nesterov momentum");
+      cmd->add_option("--stage-lr-decay", o.stage_lr_decay,
+                      "zoo models: each stage learns at this times the lr of the next (1: one lr for all)")
+          ->check(CLI::Range(1e-6, 1.0))
+          ->capture_default_str();
       cmd->add_option("--schedule", o.schedule,
                       "constant, step:..., multistep:..., exponential:..., cosine[:warmup=N], cyclic:..., onecycle:...")
           ->capture_default_str();

@@ -187,7 +187,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     }
     EpochStats s;
     s.epoch = epoch;
-    s.lr = optimizer_.groups().empty() ? 0 : optimizer_.groups()[0].lr;
+    for (const auto& group : optimizer_.groups()) s.lr = std::max(s.lr, group.lr);  // the head's, with stage lrs
     s.seconds = bar.elapsed_seconds();
     s.images_per_second = static_cast<double>(seen) / std::max(s.seconds, 1e-9);
     s.train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));

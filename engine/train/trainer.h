@@ -39,7 +39,7 @@ struct TrainSetup {
 
 struct EpochStats {
   int epoch = 0;
-  double lr = 0;
+  double lr = 0;  // the largest group lr at the end of the epoch
   double train_loss = 0, train_accuracy = 0;
   double val_loss = 0, val_accuracy = 0, val_f1 = 0;  // val_f1: macro F1
   double seconds = 0, images_per_second = 0;

@@ -238,3 +238,26 @@ TEST_CASE("models: resnet50 forward matches torchvision in float32 on the CPU") 
   load_hashed(*net);
   check_logits(*net, f, "resnet50");
 }
+
+TEST_CASE("models: discriminative learning rates decay stage by stage from the head") {
+  auto model = models::make_model("resnet18", 10);
+  model->freeze("conv1.");  // frozen parameters join no group
+  const auto groups = models::stage_param_groups(*model, "resnet18", 0.1, 1e-4, 0.5);
+  // Stages: conv1 bn1 layer1 layer2 layer3 layer4 fc -> fc at 0.1, layer4 at 0.05, ..., bn1 at 0.1 * 0.5^5.
+  double fc_lr = 0, layer4_lr = 0, bn1_lr = 0;
+  int64_t counted = 0;
+  for (const auto& g : groups) {
+    if (g.name == "fc") fc_lr = g.lr;
+    if (g.name == "layer4") layer4_lr = g.lr;
+    if (g.name == "bn1 (no decay)") {
+      bn1_lr = g.lr;
+      CHECK(g.weight_decay == 0.0);
+    }
+    for (const Tensor& p : g.params) counted += p.numel();
+  }
+  CHECK(fc_lr == doctest::Approx(0.1));
+  CHECK(layer4_lr == doctest::Approx(0.05));
+  CHECK(bn1_lr == doctest::Approx(0.1 / 32));
+  CHECK(counted == model->parameter_count(/*trainable_only=*/true));
+  test::expect_error_containing([&] { models::stage_param_groups(*model, "resnet18", 0.1, 0, 1.5); }, {"decay"});
+}
