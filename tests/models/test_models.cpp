@@ -104,22 +104,27 @@ TEST_CASE("models: the registry lists every architecture and rejects unknown nam
   CHECK(mobilenet_stages.back() == "classifier");
 }
 
+// Same key set as torchvision's (sizes equal and every torchvision key present), with
+// the same shapes; names without a key list in the fixture are only counted.
+static void check_state_dict_keys(const nn::Module& net, const nlohmann::json& doc, const std::string& name) {
+  if (!doc["state_dict_keys"].contains(name)) return;
+  const std::map<std::string, Tensor> state = net.state_dict();
+  CHECK(state.size() == doc["state_dict_keys"][name].size());
+  for (const auto& entry : doc["state_dict_keys"][name]) {
+    const std::string key = entry[0].get<std::string>();
+    CAPTURE(key);
+    REQUIRE(state.count(key) == 1);
+    CHECK(state.at(key).shape() == Shape(entry[1].get<std::vector<int64_t>>()));
+  }
+}
+
 TEST_CASE("models: resnet parameter counts and state_dict names equal torchvision's") {
   const nlohmann::json& doc = keys_fixture();
   for (const std::string name : {"resnet18", "resnet34", "resnet50", "resnet101"}) {
     CAPTURE(name);
     auto net = models::make_model(name, 1000);
     CHECK(net->parameter_count() == doc["parameter_counts"][name].get<int64_t>());
-    if (!doc["state_dict_keys"].contains(name)) continue;
-    // Same key set (sizes equal and every torchvision key present) with the same shapes.
-    const std::map<std::string, Tensor> state = net->state_dict();
-    CHECK(state.size() == doc["state_dict_keys"][name].size());
-    for (const auto& entry : doc["state_dict_keys"][name]) {
-      const std::string key = entry[0].get<std::string>();
-      CAPTURE(key);
-      REQUIRE(state.count(key) == 1);
-      CHECK(state.at(key).shape() == Shape(entry[1].get<std::vector<int64_t>>()));
-    }
+    check_state_dict_keys(*net, doc, name);
   }
 }
 
@@ -129,15 +134,7 @@ TEST_CASE("models: vgg parameter counts and state_dict names equal torchvision's
     CAPTURE(name);
     auto net = models::make_model(name, 1000);  // 133M-138M floats: one at a time
     CHECK(net->parameter_count() == doc["parameter_counts"][name].get<int64_t>());
-    if (!doc["state_dict_keys"].contains(name)) continue;
-    const std::map<std::string, Tensor> state = net->state_dict();
-    CHECK(state.size() == doc["state_dict_keys"][name].size());
-    for (const auto& entry : doc["state_dict_keys"][name]) {
-      const std::string key = entry[0].get<std::string>();
-      CAPTURE(key);
-      REQUIRE(state.count(key) == 1);
-      CHECK(state.at(key).shape() == Shape(entry[1].get<std::vector<int64_t>>()));
-    }
+    check_state_dict_keys(*net, doc, name);
   }
 }
 
@@ -146,14 +143,8 @@ TEST_CASE("models: mobilenet_v2 parameter count and state_dict names equal torch
   auto net = models::make_model("mobilenet_v2", 1000);
   CHECK(net->parameter_count() == doc["parameter_counts"]["mobilenet_v2"].get<int64_t>());
   CHECK(net->parameter_count() == 3504872);
-  const std::map<std::string, Tensor> state = net->state_dict();
-  CHECK(state.size() == doc["state_dict_keys"]["mobilenet_v2"].size());
-  for (const auto& entry : doc["state_dict_keys"]["mobilenet_v2"]) {
-    const std::string key = entry[0].get<std::string>();
-    CAPTURE(key);
-    REQUIRE(state.count(key) == 1);
-    CHECK(state.at(key).shape() == Shape(entry[1].get<std::vector<int64_t>>()));
-  }
+  REQUIRE(doc["state_dict_keys"].contains("mobilenet_v2"));
+  check_state_dict_keys(*net, doc, "mobilenet_v2");
   // torchvision's rounding of channel counts under a width multiplier.
   CHECK(models::make_divisible(32 * 0.25) == 8);
   CHECK(models::make_divisible(24 * 0.35) == 8);
