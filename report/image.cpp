@@ -189,6 +189,20 @@ Rgb viridis(double t) {
   return interpolate(stops, t);
 }
 
+Rgb blues(double t) {
+  // ColorBrewer's 9-class Blues, the stops of matplotlib's "Blues"
+  static const std::array<std::array<double, 3>, 9> stops{{{0.969, 0.984, 1.000},
+                                                           {0.871, 0.922, 0.969},
+                                                           {0.776, 0.859, 0.937},
+                                                           {0.620, 0.792, 0.882},
+                                                           {0.420, 0.682, 0.839},
+                                                           {0.259, 0.573, 0.776},
+                                                           {0.129, 0.443, 0.710},
+                                                           {0.031, 0.318, 0.612},
+                                                           {0.031, 0.188, 0.420}}};
+  return interpolate(stops, t);
+}
+
 Rgb jet(double t) {
   static const std::array<std::array<double, 3>, 5> stops{
       {{0.0, 0.0, 0.5}, {0.0, 0.5, 1.0}, {0.5, 1.0, 0.5}, {1.0, 0.5, 0.0}, {0.5, 0.0, 0.0}}};

@@ -47,9 +47,11 @@ RgbImage tile_grid(const std::vector<RgbImage>& tiles, int columns, int gap = 2,
 
 // Colour maps for scalar pictures: t in [0, 1] (clamped). viridis for feature maps
 // and heat maps (perceptually uniform, readable in grey), jet for Grad-CAM overlays
-// as in the Grad-CAM paper.
+// as in the Grad-CAM paper, blues for counts (zero is white, so empty cells vanish).
 Rgb viridis(double t);
 Rgb jet(double t);
+// matplotlib's "Blues" (ColorBrewer): near-white to dark blue, for confusion matrices.
+Rgb blues(double t);
 
 // A scalar map (height, width), row-major, as an image: min-max normalised to [0, 1]
 // (a constant map is mid-grey in the colour map) and coloured with `colormap`.
