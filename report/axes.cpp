@@ -40,7 +40,8 @@ NiceScale nice_scale(double lo, double hi, int max_ticks) {
     // The tolerance keeps 0.6 / 0.2 = 2.9999999999999996 from widening the range by a step.
     const double first = std::floor(lo / scale.step + 1e-9), last = std::ceil(hi / scale.step - 1e-9);
     if (last - first + 1 <= max_ticks) {
-      scale.lo = first * scale.step, scale.hi = last * scale.step;
+      // min/max: first * step can round to just inside [lo, hi] (6 * 5e-6 < 3e-5).
+      scale.lo = std::min(lo, first * scale.step), scale.hi = std::max(hi, last * scale.step);
       for (double k = first; k <= last; ++k) scale.ticks.push_back(k == 0 ? 0.0 : k * scale.step);
       return scale;
     }
@@ -89,15 +90,17 @@ std::string without_negative_zero(std::string s) {
 
 std::string format_tick(double value, double step, bool log_axis) {
   if (!std::isfinite(value)) return value != value ? "nan" : value > 0 ? "inf" : "-inf";
-  if (value == 0 || (!log_axis && std::abs(value) < step * 1e-6)) return "0";
+  if (!log_axis && std::abs(value) < step * 1e-6) value = 0;  // rounding noise of k * step
   const double magnitude = std::abs(value);
+  if (log_axis && value == 0) return "0";
   if (log_axis) {  // decimals for the value itself (0.002 -> 3), then the shorter spelling
     const int decimals = std::max(0, -static_cast<int>(std::floor(std::log10(magnitude) + 1e-9)));
     std::string plain = printf_string("%.*f", decimals, value);
     std::string sci = scientific(value);
     return without_negative_zero(sci.size() < plain.size() ? sci : plain);
   }
-  if (magnitude >= 1e6 || magnitude < 1e-4) return scientific(value);
+  if (magnitude >= 1e6 || (magnitude < 1e-4 && value != 0)) return scientific(value);
+  if (!(step > 0) || !std::isfinite(step)) step = magnitude > 0 ? magnitude : 1;  // no step given: the value's own
   const int decimals = std::max(0, -static_cast<int>(std::floor(std::log10(step) + 1e-9)));
   return without_negative_zero(printf_string("%.*f", decimals, value));
 }
