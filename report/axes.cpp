@@ -74,14 +74,19 @@ std::string printf_string(const char* format, int decimals, double value) {
   std::snprintf(buffer, sizeof buffer, format, decimals, value);
   return buffer;
 }
-// "2.5e-4", "1e-3": mantissa with at most 2 decimals, trailing zeros dropped, no '+' or leading exponent zeros.
-std::string scientific(double value) {
+}  // namespace
+
+// Mantissa with at most 2 decimals, trailing zeros dropped, no '+' or leading exponent zeros.
+std::string format_tick_scientific(double value) {
+  if (value == 0 || !std::isfinite(value)) return format_tick(value, 1);
   const int exponent = static_cast<int>(std::floor(std::log10(std::abs(value)) + 1e-9));
   std::string mantissa = printf_string("%.*f", 2, value / std::pow(10.0, exponent));
   while (mantissa.back() == '0') mantissa.pop_back();
   if (mantissa.back() == '.') mantissa.pop_back();
   return mantissa + "e" + std::to_string(exponent);
 }
+
+namespace {
 std::string without_negative_zero(std::string s) {
   if (s[0] == '-' && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);
   return s;
@@ -96,10 +101,10 @@ std::string format_tick(double value, double step, bool log_axis) {
   if (log_axis) {  // decimals for the value itself (0.002 -> 3), then the shorter spelling
     const int decimals = std::max(0, -static_cast<int>(std::floor(std::log10(magnitude) + 1e-9)));
     std::string plain = printf_string("%.*f", decimals, value);
-    std::string sci = scientific(value);
+    std::string sci = format_tick_scientific(value);
     return without_negative_zero(sci.size() < plain.size() ? sci : plain);
   }
-  if (magnitude >= 1e6 || (magnitude < 1e-4 && value != 0)) return scientific(value);
+  if (magnitude >= 1e6 || (magnitude < 1e-4 && value != 0)) return format_tick_scientific(value);
   if (!(step > 0) || !std::isfinite(step)) step = magnitude > 0 ? magnitude : 1;  // no step given: the value's own
   const int decimals = std::max(0, -static_cast<int>(std::floor(std::log10(step) + 1e-9)));
   return without_negative_zero(printf_string("%.*f", decimals, value));

@@ -41,6 +41,8 @@ std::vector<double> log_ticks(double lo, double hi, int max_ticks = 8);
 // 500 -> "1500"), without "-0"; very large or small magnitudes (>= 1e6, < 1e-4)
 // and log axes (log_axis = true) use the shortest of "1e-3"-style and plain.
 std::string format_tick(double value, double step, bool log_axis = false);
+// Always "m e k" with the mantissa's trailing zeros dropped: 0.001 -> "1e-3", 2.5e-4 -> "2.5e-4", 100 -> "1e2".
+std::string format_tick_scientific(double value);
 
 // The data-to-pixel transform of a plot area: data (x, y) in [x_lo, x_hi] x [y_lo, y_hi]
 // maps linearly (or log10-linearly) onto the pixel box (left, top, width, height),
@@ -171,7 +173,7 @@ struct CaptionedImage {
 struct ImageGridOptions {
   int columns = 10;
   int thumbnail_size = 96;   // the longer side of each thumbnail, pixels
-  double caption_size = 11;  // font size of the captions; longer captions are truncated to the cell
+  double caption_size = 10;  // font size of the captions; longer ones are cut to the cell, keeping a trailing score
   int gap = 10;              // pixels between cells and around the grid
   std::string title;
   bool pixelated = false;    // nearest-neighbour scaling (tiny images like 28x28 digits stay sharp)
