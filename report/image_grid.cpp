@@ -76,7 +76,7 @@ Figure image_grid(const std::vector<CaptionedImage>& images, const ImageGridOpti
     for (size_t line = 0; line < item.captions.size(); ++line) {
       const Caption& caption = item.captions[line];
       figure.text({x + thumb / 2, y + thumb + 4 + line * line_h + text_ascent(size)},
-                  fit_caption(caption.text, size, thumb + gap - 2),
+                  fit_caption(caption.text, size, thumb + gap - 6),
                   {size, TextAnchor::middle, 0, false, caption.color});
     }
   }

@@ -186,6 +186,25 @@ TEST_CASE("report plots: the rasteriser draws lines and rects pixel-exactly") {
   CHECK(same(drawn.at(25, 25), white));  // inside
 }
 
+TEST_CASE("report plots: resize_smooth averages when shrinking and interpolates when enlarging") {
+  RgbImage checker(4, 4);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 4; ++x) checker.set(x, y, (x + y) % 2 ? Rgb{200, 100, 0} : Rgb{0, 100, 200});
+  const RgbImage half = resize_smooth(checker, 2, 2);  // each output pixel: two of each colour
+  for (uint8_t v : half.rgb) CHECK(v == 100);
+  RgbImage pair(2, 1);
+  pair.set(0, 0, {0, 0, 0});
+  pair.set(1, 0, {200, 200, 200});
+  const RgbImage wide = resize_smooth(pair, 4, 1);  // centres at 0.25, 0.75, 1.25, 1.75 source pixels
+  CHECK(wide.at(0, 0).r == 0);
+  CHECK(wide.at(1, 0).r == 50);
+  CHECK(wide.at(2, 0).r == 150);
+  CHECK(wide.at(3, 0).r == 200);
+  CHECK(blues(0).r > 240);  // white-ish at zero
+  CHECK(blues(1).r < 20);
+  CHECK(blues(1).b < 120);  // dark blue at the top
+}
+
 TEST_CASE("report plots: text draws inside its box, rotated text is taller than wide") {
   const double size = 20;
   Figure figure(200, 60);
