@@ -267,6 +267,18 @@ TEST_CASE("report plots: the SVG renderer is well-formed and escapes text") {
   CHECK(svg.find("data:image/png;base64,") != std::string::npos);
   CHECK(count(svg, "<text") == count(svg, "</text>"));
   CHECK(xml_escape("a<b>&\"'") == "a&lt;b&gt;&amp;&quot;&apos;");
+  CHECK(xml_escape(std::string("bell\x07")) == "bell?");
+
+  // draw_figure composes: the same primitives, shifted.
+  Figure part(10, 10);
+  part.rect(1, 2, 3, 4, red);
+  Figure whole(40, 40);
+  whole.draw_figure(part, {20, 10});
+  const auto rects = primitives_of<RectPrimitive>(whole);
+  REQUIRE(rects.size() == 1);
+  CHECK(rects[0].x == 21);
+  CHECK(rects[0].y == 12);
+  CHECK(same(whole.rasterize().at(21, 12), red));
 }
 
 TEST_CASE("report plots: a line chart places its points at the data's pixels") {
@@ -313,6 +325,10 @@ TEST_CASE("report plots: a line chart places its points at the data's pixels") {
     ++pieces;
   }
   CHECK(pieces == 3);  // two runs + the legend sample
+
+  // No data at all still gives a readable empty chart.
+  CHECK(line_chart({}, options).primitives().size() > 10);
+  CHECK(line_chart({{"empty", {}, {}}}, ChartOptions{}).width() == 640);
 
   // log_y: a learning rate over four decades gets power-of-ten ticks.
   Series lr{"lr", {1, 2, 3, 4}, {1e-1, 1e-2, 1e-3, 1e-4}};
