@@ -6,6 +6,8 @@
 //            relu, leaky_relu(slope), elu(alpha), gelu (erf form), silu, mish, relu6,
 //            hardswish, sigmoid, tanh.
 //   Saved:   y for sigmoid and tanh, x for the others (activation_saves_output).
+//   Rules:   backward is f'(s) * g with g = grad_output (GradientRule::exact) or
+//            g = max(grad_output, 0) (GradientRule::guided, guided backpropagation).
 //   Dtypes:  f32, f16, bf16 in memory; the math is always in f32.
 //   Memory:  forward reads x and writes y: 2 * sizeof(T) bytes per element;
 //            backward reads saved and grad_output, writes grad_input: 3 * sizeof(T).
@@ -82,11 +84,13 @@ __global__ void activation_forward_kernel(Activation a, float p, const T* __rest
 }
 
 template <class T>
-__global__ void activation_backward_kernel(Activation a, float p, const T* __restrict__ saved,
+__global__ void activation_backward_kernel(Activation a, float p, GradientRule rule, const T* __restrict__ saved,
                                            const T* __restrict__ grad_output, T* __restrict__ grad_input,
                                            int64_t n) {
+  const bool guided = rule == GradientRule::guided;  // uniform across the grid, like `a`
   KILN_GRID_STRIDE_LOOP(i, n) {
-    grad_input[i] = from_float<T>(derivative_of(a, p, to_float(saved[i])) * to_float(grad_output[i]));
+    const float g = to_float(grad_output[i]);
+    grad_input[i] = from_float<T>(derivative_of(a, p, to_float(saved[i])) * (guided ? fmaxf(g, 0.f) : g));
   }
 }
 
@@ -107,8 +111,8 @@ void activation_forward(Activation a, double parameter, const Tensor& x, const T
   KILN_CHECK_LAUNCH(activation_name(a));
 }
 
-void activation_backward(Activation a, double parameter, const Tensor& saved, const Tensor& grad_output,
-                         const Tensor& grad_input) {
+void activation_backward(Activation a, double parameter, GradientRule rule, const Tensor& saved,
+                         const Tensor& grad_output, const Tensor& grad_input) {
   KILN_CHECK(saved.dtype() == grad_output.dtype() && saved.layout() == grad_output.layout() &&
                  saved.numel() == grad_output.numel() && saved.numel() == grad_input.numel(),
              activation_name(a), "_backward: saved, grad_output and grad_input must match, got ", saved.describe(),
@@ -119,7 +123,7 @@ void activation_backward(Activation a, double parameter, const Tensor& saved, co
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(saved.dtype(), activation_name(a), {
     activation_backward_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
-        a, static_cast<float>(parameter), static_cast<const scalar_t*>(saved.raw_data()),
+        a, static_cast<float>(parameter), rule, static_cast<const scalar_t*>(saved.raw_data()),
         static_cast<const scalar_t*>(grad_output.raw_data()), static_cast<scalar_t*>(grad_input.raw_data()), n);
   });
   KILN_CHECK_LAUNCH(activation_name(a));

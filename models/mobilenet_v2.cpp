@@ -30,7 +30,7 @@ InvertedResidual::InvertedResidual(int64_t in_channels, int64_t out_channels, in
   conv->add(std::make_shared<nn::BatchNorm>(out_channels));
 }
 
-Tensor InvertedResidual::forward(const Tensor& x) {
+Tensor InvertedResidual::forward_impl(const Tensor& x) {
   const Tensor out = conv->forward(x);
   return use_residual ? add(x, out) : out;
 }
@@ -64,7 +64,7 @@ MobileNetV2::MobileNetV2(int64_t num_classes, double width_multiplier, double dr
       .add(std::make_shared<nn::Linear>(last_channels, num_classes));
 }
 
-Tensor MobileNetV2::forward(const Tensor& x) {
+Tensor MobileNetV2::forward_impl(const Tensor& x) {
   KILN_CHECK(x.dim() == 4 && x.shape()[1] == 3, "MobileNetV2: input must be (N, 3, H, W), got ", x.shape());
   const Tensor h = adaptive_avg_pool2d(features->forward(x), 1, 1);  // (N, 1280, 1, 1)
   return classifier->forward(flatten(h, 1));                         // (N, 1280) -> (N, K)

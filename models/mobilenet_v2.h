@@ -35,17 +35,18 @@ int64_t make_divisible(double v, int64_t divisor = 8);
 class InvertedResidual : public nn::Module {
  public:
   InvertedResidual(int64_t in_channels, int64_t out_channels, int stride, int64_t expand_ratio);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "InvertedResidual"; }
   std::shared_ptr<nn::Sequential> conv;
   bool use_residual;  // stride 1 and C == c: the shapes allow x + conv(x)
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 // x (N, 3, H, W), H, W >= 32 -> logits (N, K)
 class MobileNetV2 : public nn::Module {
  public:
   MobileNetV2(int64_t num_classes, double width_multiplier = 1.0, double dropout = 0.2);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "MobileNetV2"; }
   std::string extra_repr() const override { return str("width_multiplier=", width_multiplier_); }
   // The classifier; models::reset_head replaces its weights for a new class count.
@@ -53,6 +54,9 @@ class MobileNetV2 : public nn::Module {
 
   std::shared_ptr<nn::Sequential> features;
   std::shared_ptr<nn::Sequential> classifier;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 
  private:
   double width_multiplier_;

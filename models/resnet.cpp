@@ -41,7 +41,7 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t planes, int stride) {
     downsample = register_module("downsample", projection);
 }
 
-Tensor BasicBlock::forward(const Tensor& x) {
+Tensor BasicBlock::forward_impl(const Tensor& x) {
   Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
   out = bn2->forward(conv2->forward(out));
   const Tensor identity = downsample ? downsample->forward(x) : x;
@@ -60,7 +60,7 @@ Bottleneck::Bottleneck(int64_t in_channels, int64_t planes, int stride) {
     downsample = register_module("downsample", projection);
 }
 
-Tensor Bottleneck::forward(const Tensor& x) {
+Tensor Bottleneck::forward_impl(const Tensor& x) {
   Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
   out = relu->forward(bn2->forward(conv2->forward(out)));
   out = bn3->forward(conv3->forward(out));
@@ -99,7 +99,7 @@ ResNet::ResNet(BlockKind block, const std::vector<int>& blocks_per_stage, int64_
   fc = register_module("fc", std::make_shared<nn::Linear>(channels, num_classes));
 }
 
-Tensor ResNet::forward(const Tensor& x) {
+Tensor ResNet::forward_impl(const Tensor& x) {
   KILN_CHECK(x.dim() == 4 && x.shape()[1] == 3, "ResNet: input must be (N, 3, H, W), got ", x.shape());
   Tensor h = maxpool->forward(relu->forward(bn1->forward(conv1->forward(x))));  // (N, 64, H/4, W/4)
   h = layer4->forward(layer3->forward(layer2->forward(layer1->forward(h))));   // (N, 512 e, H/32, W/32)

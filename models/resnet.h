@@ -37,12 +37,14 @@ class BasicBlock : public nn::Module {
  public:
   static constexpr int64_t expansion = 1;
   BasicBlock(int64_t in_channels, int64_t planes, int stride);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "BasicBlock"; }
   std::shared_ptr<nn::Conv2d> conv1, conv2;
   std::shared_ptr<nn::BatchNorm> bn1, bn2;
   std::shared_ptr<nn::ActivationLayer> relu;
   std::shared_ptr<nn::Sequential> downsample;  // "0" conv 1x1, "1" bn; null when x already fits
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 // x (N, C, H, W) -> (N, 4 * planes, H/stride, W/stride)
@@ -50,12 +52,14 @@ class Bottleneck : public nn::Module {
  public:
   static constexpr int64_t expansion = 4;
   Bottleneck(int64_t in_channels, int64_t planes, int stride);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Bottleneck"; }
   std::shared_ptr<nn::Conv2d> conv1, conv2, conv3;
   std::shared_ptr<nn::BatchNorm> bn1, bn2, bn3;
   std::shared_ptr<nn::ActivationLayer> relu;
   std::shared_ptr<nn::Sequential> downsample;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 // x (N, 3, H, W), H, W >= 32 -> logits (N, K)
@@ -63,7 +67,6 @@ class ResNet : public nn::Module {
  public:
   // blocks_per_stage: how many blocks in layer1..layer4 ({2, 2, 2, 2} is ResNet-18).
   ResNet(BlockKind block, const std::vector<int>& blocks_per_stage, int64_t num_classes);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "ResNet"; }
   std::string extra_repr() const override;
   // The classifier; models::reset_head replaces its weights for a new class count.
@@ -76,6 +79,9 @@ class ResNet : public nn::Module {
   std::shared_ptr<nn::Sequential> layer1, layer2, layer3, layer4;
   std::shared_ptr<nn::AdaptiveAvgPool2d> avgpool;
   std::shared_ptr<nn::Linear> fc;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 
  private:
   BlockKind block_;

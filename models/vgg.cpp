@@ -47,7 +47,7 @@ VGG::VGG(const std::vector<int>& convs_per_stage, bool batch_norm, int64_t num_c
       .add(std::make_shared<nn::Linear>(4096, num_classes));
 }
 
-Tensor VGG::forward(const Tensor& x) {
+Tensor VGG::forward_impl(const Tensor& x) {
   KILN_CHECK(x.dim() == 4 && x.shape()[1] == 3, "VGG: input must be (N, 3, H, W), got ", x.shape());
   const Tensor h = avgpool->forward(features->forward(x));  // (N, 512, 7, 7)
   return classifier->forward(flatten(h, 1));                // (N, 25088) -> (N, K)

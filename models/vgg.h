@@ -28,7 +28,6 @@ class VGG : public nn::Module {
  public:
   // convs_per_stage: the number of 3x3 convs before each of the five pools.
   VGG(const std::vector<int>& convs_per_stage, bool batch_norm, int64_t num_classes, double dropout = 0.5);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "VGG"; }
   // The classifier; models::reset_head replaces its weights for a new class count.
   std::shared_ptr<nn::Linear> head() const;
@@ -36,6 +35,9 @@ class VGG : public nn::Module {
   std::shared_ptr<nn::Sequential> features;
   std::shared_ptr<nn::AdaptiveAvgPool2d> avgpool;
   std::shared_ptr<nn::Sequential> classifier;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 // Built and initialised as torchvision does (kaiming-normal fan-out convs with zero

@@ -78,12 +78,9 @@ int run_predict() {
     const size_t n = std::min(files.size() - start, static_cast<size_t>(o.batch_size));
     Tensor batch = empty({static_cast<int64_t>(n), channels, size, size}, {DType::u8});
     for (size_t i = 0; i < n; ++i) {
-      const data::DecodedImage image = data::decode_image(files[start + i], channels);
-      std::vector<uint8_t> hwc(static_cast<size_t>(size * size * channels));
-      data::fit_image(image, size, fit, hwc.data());
-      uint8_t* chw = batch.data<uint8_t>() + i * channels * size * size;  // (H, W, C) -> (C, H, W)
-      for (int64_t c = 0; c < channels; ++c)
-        for (int64_t p = 0; p < size * size; ++p) chw[c * size * size + p] = hwc[p * channels + c];
+      // fit_image writes planar (C, S, S): straight into the batch row.
+      data::fit_image(data::decode_image(files[start + i], channels), size, fit,
+                      batch.data<uint8_t>() + i * channels * size * size);
     }
     const Tensor x = augment::eval_transform(batch.to(device), run.model.image);
     const std::vector<double> logits = run.model.module->forward(x).to(Device::cpu()).to(DType::f64).to_vector();

@@ -26,34 +26,30 @@ void add_model_options(CLI::App* app, ModelOptions& o) {
   app->add_flag("--freeze-bn", o.freeze_bn, "keep batch-norm running statistics fixed while training");
 }
 
-namespace {
-
 const std::vector<double> kImageNetMean = {0.485, 0.456, 0.406}, kImageNetStd = {0.229, 0.224, 0.225};
 
-// Loads --pretrained into a zoo model built with the file's own number of classes,
-// then gives it a fresh head for `classes`. Returns a line for the terminal.
-std::string load_pretrained(std::shared_ptr<nn::Module>& model, const std::string& arch, const std::string& path,
-                            int64_t classes) {
-  std::string what;
+PretrainedModel load_pretrained_model(const std::string& arch, const std::string& path) {
+  PretrainedModel loaded;
   if (path.size() > 5 && path.substr(path.size() - 5) == ".onnx") {
-    model = models::make_model(arch, 1000);
-    what = import_onnx(path, *model).to_string();
+    loaded.module = models::make_model(arch, 1000);
+    loaded.description = import_onnx(path, *loaded.module).to_string();
   } else {
     const SafeTensors file = load_safetensors(path);
     const std::string head_weight = models::model_entry(arch).head + ".weight";
-    model = models::make_model(arch, file.at(head_weight).shape()[0]);
-    model->load_state_dict(file.tensors, /*strict=*/true);
+    loaded.module = models::make_model(arch, file.at(head_weight).shape()[0]);
+    loaded.module->load_state_dict(file.tensors, /*strict=*/true);
     // Batch norms that `kiln import` loaded from folded convolutions keep their statistics.
     auto frozen = file.metadata.find("kiln.frozen_batchnorm");
     std::stringstream names(frozen == file.metadata.end() ? "" : frozen->second);
     for (std::string name; std::getline(names, name, ',');)
-      if (auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(models::find_module(*model, name)))
+      if (auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(models::find_module(*loaded.module, name)))
         bn->freeze_statistics = true;
-    what = "weights from " + path;
+    loaded.description = "weights from " + path;
   }
-  models::reset_head(*model, arch, classes);
-  return what;
+  return loaded;
 }
+
+namespace {
 
 // --finetune: everything trains, only the head, or the stages from one on.
 void apply_finetune(nn::Module& model, const std::string& arch, const std::string& finetune) {
@@ -133,7 +129,10 @@ BuiltModel build_model(const ModelOptions& o, const data::Dataset& train_set) {
     if (o.pretrained.empty()) {
       built.module = models::make_model(o.arch, classes);
     } else {
-      built.description += ", " + load_pretrained(built.module, o.arch, o.pretrained, classes);
+      PretrainedModel pretrained = load_pretrained_model(o.arch, o.pretrained);
+      built.module = pretrained.module;
+      models::reset_head(*built.module, o.arch, classes);  // a fresh head for the data's classes
+      built.description += ", " + pretrained.description;
     }
     apply_finetune(*built.module, o.arch, o.finetune);
     built.description += ", finetune " + o.finetune;

@@ -43,6 +43,18 @@ struct BuiltModel {
 };
 
 BuiltModel build_model(const ModelOptions& options, const data::Dataset& train_set);
+
+// A zoo model with pretrained weights as the file has them (its own head and
+// classes): FILE is an .onnx file or a `kiln import` .safetensors. build_model
+// replaces the head for the data; `kiln visualize` looks at the model as it is.
+struct PretrainedModel {
+  std::shared_ptr<nn::Module> module;
+  std::string description;  // "weights from FILE", or the ONNX import summary
+};
+PretrainedModel load_pretrained_model(const std::string& arch, const std::string& path);
+
+// The normalisation ImageNet-pretrained models expect (per channel, [0, 1] units).
+extern const std::vector<double> kImageNetMean, kImageNetStd;
 // From a checkpoint's config ({"model": ..., "image": {...}, "data": {...}}).
 BuiltModel build_model_from_config(const nlohmann::json& run_config);
 

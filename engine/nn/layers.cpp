@@ -27,7 +27,7 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int kernel, int stride
     : Conv2d(in_channels, out_channels, {kernel, kernel},
              Conv2dParams{{stride, stride}, {padding, padding}, {1, 1}, groups}, with_bias) {}
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, params); }
+Tensor Conv2d::forward_impl(const Tensor& x) { return conv2d(x, weight, bias, params); }
 
 std::string Conv2d::extra_repr() const {
   return str(weight.shape()[1] * params.groups, ", ", weight.shape()[0], ", kernel=(", weight.shape()[2], ", ",
@@ -41,7 +41,7 @@ SeparableConv2d::SeparableConv2d(int64_t in_channels, int64_t out_channels, int 
   pointwise = register_module("pointwise", std::make_shared<Conv2d>(in_channels, out_channels, 1, 1, 0, 1, with_bias));
 }
 
-Tensor SeparableConv2d::forward(const Tensor& x) { return pointwise->forward(depthwise->forward(x)); }
+Tensor SeparableConv2d::forward_impl(const Tensor& x) { return pointwise->forward(depthwise->forward(x)); }
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias) {
   const Shape shape{out_features, in_features};
@@ -50,7 +50,7 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias) {
   if (with_bias) register_parameter("bias", &bias, init::default_bias(out_features, in_features, rng));
 }
 
-Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+Tensor Linear::forward_impl(const Tensor& x) { return linear(x, weight, bias); }
 
 std::string Linear::extra_repr() const {
   return str("in=", weight.shape()[1], ", out=", weight.shape()[0], bias.defined() ? "" : ", bias=false");
@@ -66,7 +66,7 @@ BatchNorm::BatchNorm(int64_t channels, double momentum_value, double eps_value, 
   register_buffer("running_var", &running_var, ones({channels}));
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+Tensor BatchNorm::forward_impl(const Tensor& x) {
   BatchNormOptions options;
   options.training = is_training() && !freeze_statistics;
   options.momentum = momentum;
@@ -83,14 +83,14 @@ Dropout::Dropout(double p_value, uint64_t seed_value) : p(p_value), seed(seed_va
   KILN_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got ", p);
 }
 
-Tensor Dropout::forward(const Tensor& x) {
+Tensor Dropout::forward_impl(const Tensor& x) {
   if (!is_training() || p == 0) return x;
   return dropout(x, p, true, splitmix64(seed + calls++));
 }
 
 std::string Dropout::extra_repr() const { return str("p=", p); }
 
-Tensor Flatten::forward(const Tensor& x) { return flatten(x, 1); }
+Tensor Flatten::forward_impl(const Tensor& x) { return flatten(x, 1); }
 
 Sequential::Sequential(std::vector<ModulePtr> modules) {
   for (auto& m : modules) add(std::move(m));
@@ -103,7 +103,7 @@ Sequential& Sequential::add(const std::string& name, ModulePtr module) {
   return *this;
 }
 
-Tensor Sequential::forward(const Tensor& x) {
+Tensor Sequential::forward_impl(const Tensor& x) {
   Tensor h = x;
   for (auto& [name, module] : named_children()) h = module->forward(h);
   return h;

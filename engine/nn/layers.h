@@ -19,11 +19,13 @@ class Conv2d : public Module {
          bool bias = true);
   Conv2d(int64_t in_channels, int64_t out_channels, int kernel, int stride = 1, int padding = 0, int groups = 1,
          bool bias = true);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
   Tensor weight, bias;
   Conv2dParams params;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 // Depthwise (groups = C) then pointwise (1x1) convolution: far fewer multiply-adds
@@ -32,26 +34,29 @@ class SeparableConv2d : public Module {
  public:
   SeparableConv2d(int64_t in_channels, int64_t out_channels, int kernel, int stride = 1, int padding = 0,
                   bool bias = true);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "SeparableConv2d"; }
   std::shared_ptr<Conv2d> depthwise, pointwise;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 // y = x W^T + b; x (N, in) -> (N, out)
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
   Tensor weight, bias;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 // Batch norm over channel dim 1 of (N, C) or (N, C, H, W); running stats in f32 buffers.
 class BatchNorm : public Module {
  public:
   explicit BatchNorm(int64_t channels, double momentum = 0.1, double eps = 1e-5, bool affine = true);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "BatchNorm"; }
   std::string extra_repr() const override;
   Tensor weight, bias, running_mean, running_var;
@@ -59,14 +64,19 @@ class BatchNorm : public Module {
   // When frozen, the layer normalises with its running statistics even in train()
   // mode and never updates them (fine-tuning with frozen batch-norm statistics).
   bool freeze_statistics = false;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 class ActivationLayer : public Module {
  public:
   explicit ActivationLayer(Activation activation) : activation(activation) {}
-  Tensor forward(const Tensor& x) override { return activate(x, activation); }
   std::string type_name() const override { return activation_name(activation); }
   Activation activation;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override { return activate(x, activation); }
 };
 
 // Zeroes each element with probability p in training, scaling the rest by 1/(1-p).
@@ -74,7 +84,6 @@ class ActivationLayer : public Module {
 class Dropout : public Module {
  public:
   explicit Dropout(double p, uint64_t seed = 0x5eed);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Dropout"; }
   std::string extra_repr() const override;
   double p;
@@ -86,40 +95,49 @@ class Dropout : public Module {
     auto found = state.find("calls");
     if (found != state.end()) calls = static_cast<uint64_t>(found->second);
   }
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(Pool2dParams params) : params(params) {}
-  Tensor forward(const Tensor& x) override { return max_pool2d(x, params); }
   std::string type_name() const override { return "MaxPool2d"; }
   std::string extra_repr() const override { return params.to_string(); }
   Pool2dParams params;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override { return max_pool2d(x, params); }
 };
 
 class AvgPool2d : public Module {
  public:
   explicit AvgPool2d(Pool2dParams params) : params(params) {}
-  Tensor forward(const Tensor& x) override { return avg_pool2d(x, params); }
   std::string type_name() const override { return "AvgPool2d"; }
   std::string extra_repr() const override { return params.to_string(); }
   Pool2dParams params;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override { return avg_pool2d(x, params); }
 };
 
 // (N, C, H, W) -> (N, C, out_h, out_w)
 class AdaptiveAvgPool2d : public Module {
  public:
   AdaptiveAvgPool2d(int out_h, int out_w) : out_h(out_h), out_w(out_w) {}
-  Tensor forward(const Tensor& x) override { return adaptive_avg_pool2d(x, out_h, out_w); }
   std::string type_name() const override { return "AdaptiveAvgPool2d"; }
   int out_h, out_w;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override { return adaptive_avg_pool2d(x, out_h, out_w); }
 };
 
 // (N, C, H, W) -> (N, C * H * W)
 class Flatten : public Module {
  public:
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Flatten"; }
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 // Runs its children in order; children are named "0", "1", ... as in torch.nn.Sequential.
@@ -129,9 +147,11 @@ class Sequential : public Module {
   explicit Sequential(std::vector<ModulePtr> modules);
   Sequential& add(ModulePtr module);
   Sequential& add(const std::string& name, ModulePtr module);
-  Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Sequential"; }
   size_t size() const { return named_children().size(); }
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
 };
 
 }  // namespace kiln::nn

@@ -6,6 +6,47 @@
 
 namespace kiln::nn {
 
+Tensor Module::forward(const Tensor& x) {
+  Tensor y = forward_impl(x);
+  if (forward_hooks_->hooks.empty()) return y;
+  // A copy: a hook may remove itself (or others) while we walk the list.
+  const auto hooks = forward_hooks_->hooks;
+  for (const auto& entry : hooks) {
+    Tensor replacement = entry.second(*this, x, y);
+    if (replacement.defined()) y = replacement;
+  }
+  return y;
+}
+
+Module::HookHandle Module::register_forward_hook(ForwardHook hook) {
+  KILN_CHECK(hook != nullptr, type_name(), ".register_forward_hook: the hook is empty");
+  const int64_t id = forward_hooks_->next_id++;
+  forward_hooks_->hooks.emplace_back(id, std::move(hook));
+  return HookHandle(forward_hooks_, id);
+}
+
+Module::HookHandle& Module::HookHandle::operator=(HookHandle&& other) noexcept {
+  if (this != &other) {
+    reset();
+    hooks_ = std::move(other.hooks_);
+    id_ = other.id_;
+    other.hooks_.reset();
+  }
+  return *this;
+}
+
+void Module::HookHandle::reset() {
+  if (auto hooks = hooks_.lock()) {
+    auto& list = hooks->hooks;
+    for (auto it = list.begin(); it != list.end(); ++it)
+      if (it->first == id_) {
+        list.erase(it);
+        break;
+      }
+  }
+  hooks_.reset();
+}
+
 Tensor& Module::register_parameter(const std::string& name, Tensor* slot, Tensor value) {
   *slot = value.defined() ? value.detach().set_requires_grad(true) : value;
   parameters_.emplace_back(name, slot);

@@ -8,6 +8,12 @@
 //
 // Modules live behind std::shared_ptr and are not copyable: the registry holds
 // pointers to the members it names.
+//
+// forward() is not virtual: a layer implements forward_impl(), and forward() runs it
+// and then the module's forward hooks (as torch's __call__ runs forward and hooks).
+// Every caller, whether a network calling its children (`conv1->forward(x)`) or a
+// tool calling the root, goes through forward(), so a hook on any sub-module fires
+// however its parent calls it. report/visualize.h captures feature maps this way.
 #pragma once
 #include <functional>
 #include <map>
@@ -27,7 +33,8 @@ class Module {
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
-  virtual Tensor forward(const Tensor& x) = 0;
+  // forward_impl(x), then each forward hook in registration order.
+  Tensor forward(const Tensor& x);
   Tensor operator()(const Tensor& x) { return forward(x); }
   virtual std::string type_name() const = 0;  // "Conv2d"
   virtual std::string extra_repr() const { return ""; }  // "3, 64, kernel=(7, 7), stride=(2, 2)"
@@ -64,6 +71,16 @@ class Module {
 
   std::string to_string(int indent = 0) const;  // a printable tree, like PyTorch's repr
 
+  // ---- forward hooks (torch's register_forward_hook)
+  // hook(module, input, output) runs after every forward() of this module. It may
+  // return a replacement for the output (the rest of the network then sees that
+  // tensor), or an undefined Tensor to keep the output as it is. The hook stays
+  // until the returned handle is destroyed or reset. A module called more than
+  // once per network forward (ResNet's shared relu) runs its hooks at every call.
+  using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+  class HookHandle;
+  [[nodiscard]] HookHandle register_forward_hook(ForwardHook hook);
+
   // Integer state that is neither a parameter nor a buffer but must survive a
   // checkpoint for an exact resume (how many masks a Dropout has drawn), by
   // dotted name. Modules with such state override own_extra_state().
@@ -71,6 +88,9 @@ class Module {
   void load_extra_state(const std::map<std::string, int64_t>& state);
 
  protected:
+  // The layer's computation; called only through forward(), so hooks cannot be bypassed.
+  virtual Tensor forward_impl(const Tensor& x) = 0;
+
   Tensor& register_parameter(const std::string& name, Tensor* slot, Tensor value);
   Tensor& register_buffer(const std::string& name, Tensor* slot, Tensor value);
   virtual std::map<std::string, int64_t> own_extra_state() const { return {}; }
@@ -88,6 +108,30 @@ class Module {
   std::vector<std::pair<std::string, Tensor*>> parameters_;
   std::vector<std::pair<std::string, Tensor*>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  // Shared with the HookHandles (through weak pointers), so a handle that outlives
+  // its module, or a module that outlives its handle, is safe either way round.
+  struct ForwardHooks {
+    int64_t next_id = 0;
+    std::vector<std::pair<int64_t, ForwardHook>> hooks;
+  };
+  std::shared_ptr<ForwardHooks> forward_hooks_ = std::make_shared<ForwardHooks>();
+};
+
+// Removes its hook when destroyed (RAII, like NoGradGuard); move-only.
+class Module::HookHandle {
+ public:
+  HookHandle() = default;
+  HookHandle(std::weak_ptr<ForwardHooks> hooks, int64_t id) : hooks_(std::move(hooks)), id_(id) {}
+  HookHandle(HookHandle&& other) noexcept : hooks_(std::move(other.hooks_)), id_(other.id_) { other.hooks_.reset(); }
+  HookHandle& operator=(HookHandle&& other) noexcept;
+  HookHandle(const HookHandle&) = delete;
+  HookHandle& operator=(const HookHandle&) = delete;
+  ~HookHandle() { reset(); }
+  void reset();  // removes the hook now
+
+ private:
+  std::weak_ptr<ForwardHooks> hooks_;
+  int64_t id_ = -1;
 };
 
 using ModulePtr = std::shared_ptr<Module>;

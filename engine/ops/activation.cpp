@@ -43,8 +43,11 @@ Tensor activation_op(Activation a, double parameter, const Tensor& x) {
   if (needs_grad(x)) {
     // Saving y.detach() (not y) keeps the node from owning the tensor that owns it.
     const Tensor saved = activation_saves_output(a) ? y.detach() : x.detach();
-    record(y, name, {x}, [a, parameter, saved](const Tensor& grad_output, const std::vector<bool>&) {
-      return std::vector<Tensor>{activation_backward(a, parameter, saved, grad_output)};
+    // The rule is fixed now, at recording time, so backward does not depend on when it runs.
+    const GradientRule rule =
+        guided_backprop_enabled() && has_guided_rule(a) ? GradientRule::guided : GradientRule::exact;
+    record(y, name, {x}, [a, parameter, saved, rule](const Tensor& grad_output, const std::vector<bool>&) {
+      return std::vector<Tensor>{activation_backward(a, parameter, saved, grad_output, rule)};
     });
   }
   return y;
@@ -52,7 +55,8 @@ Tensor activation_op(Activation a, double parameter, const Tensor& x) {
 
 }  // namespace
 
-Tensor activation_backward(Activation a, double parameter, const Tensor& saved, const Tensor& grad_output) {
+Tensor activation_backward(Activation a, double parameter, const Tensor& saved, const Tensor& grad_output,
+                           GradientRule rule) {
   const char* name = activation_name(a);
   KILN_CHECK(grad_output.shape() == saved.shape(), name, "_backward: grad_output has shape ", grad_output.shape(),
              ", expected ", saved.shape());
@@ -64,15 +68,17 @@ Tensor activation_backward(Activation a, double parameter, const Tensor& saved, 
       [&] {
         cpu_floating(saved.dtype(), name, [&](auto tag) {
           using T = decltype(tag);
-          cpu::activation_backward<T>(a, parameter, saved.data<T>(), g.data<T>(), grad_input.data<T>(),
+          cpu::activation_backward<T>(a, parameter, rule, saved.data<T>(), g.data<T>(), grad_input.data<T>(),
                                       saved.numel());
         });
       },
-      [&] { KILN_CUDA_ONLY(cuda::activation_backward(a, parameter, saved, g, grad_input)); });
+      [&] { KILN_CUDA_ONLY(cuda::activation_backward(a, parameter, rule, saved, g, grad_input)); });
   return grad_input;
 }
 
 bool activation_saves_output(Activation a) { return a == Activation::sigmoid || a == Activation::tanh; }
+
+bool has_guided_rule(Activation a) { return a == Activation::relu || a == Activation::relu6; }
 
 const char* activation_name(Activation a) {
   for (const ActivationInfo& info : kActivations)

@@ -14,6 +14,10 @@
 //
 // Saved for backward: the output y for sigmoid and tanh (their derivatives are
 // y(1 - y) and 1 - y^2), the input x for every other activation.
+//
+// Backward rules (GradientRule): `exact` is the derivative; `guided` is guided
+// backpropagation's rule f'(x) * max(grad_output, 0), recorded for relu and relu6
+// while a GuidedBackpropGuard is alive (engine/autograd/grad_mode.h).
 #pragma once
 #include <string>
 
@@ -43,22 +47,31 @@ Tensor activate(const Tensor& x, Activation a);
 // True for sigmoid and tanh, whose backward reads the saved output instead of the input.
 bool activation_saves_output(Activation a);
 
-// grad_input = f'(x) * grad_output. `saved` is x, or y where activation_saves_output(a).
-// `parameter` is the slope of leaky_relu or the alpha of elu (ignored otherwise).
-// Returns a new tensor shaped and laid out like `saved` (the tape accumulates it).
-Tensor activation_backward(Activation a, double parameter, const Tensor& saved, const Tensor& grad_output);
+enum class GradientRule {
+  exact,   // grad_input = f'(x) * grad_output
+  guided,  // grad_input = f'(x) * max(grad_output, 0)   (guided backpropagation)
+};
+// True for relu and relu6: the activations whose backward GuidedBackpropGuard makes guided.
+bool has_guided_rule(Activation a);
+
+// grad_input = f'(x) * grad_output (or the guided rule). `saved` is x, or y where
+// activation_saves_output(a). `parameter` is the slope of leaky_relu or the alpha of
+// elu (ignored otherwise). Returns a new tensor shaped and laid out like `saved`
+// (the tape accumulates it).
+Tensor activation_backward(Activation a, double parameter, const Tensor& saved, const Tensor& grad_output,
+                           GradientRule rule = GradientRule::exact);
 
 // Backend functions. All arrays hold n elements in the same memory order.
 namespace cpu {
 template <class T> void activation_forward(Activation a, double parameter, const T* x, T* y, int64_t n);
 template <class T>
-void activation_backward(Activation a, double parameter, const T* saved, const T* grad_output, T* grad_input,
-                         int64_t n);
+void activation_backward(Activation a, double parameter, GradientRule rule, const T* saved, const T* grad_output,
+                         T* grad_input, int64_t n);
 }  // namespace cpu
 namespace cuda {
 void activation_forward(Activation a, double parameter, const Tensor& x, const Tensor& y);
-void activation_backward(Activation a, double parameter, const Tensor& saved, const Tensor& grad_output,
-                         const Tensor& grad_input);
+void activation_backward(Activation a, double parameter, GradientRule rule, const Tensor& saved,
+                         const Tensor& grad_output, const Tensor& grad_input);
 }  // namespace cuda
 
 }  // namespace kiln

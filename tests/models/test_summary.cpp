@@ -38,7 +38,7 @@ models::Cnn5Config same_config(int64_t C, int64_t size, int64_t m, int k, int64_
 // A module type the summary does not know: its MACs must be reported as uncounted.
 class Doubler : public nn::Module {
  public:
-  Tensor forward(const Tensor& x) override { return x; }
+  Tensor forward_impl(const Tensor& x) override { return x; }
   std::string type_name() const override { return "Doubler"; }
 };
 

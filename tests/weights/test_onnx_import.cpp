@@ -49,7 +49,7 @@ class Block : public nn::Module {
       downsample = register_module("downsample", shortcut);
     }
   }
-  Tensor forward(const Tensor& x) override {
+  Tensor forward_impl(const Tensor& x) override {
     Tensor out = relu(bn1->forward(conv1->forward(x)));
     out = bn2->forward(conv2->forward(out));
     return relu(add(out, downsample ? downsample->forward(x) : x));

@@ -1,6 +1,7 @@
 // CPU references for the activations: one scalar function per direction, a switch
 // over the activation, and a plain loop. Computed in T (float or double), written
 // for clarity: the CUDA kernels and the finite-difference checks compare to this.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/ops/activation.h"
@@ -76,17 +77,23 @@ template <class T> void activation_forward(Activation a, double parameter, const
   for (int64_t i = 0; i < n; ++i) y[i] = forward_of(a, p, x[i]);
 }
 
+// exact:  grad_input = f'(x) * grad_output
+// guided: grad_input = f'(x) * max(grad_output, 0)   (only negative gradients are stopped)
 template <class T>
-void activation_backward(Activation a, double parameter, const T* saved, const T* grad_output, T* grad_input,
-                         int64_t n) {
+void activation_backward(Activation a, double parameter, GradientRule rule, const T* saved, const T* grad_output,
+                         T* grad_input, int64_t n) {
   const T p = static_cast<T>(parameter);
+  const bool guided = rule == GradientRule::guided;
 #pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) grad_input[i] = derivative_of(a, p, saved[i]) * grad_output[i];
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = guided ? std::max(grad_output[i], T(0)) : grad_output[i];
+    grad_input[i] = derivative_of(a, p, saved[i]) * g;
+  }
 }
 
 #define KILN_INSTANTIATE(T)                                                            \
   template void activation_forward<T>(Activation, double, const T*, T*, int64_t);     \
-  template void activation_backward<T>(Activation, double, const T*, const T*, T*, int64_t);
+  template void activation_backward<T>(Activation, double, GradientRule, const T*, const T*, T*, int64_t);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)
 #undef KILN_INSTANTIATE
