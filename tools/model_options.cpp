@@ -35,22 +35,7 @@ const std::vector<double> kImageNetMean = {0.485, 0.456, 0.406}, kImageNetStd = 
 std::string load_pretrained(std::shared_ptr<nn::Module>& model, const std::string& arch, const std::string& path,
                             int64_t classes) {
   std::string what;
-  if (path.size() > 5 && path.substr(path.size() - 5) == ".onnx") {
-    model = models::make_model(arch, 1000);
-    what = import_onnx(path, *model).to_string();
-  } else {
-    const SafeTensors file = load_safetensors(path);
-    const std::string head_weight = models::model_entry(arch).head + ".weight";
-    model = models::make_model(arch, file.at(head_weight).shape()[0]);
-    model->load_state_dict(file.tensors, /*strict=*/true);
-    // Batch norms that `kiln import` loaded from folded convolutions keep their statistics.
-    auto frozen = file.metadata.find("kiln.frozen_batchnorm");
-    std::stringstream names(frozen == file.metadata.end() ? "" : frozen->second);
-    for (std::string name; std::getline(names, name, ',');)
-      if (auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(models::find_module(*model, name)))
-        bn->freeze_statistics = true;
-    what = "weights from " + path;
-  }
+  model = load_zoo_weights(arch, path, what);
   models::reset_head(*model, arch, classes);
   return what;
 }
@@ -81,6 +66,27 @@ void apply_finetune(nn::Module& model, const std::string& arch, const std::strin
 }
 
 }  // namespace
+
+std::shared_ptr<nn::Module> load_zoo_weights(const std::string& arch, const std::string& path, std::string& what) {
+  std::shared_ptr<nn::Module> model;
+  if (path.size() > 5 && path.substr(path.size() - 5) == ".onnx") {
+    model = models::make_model(arch, 1000);
+    what = import_onnx(path, *model).to_string();
+  } else {
+    const SafeTensors file = load_safetensors(path);
+    const std::string head_weight = models::model_entry(arch).head + ".weight";
+    model = models::make_model(arch, file.at(head_weight).shape()[0]);
+    model->load_state_dict(file.tensors, /*strict=*/true);
+    // Batch norms that `kiln import` loaded from folded convolutions keep their statistics.
+    auto frozen = file.metadata.find("kiln.frozen_batchnorm");
+    std::stringstream names(frozen == file.metadata.end() ? "" : frozen->second);
+    for (std::string name; std::getline(names, name, ',');)
+      if (auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(models::find_module(*model, name)))
+        bn->freeze_statistics = true;
+    what = "weights from " + path;
+  }
+  return model;
+}
 
 Device resolve_device(const std::string& text) {
   if (text == "auto") return cuda_device_count() > 0 ? Device::cuda(0) : Device::cpu();

@@ -46,6 +46,11 @@ BuiltModel build_model(const ModelOptions& options, const data::Dataset& train_s
 // From a checkpoint's config ({"model": ..., "image": {...}, "data": {...}}).
 BuiltModel build_model_from_config(const nlohmann::json& run_config);
 
+// A zoo model with the weights of `path` as they are (head included): an .onnx file
+// (imported by structure, 1000 classes) or a safetensors state_dict from `kiln
+// import` (its classes from the head). `what` gets a line for the terminal.
+std::shared_ptr<nn::Module> load_zoo_weights(const std::string& arch, const std::string& path, std::string& what);
+
 // "auto" picks cuda:0 when a GPU is visible, else the CPU.
 Device resolve_device(const std::string& text);
 
