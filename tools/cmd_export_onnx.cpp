@@ -2,9 +2,11 @@
 // that onnxruntime, TensorRT or torch can run.
 //   kiln export-onnx runs/x/best.safetensors -o model.onnx [--fold-bn] [--opset 13]
 //   kiln export-onnx --arch mobilenet_v2 --pretrained mnv2.onnx --size 224 -o out.onnx
+//   kiln export-onnx --arch cnn5 --activation mish --input 3x64x64 -o cnn5.onnx
 // The first form exports a `kiln train` checkpoint at the input size it was trained
 // on; the second a zoo model with the weights of --pretrained (an .onnx file or a
-// `kiln import` safetensors), or its initial weights without it. The graph takes
+// `kiln import` safetensors), or its initial weights without it; the third a fresh
+// cnn5 (initial weights) built from the cnn5 flags of `kiln summary`. The graph takes
 // normalised images, (x / 255 - mean) / std per channel: the mean and std go into the
 // file's metadata (kiln.input_mean, kiln.input_std).
 // --sample FILE also writes a safetensors file with a random batch ("input") and
@@ -16,7 +18,9 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/rng.h"
 #include "engine/tensor/factory.h"
+#include "models/cnn5.h"
 #include "models/registry.h"
+#include "tools/cnn5_options.h"
 #include "tools/commands.h"
 #include "tools/run_model.h"
 #include "weights/onnx_export.h"
@@ -27,6 +31,7 @@ namespace {
 
 struct ExportOptions {
   std::string checkpoint, arch, pretrained, output, sample;
+  Cnn5Options cnn5;  // --arch cnn5
   int64_t num_classes = 1000, size = 224, opset = 13;
   bool fold_bn = false;
 } options;
@@ -61,6 +66,13 @@ int run_export_onnx() {
                                   return names;
                                 }()}};
     described = run.model.description;
+  } else if (o.arch == "cnn5") {
+    KILN_CHECK(o.pretrained.empty(), "export-onnx: --pretrained is for zoo models; a trained cnn5 is a CHECKPOINT");
+    const models::Cnn5Config config = to_config(o.cnn5);
+    model = models::make_cnn5(config);
+    export_options.input_shape = Shape{config.in_channels, config.input_size, config.input_size};
+    export_options.metadata = {{"kiln.arch", "cnn5"}};
+    described = config.to_string() + ", initial weights";
   } else {
     if (o.pretrained.empty()) {
       model = models::make_model(o.arch, o.num_classes);
@@ -104,14 +116,19 @@ const bool registered = register_command({
       cmd->add_option("-o,--output", o.output, "the .onnx file to write")->required();
       cmd->add_flag("--fold-bn", o.fold_bn, "fold each batch norm into the conv before it");
       cmd->add_option("--opset", o.opset, "ONNX opset of the default domain, 13..17")->capture_default_str();
-      cmd->add_option("--arch", o.arch, "instead of a checkpoint: a zoo model (resnet18, vgg16_bn, mobilenet_v2, ...)")
-          ->check(CLI::IsMember(models::model_names()));
+      std::vector<std::string> archs = models::model_names();
+      archs.insert(archs.begin(), "cnn5");
+      cmd->add_option("--arch", o.arch, "instead of a checkpoint: a zoo model (resnet18, vgg16_bn, mobilenet_v2, ...) "
+                      "or cnn5 (with the cnn5 flags)")
+          ->check(CLI::IsMember(archs));
       cmd->add_option("--pretrained", o.pretrained, "with --arch: an .onnx file or a kiln import .safetensors")
           ->check(CLI::ExistingFile);
       cmd->add_option("--num-classes", o.num_classes, "with --arch and no --pretrained: classes of the head")
           ->capture_default_str();
       cmd->add_option("--size", o.size, "with --arch: the input height and width")->capture_default_str();
       cmd->add_option("--sample", o.sample, "also write a random input batch and kiln's logits (.safetensors)");
+      add_cnn5_options(cmd, o.cnn5);
+      add_cnn5_shape_options(cmd, o.cnn5);
     },
     run_export_onnx,
 });
