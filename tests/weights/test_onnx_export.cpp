@@ -105,6 +105,13 @@ std::vector<RoundTrip> round_trips(const std::function<nn::ModulePtr()>& make, c
   return results;
 }
 
+// Batch norm kept: the imported model holds the very same numbers and computes the
+// same operations, so its logits are the native ones up to nothing but thread
+// scheduling. Folded: conv(x, w * s) + b' rounds differently from conv(x, w) then
+// the batch norm, about one f32 ulp (6e-8) per layer; through ResNet-50's 53 convs
+// with random batch-norm statistics that reaches 1e-6 (measured up to 1.05e-6).
+double tolerance(bool folded) { return folded ? 4e-6 : 1e-6; }
+
 const onnx::Node* find_node(const std::vector<onnx::Node>& nodes, const std::string& name) {
   for (const onnx::Node& n : nodes)
     if (n.name == name) return &n;
@@ -186,7 +193,7 @@ TEST_CASE("onnx export: cnn5 round-trips through kiln's importer, batch norm kep
   for (const bool fold : {false, true}) {
     CAPTURE(fold);
     const RoundTrip& r = both[fold];
-    CHECK(r.error <= 1e-6);
+    CHECK(r.error <= tolerance(fold));
     CHECK(r.ops.at("Conv") == 5);
     CHECK(r.ops.at("MaxPool") == 5);
     CHECK(r.ops.at("Gemm") == 2);
@@ -208,23 +215,23 @@ TEST_CASE("onnx export: cnn5 round-trips through kiln's importer, batch norm kep
   config.in_channels = 1;
   config.input_size = 96;
   for (const RoundTrip& r : round_trips([&] { return models::make_cnn5(config); }, Shape{1, 96, 96})) {
-    CHECK(r.error <= 1e-6);
+    CHECK(r.error <= tolerance(false));  // no batch norm: nothing to fold
     CHECK(r.ops.at("Clip") == 6);
     CHECK(r.folded + r.kept == 0);
   }
 }
 
 TEST_CASE("onnx export: resnet18 and resnet50 round-trip, batch norm kept and folded") {
-  for (const char* arch : {"resnet18", "resnet50"}) {
+  for (const std::string arch : {"resnet18", "resnet50"}) {
     const std::vector<RoundTrip> both = round_trips(zoo(arch, 10), Shape{3, 64, 64});
     for (const bool fold : {false, true}) {
       CAPTURE(arch);
       CAPTURE(fold);
       const RoundTrip& r = both[fold];
-      CHECK(r.error <= 1e-6);
-      const int convs = std::string(arch) == "resnet18" ? 20 : 53;
+      CHECK(r.error <= tolerance(fold));
+      const int convs = arch == "resnet18" ? 20 : 53;
       CHECK(r.ops.at("Conv") == convs);
-      CHECK(r.ops.at("Add") == (std::string(arch) == "resnet18" ? 8 : 16));
+      CHECK(r.ops.at("Add") == (arch == "resnet18" ? 8 : 16));
       CHECK(r.ops.at("GlobalAveragePool") == 1);
       CHECK(r.report.convs == convs);
       CHECK(r.report.batchnorms == convs);
@@ -242,7 +249,7 @@ TEST_CASE("onnx export: vgg11_bn round-trips at 32 px, its 1x1 -> 7x7 pool as Ex
   for (const bool fold : {false, true}) {
     CAPTURE(fold);
     const RoundTrip& r = both[fold];
-    CHECK(r.error <= 1e-6);
+    CHECK(r.error <= tolerance(fold));
     CHECK(r.ops.at("Conv") == 8);
     CHECK(r.ops.at("Expand") == 1);
     CHECK(r.ops.at("Gemm") == 3);
@@ -259,7 +266,7 @@ TEST_CASE("onnx export: mobilenet_v2 round-trips, depthwise convs carry group = 
   for (const bool fold : {false, true}) {
     CAPTURE(fold);
     const RoundTrip& r = both[fold];
-    CHECK(r.error <= 1e-6);
+    CHECK(r.error <= tolerance(fold));
     CHECK(r.ops.at("Conv") == 52);
     CHECK(r.ops.at("Clip") == 35);
     CHECK(r.ops.at("Add") == 10);
