@@ -89,7 +89,7 @@ bool carries_weights(const Node& n) {
 const std::set<std::string>& supported_ops() {
   static const std::set<std::string> ops = {
       "Conv", "BatchNormalization", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
-      "GlobalAveragePool", "Flatten", "Reshape", "Constant", "Identity", "Dropout"};
+      "GlobalAveragePool", "Flatten", "Reshape", "Expand", "Constant", "Identity", "Dropout"};
   return ops;
 }
 

@@ -24,9 +24,10 @@
 //  3. In that order, group the weight-carrying nodes into units: a Conv whose only
 //     consumer is a BatchNormalization is "conv+bn"; a Gemm, or a MatMul followed
 //     by an Add of a constant, is a linear unit; a lone BatchNormalization is a unit.
-//     Relu, Clip (only as ReLU6 or ReLU), pools, Flatten, Reshape, residual Add,
-//     Constant, Identity and Dropout carry no weights and are only checked to be
-//     supported; anything else is an error naming the op and the node.
+//     Relu, Clip (only as ReLU6 or ReLU), pools, Flatten, Reshape, Expand (kiln's
+//     export of VGG's 1x1 -> 7x7 pool), residual Add, Constant, Identity and
+//     Dropout carry no weights and are only checked to be supported; anything
+//     else is an error naming the op and the node.
 //
 //  4. Pair the i-th ONNX unit with the i-th native unit and copy, checking the
 //     weight shapes and each conv's stride, padding, dilation and groups.
