@@ -363,7 +363,9 @@ Model read_onnx(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   KILN_CHECK(in.good(), "onnx: cannot open ", path);
   // One read into a buffer of the file's size: a VGG-16 file is 528 MB.
-  std::string bytes(static_cast<size_t>(in.tellg()), '\0');
+  const std::streamoff size = in.tellg();
+  KILN_CHECK(size >= 0, "onnx: cannot read ", path, " (not a regular file?)");
+  std::string bytes(static_cast<size_t>(size), '\0');
   in.seekg(0);
   in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   KILN_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), "onnx: ", path, ": could read only ",
