@@ -1,5 +1,6 @@
 #include "models/registry.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <map>
@@ -108,6 +109,30 @@ std::vector<optim::ParamGroup> stage_param_groups(const nn::Module& model, const
   for (auto& g : groups)
     if (!g.params.empty()) used.push_back(std::move(g));
   return used;
+}
+
+void apply_finetune(nn::Module& model, const std::string& arch, const std::string& strategy) {
+  if (strategy == "all") return;
+  const std::vector<std::string> stages = stage_names(arch);
+  std::string first;
+  if (strategy == "head") {
+    first = model_entry(arch).head;
+  } else {
+    KILN_CHECK(strategy.rfind("from:", 0) == 0, "--finetune must be all, head or from:STAGE, got '", strategy, "'");
+    first = strategy.substr(5);
+  }
+  auto start = std::find(stages.begin(), stages.end(), first);
+  if (strategy == "head" && start == stages.end()) start = stages.end() - 1;  // the head is the last stage
+  std::string listed;
+  for (const std::string& s : stages) listed += (listed.empty() ? "" : ", ") + s;
+  KILN_CHECK(start != stages.end(), "--finetune ", strategy, ": ", arch, " has no stage '", first, "' (stages: ",
+             listed, ")");
+  model.freeze("");
+  for (auto stage = start; stage != stages.end(); ++stage) {
+    bool has_parameters = false;
+    for (auto& [name, t] : model.named_parameters()) has_parameters |= name.rfind(*stage + ".", 0) == 0;
+    if (has_parameters) model.unfreeze(*stage + ".");  // the dot keeps features.1 from matching features.10
+  }
 }
 
 }  // namespace kiln::models

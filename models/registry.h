@@ -59,6 +59,14 @@ void reset_head(nn::Module& model, const std::string& arch, int64_t num_classes)
 std::vector<optim::ParamGroup> stage_param_groups(const nn::Module& model, const std::string& arch, double lr,
                                                   double weight_decay, double decay);
 
+// A fine-tuning strategy (`kiln train --finetune`): "all" trains everything; "head"
+// freezes everything but the final Linear; "from:STAGE" freezes the stages before
+// STAGE (e.g. "from:layer3"). Freezing sets requires_grad = false, so the frozen
+// part records no autograd nodes and keeps no activations for a backward pass
+// (docs/models.md measures it). An unknown strategy or stage is an error listing
+// the stages.
+void apply_finetune(nn::Module& model, const std::string& arch, const std::string& strategy);
+
 // Registration hooks, one per model file (defined there). registry.cpp calls them on
 // first use: a static initialiser in a file of the kiln_engine static library would be
 // dropped by the linker whenever nothing else references that file.

@@ -100,7 +100,7 @@ int run_train() {
   const int64_t steps_per_epoch = std::max<int64_t>(1, data.train.size() / o.batch_size);
   optim::LrScheduleContext schedule_context;
   schedule_context.base_lr = o.lr;
-  schedule_context.total_steps = steps_per_epoch * o.epochs;
+  schedule_context.total_steps = steps_per_epoch * std::max(1, o.epochs);  // --epochs 0 builds a schedule it never steps
   auto schedule = optim::make_lr_schedule(o.schedule, schedule_context);
 
   train::TrainSetup setup;

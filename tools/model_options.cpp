@@ -49,35 +49,6 @@ PretrainedModel load_pretrained_model(const std::string& arch, const std::string
   return loaded;
 }
 
-namespace {
-
-// --finetune: everything trains, only the head, or the stages from one on.
-void apply_finetune(nn::Module& model, const std::string& arch, const std::string& finetune) {
-  if (finetune == "all") return;
-  const std::vector<std::string> stages = models::stage_names(arch);
-  std::string first;
-  if (finetune == "head") {
-    first = models::model_entry(arch).head;
-  } else {
-    KILN_CHECK(finetune.rfind("from:", 0) == 0, "--finetune must be all, head or from:STAGE, got '", finetune, "'");
-    first = finetune.substr(5);
-  }
-  auto start = std::find(stages.begin(), stages.end(), first);
-  if (finetune == "head" && start == stages.end()) start = stages.end() - 1;  // the head is the last stage
-  std::string listed;
-  for (const std::string& s : stages) listed += (listed.empty() ? "" : ", ") + s;
-  KILN_CHECK(start != stages.end(), "--finetune ", finetune, ": ", arch, " has no stage '", first, "' (stages: ",
-             listed, ")");
-  model.freeze("");
-  for (auto stage = start; stage != stages.end(); ++stage) {
-    bool has_parameters = false;
-    for (auto& [name, t] : model.named_parameters()) has_parameters |= name.rfind(*stage + ".", 0) == 0;
-    if (has_parameters) model.unfreeze(*stage + ".");  // the dot keeps features.1 from matching features.10
-  }
-}
-
-}  // namespace
-
 Device resolve_device(const std::string& text) {
   if (text == "auto") return cuda_device_count() > 0 ? Device::cuda(0) : Device::cpu();
   return Device::parse(text);
@@ -134,7 +105,7 @@ BuiltModel build_model(const ModelOptions& o, const data::Dataset& train_set) {
       models::reset_head(*built.module, o.arch, classes);  // a fresh head for the data's classes
       built.description += ", " + pretrained.description;
     }
-    apply_finetune(*built.module, o.arch, o.finetune);
+    models::apply_finetune(*built.module, o.arch, o.finetune);
     built.description += ", finetune " + o.finetune;
     built.config = {{"arch", o.arch}, {"num_classes", classes}, {"pretrained", o.pretrained}, {"finetune", o.finetune}};
     built.image.mean = kImageNetMean;

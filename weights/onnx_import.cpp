@@ -117,6 +117,19 @@ struct OnnxGraph {
         constants[n.outputs.at(0)] = value->t;
       }
     }
+    // An Identity of a constant is that constant. torch.onnx stores equal initializers
+    // once and names the others with Identity nodes (VGG's zero biases at random
+    // init: 'classifier.3.bias' = Identity('classifier.0.bias')); a chain may come in
+    // any order, so repeat until nothing changes.
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (const Node& n : nodes)
+        if (n.op_type == "Identity" && n.inputs.size() == 1 && constants.count(n.inputs[0]) &&
+            !constants.count(n.outputs.at(0))) {
+          constants[n.outputs[0]] = constants.at(n.inputs[0]);
+          changed = true;
+        }
+    }
   }
   static std::string join_ops() {
     std::string s;

@@ -7,7 +7,7 @@
 
 #include <cstring>
 #include <fstream>
-#include <sstream>
+#include <string_view>
 
 #include "engine/tensor/factory.h"
 
@@ -61,9 +61,12 @@ class Wire {
     return inner;
   }
 
-  std::string bytes() {
+  std::string bytes() { return std::string(bytes_view()); }
+  // The same bytes without copying them: a view into the file's buffer, which
+  // outlives the parse (raw_data runs to hundreds of MB in VGG).
+  std::string_view bytes_view() {
     Wire inner = sub(what_);
-    return std::string(reinterpret_cast<const char*>(inner.pos_), inner.end_ - inner.pos_);
+    return std::string_view(reinterpret_cast<const char*>(inner.pos_), static_cast<size_t>(inner.end_ - inner.pos_));
   }
 
   void skip(int wire_type) {
@@ -125,7 +128,8 @@ struct TensorRecord {
   std::vector<float> float_data;
   std::vector<int64_t> int32_data;  // int32 values, or f16 bits in the low 16 bits
   std::vector<double> double_data;
-  std::string name, raw_data;
+  std::string name;
+  std::string_view raw_data;  // points into the file's bytes (see Wire::bytes_view)
   std::map<std::string, std::string> external;  // location, offset, length
   bool is_external = false;                     // data_location == EXTERNAL (1)
 };
@@ -142,7 +146,7 @@ TensorRecord parse_tensor(Wire w) {
       case 5: w.repeated(wire_type, t.int32_data, read_int); break;
       case 7: w.repeated(wire_type, t.int64_data, read_int); break;
       case 8: w.expect(wire_type, kLengthDelimited, field); t.name = w.bytes(); break;
-      case 9: w.expect(wire_type, kLengthDelimited, field); t.raw_data = w.bytes(); break;
+      case 9: w.expect(wire_type, kLengthDelimited, field); t.raw_data = w.bytes_view(); break;
       case 10: w.repeated(wire_type, t.double_data, read_double); break;
       case 13: {
         w.expect(wire_type, kLengthDelimited, field);
@@ -202,7 +206,8 @@ Tensor to_tensor(const TensorRecord& t, const std::string& path) {
                 onnx_data_type_name(t.data_type), "), which kiln does not read (FLOAT, FLOAT16, DOUBLE, INT64, INT32)");
   }
   Tensor out = empty(shape, {dtype});
-  std::string raw = t.is_external ? read_external(t, n * element_bytes, path) : t.raw_data;
+  const std::string external = t.is_external ? read_external(t, n * element_bytes, path) : std::string();
+  const std::string_view raw = t.is_external ? std::string_view(external) : t.raw_data;
   if (t.is_external || !raw.empty()) {
     KILN_CHECK(static_cast<int64_t>(raw.size()) == n * element_bytes, where(), ": raw_data holds ", raw.size(),
                " bytes, its dims need ", n * element_bytes);
@@ -355,11 +360,17 @@ Model parse_onnx(const std::string& bytes, const std::string& path) {
 }
 
 Model read_onnx(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   KILN_CHECK(in.good(), "onnx: cannot open ", path);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return parse_onnx(bytes.str(), path);
+  // One read into a buffer of the file's size: a VGG-16 file is 528 MB.
+  const std::streamoff size = in.tellg();
+  KILN_CHECK(size >= 0, "onnx: cannot read ", path, " (not a regular file?)");
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  KILN_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), "onnx: ", path, ": could read only ",
+             in.gcount(), " of its ", bytes.size(), " bytes");
+  return parse_onnx(bytes, path);
 }
 
 const Attribute* Node::find(const std::string& attribute) const {

@@ -6,6 +6,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn/layers.h"
 #include "engine/ops/elementwise.h"
+#include "engine/tensor/factory.h"
 #include "test_util.h"
 #include "weights/onnx_import.h"
 #include "weights/safetensors.h"
@@ -145,4 +146,35 @@ TEST_CASE("onnx import: an unsupported op names the op and the node") {
   auto net = plain_net();
   test::expect_error_containing([&] { import_onnx(fixture("onnx_unsupported.onnx"), *net); },
                                 {"onnx_unsupported.onnx", "op LRN", "LRN node 'lrn_node'", "not supported"});
+}
+
+TEST_CASE("onnx import: a weight named through Identity nodes is the initializer they copy") {
+  // torch.onnx stores equal initializers once (VGG's zero biases at random init) and
+  // names the duplicates with Identity nodes, as here: fc2's bias is
+  // Identity(Identity(fc1's bias)), and the chain is written before its source.
+  onnx::Model m;
+  m.path = "identity.onnx";
+  m.graph.initializers["fc1.weight"] = from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  m.graph.initializers["fc1.bias"] = from_vector({0.5, -0.5}, {2});
+  m.graph.initializers["fc2.weight"] = from_vector({1, -1, 2, 0}, {2, 2});
+  const auto node = [](const std::string& op, std::vector<std::string> in, const std::string& out) {
+    onnx::Node n;
+    n.op_type = op;
+    n.name = out + "_node";
+    n.inputs = std::move(in);
+    n.outputs = {out};
+    if (op == "Gemm") n.attributes.push_back(onnx::Attribute{"transB", onnx::AttributeType::i, 0, 1, "", Tensor(), {}, {}});
+    return n;
+  };
+  m.graph.nodes = {node("Identity", {"copy"}, "fc2.bias"), node("Identity", {"fc1.bias"}, "copy"),
+                   node("Gemm", {"x", "fc1.weight", "fc1.bias"}, "h"), node("Gemm", {"h", "fc2.weight", "fc2.bias"}, "y")};
+  m.graph.inputs = {"x"};
+  m.graph.outputs = {"y"};
+  nn::Sequential net;
+  auto fc1 = std::make_shared<nn::Linear>(3, 2), fc2 = std::make_shared<nn::Linear>(2, 2);
+  net.add(fc1).add(fc2);
+  const ImportReport r = import_onnx(m, net);
+  CHECK(r.linears == 2);
+  CHECK(fc2->bias.to_vector() == std::vector<double>{0.5, -0.5});
+  CHECK(fc1->weight.to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6});
 }

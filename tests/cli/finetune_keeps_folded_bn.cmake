@@ -1,0 +1,56 @@
+# A backbone whose batch norm was folded into its convolutions fine-tunes without
+# re-estimating batch statistics (docs/onnx.md, "Fine-tuning a folded backbone").
+#
+#   cmake -DKILN=build/kiln -DDATA=folder -DONNX=model.onnx -DARCH=mobilenet_v2 -DWORK=dir -P this.cmake
+#
+# Two `kiln train` runs of the imported model, same seed, same split, same fresh head:
+#   epochs0  --epochs 0          evaluates the model exactly as imported;
+#   lr0      --epochs 1 --lr 0   runs a full training epoch (train mode, every layer
+#                                trainable) that cannot move a weight.
+# Only batch-norm statistics could change in the second run, and the imported
+# (folded) batch norms must keep theirs, so both runs must write the same test-set
+# ROC files: every softmax probability, to 10 digits. (With the statistics not
+# frozen, the epoch overwrites the identity statistics with batch statistics and the
+# probabilities differ.) An absent ONNX file or data folder skips with a message.
+foreach(var KILN DATA ONNX ARCH WORK)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "finetune_keeps_folded_bn.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+foreach(input "${ONNX}" "${DATA}")
+  if(NOT EXISTS "${input}")
+    message("SKIPPED: ${input} is absent (shared assets not installed, or the torchvision ONNX fixture skipped)")
+    return()
+  endif()
+endforeach()
+
+set(common train "${DATA}" --model ${ARCH} --pretrained "${ONNX}" --finetune all --size 64 --split 8/0/16
+           --batch-size 8 --quiet --cache-dir "${WORK}/cache")
+foreach(run epochs0 lr0)
+  if(run STREQUAL "epochs0")
+    set(extra --epochs 0)
+  else()
+    set(extra --epochs 1 --lr 0)
+  endif()
+  file(REMOVE_RECURSE "${WORK}/${run}")
+  execute_process(COMMAND "${KILN}" ${common} ${extra} --run-dir "${WORK}/${run}"
+                  RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE output)
+  message("--- kiln ${common} ${extra}\n${output}")
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "kiln train (${run}) failed with status ${status}")
+  endif()
+endforeach()
+
+file(GLOB roc_files RELATIVE "${WORK}/epochs0" "${WORK}/epochs0/roc_*.csv")
+if(NOT roc_files)
+  message(FATAL_ERROR "${WORK}/epochs0 has no roc_*.csv: kiln train wrote no test metrics")
+endif()
+foreach(file ${roc_files})
+  file(READ "${WORK}/epochs0/${file}" before)
+  file(READ "${WORK}/lr0/${file}" after)
+  if(NOT before STREQUAL after)
+    message(FATAL_ERROR "${file} differs between --epochs 0 and --epochs 1 --lr 0: the training epoch changed "
+                        "the model (batch-norm statistics re-estimated?)\n--- epochs 0:\n${before}\n--- lr 0:\n${after}")
+  endif()
+endforeach()
+message("eval output unchanged by a training epoch: ${roc_files} identical")
