@@ -452,7 +452,7 @@ def cells(r):
     if r["status"] != "ok":
         return [r["model"]] + ["—"] * (len(HEADERS) - 1)
     return [r["model"], f"{100 * r['test_accuracy']:.2f}%", f"{r['macro_precision']:.4f}", f"{r['macro_recall']:.4f}",
-            f"{r['macro_f1']:.4f}", duration(r["training_seconds"]), f"{r['images_per_second']:.0f}",
+            f"{r['macro_f1']:.4f}", duration(r["training_seconds"]), f"{r['images_per_second']:.1f}" if r["images_per_second"] < 100 else f"{r['images_per_second']:.0f}",
             "—" if r["peak_memory_mb"] is None else f"{r['peak_memory_mb']:.0f}", f"{r['parameters']:,}",
             f"{r['trainable_parameters']:,}", str(r["epochs"]), str(r["image_size"])]
 

@@ -74,7 +74,8 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   const int64_t steps_per_epoch = std::max<int64_t>(1, data.train.size() / o.batch_size);
   optim::LrScheduleContext schedule_context;
   schedule_context.base_lr = o.lr;
-  schedule_context.total_steps = steps_per_epoch * o.epochs;
+  // At least two steps: --epochs 0 (evaluate only) still needs a valid schedule object.
+  schedule_context.total_steps = std::max<int64_t>(2, steps_per_epoch * o.epochs);
   auto schedule = optim::make_lr_schedule(o.schedule, schedule_context);
 
   train::TrainSetup setup;
