@@ -7,166 +7,16 @@
 //   best.safetensors   the checkpoint with the best validation metric
 //   last.safetensors   the last epoch's checkpoint (--resume continues from it)
 //   test_metrics.json, per_class.csv, confusion_matrix.csv, roc_curves.csv
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <ctime>
-#include <filesystem>
-#include <fstream>
-
-#include "engine/augment/augment.h"
-#include "engine/core/backend_info.h"
-#include "engine/metrics/accumulator.h"
-#include "engine/nn/init.h"
-#include "engine/optim/lr_schedule.h"
-#include "engine/optim/optimizer.h"
-#include "engine/train/progress.h"
-#include "engine/train/trainer.h"
-#include "models/registry.h"
 #include "tools/commands.h"
-#include "tools/data_options.h"
-#include "tools/model_options.h"
-#include "weights/atomic_file.h"
-#include "weights/checkpoint.h"
+#include "tools/train_run.h"
 
 namespace kiln::tools {
 namespace {
 
-struct TrainOptions {
-  DataOptions data;
-  ModelOptions model;
-  int epochs = 10;
-  int64_t batch_size = 64;
-  std::string optimizer = "adamw";
-  double lr = 1e-3, weight_decay = 5e-4, momentum = 0.9;
-  double stage_lr_decay = 1.0;
-  bool nesterov = false;
-  std::string schedule = "cosine";
-  std::string augment = "";
-  double clip_grad_norm = 0;
-  std::string monitor = "val_accuracy";
-  int patience = 0;
-  std::string device = "auto";
-  std::string layout = "nchw";
-  int workers = 2;
-  std::string run_dir;
-  std::string resume;
-  bool quiet = false;
-} options;
-
-std::string default_run_dir(const std::string& model) {
-  const std::time_t now = std::time(nullptr);
-  char stamp[32];
-  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
-  return "runs/" + model + "-" + stamp;
-}
+TrainOptions options;
 
 int run_train() {
-  TrainOptions& o = options;
-  // Check every spelled-out option before loading data or writing anything.
-  const std::vector<std::string> known = optim::optimizer_names();
-  std::string listed;
-  for (const std::string& name : known) listed += (listed.empty() ? "" : ", ") + name;
-  KILN_CHECK(std::find(known.begin(), known.end(), o.optimizer) != known.end(), "--optimizer: unknown optimizer '",
-             o.optimizer, "' (known: ", listed, ")");
-  optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(1, o.epochs)});
-  augment::parse_augment_spec(o.augment);
-  KILN_CHECK(o.stage_lr_decay == 1.0 || o.model.arch != "cnn5", "--stage-lr-decay is for zoo models, not cnn5");
-  const Device device = resolve_device(o.device);
-  if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
-                                                      : std::filesystem::path(o.resume).parent_path().string();
-  PreparedData data = prepare_data(o.data, o.run_dir);
-  std::printf("kiln train: %s on %s | train %lld, val %lld, test %lld images, %lld classes | %s\n",
-              o.model.arch.c_str(), device.to_string().c_str(), static_cast<long long>(data.train.size()),
-              static_cast<long long>(data.val.size()), static_cast<long long>(data.test.size()),
-              static_cast<long long>(data.train.num_classes()), o.run_dir.c_str());
-
-  nn::init::manual_seed(o.data.seed);
-  BuiltModel built = build_model(o.model, data.train);
-  auto& model = *built.module;
-  model.to(device);
-  if (o.layout == "nhwc") model.to(Layout::nhwc);
-  std::printf("%s | %lld parameters (%lld trainable)\n", built.description.c_str(),
-              static_cast<long long>(model.parameter_count()), static_cast<long long>(model.parameter_count(true)));
-
-  optim::OptimizerOptions optimizer_options;
-  optimizer_options.momentum = o.momentum;
-  optimizer_options.nesterov = o.nesterov;
-  auto optimizer = optim::make_optimizer(
-      o.optimizer,
-      o.stage_lr_decay < 1.0 ? models::stage_param_groups(model, o.model.arch, o.lr, o.weight_decay, o.stage_lr_decay)
-                             : optim::param_groups_no_decay_on_norms_and_biases(model, o.lr, o.weight_decay),
-      optimizer_options);
-  const int64_t steps_per_epoch = std::max<int64_t>(1, data.train.size() / o.batch_size);
-  optim::LrScheduleContext schedule_context;
-  schedule_context.base_lr = o.lr;
-  schedule_context.total_steps = steps_per_epoch * std::max(1, o.epochs);  // --epochs 0 builds a schedule it never steps
-  auto schedule = optim::make_lr_schedule(o.schedule, schedule_context);
-
-  train::TrainSetup setup;
-  setup.epochs = o.epochs;
-  setup.batch_size = o.batch_size;
-  setup.augment = augment::parse_augment_spec(o.augment);
-  setup.image = built.image;
-  setup.image.layout = parse_layout(o.layout);
-  setup.clip_grad_norm = o.clip_grad_norm;
-  setup.monitor = o.monitor;
-  setup.patience = o.patience;
-  setup.device = device;
-  setup.seed = o.data.seed;
-  setup.workers = o.workers;
-  setup.progress = !o.quiet;
-  setup.run_dir = o.run_dir;
-  setup.config = {{"command", "train"},
-                  {"model", built.config},
-                  {"data", {{"source", o.data.data}, {"size", built.image.out_size}, {"fit", o.data.fit}}},
-                  {"image", {{"mean", built.image.mean}, {"std", built.image.std}}},
-                  {"optimizer", {{"name", o.optimizer}, {"lr", o.lr}, {"weight_decay", o.weight_decay},
-                                 {"stage_lr_decay", o.stage_lr_decay},
-                                 {"momentum", o.momentum}, {"nesterov", o.nesterov}}},
-                  {"schedule", o.schedule},
-                  {"augment", augment::augment_spec_to_string(setup.augment)},
-                  {"epochs", o.epochs},
-                  {"batch_size", o.batch_size},
-                  {"clip_grad_norm", o.clip_grad_norm},
-                  {"monitor", o.monitor},
-                  {"patience", o.patience},
-                  {"seed", o.data.seed},
-                  {"device", device.to_string()},
-                  {"kiln", kVersion}};
-  write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });
-
-  train::Trainer trainer(model, *optimizer, [&](int64_t step) { return schedule->lr_factor(step); }, setup);
-  if (!o.resume.empty()) {
-    trainer.resume(load_checkpoint(o.resume));
-    std::printf("resumed from %s at epoch %d\n", o.resume.c_str(), trainer.next_epoch());
-  }
-  const auto start = std::chrono::steady_clock::now();
-  for (const train::EpochStats& s : trainer.fit(data.train, data.val))
-    std::printf("epoch %3d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %6.0f img/s  %s  %.0f MiB\n",
-                s.epoch, s.lr, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
-                format_duration(s.seconds).c_str(), s.peak_memory_mb);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  // Test metrics from the best checkpoint (the last one when there was no validation set).
-  // (--epochs 0 writes no checkpoint: the model is evaluated as built or imported.)
-  const std::string best = o.run_dir + "/best.safetensors", last = o.run_dir + "/last.safetensors";
-  if (std::filesystem::exists(best) || std::filesystem::exists(last))
-    restore_model(model, load_checkpoint(std::filesystem::exists(best) ? best : last));
-  if (data.test.size() > 0) {
-    const train::Evaluation e = trainer.evaluate(data.test);
-    metrics::MetricAccumulator accumulator(data.train.num_classes());
-    accumulator.add(e.logits, data.test.labels);
-    const metrics::ClassificationReport report = accumulator.report(data.train.class_names);
-    std::printf("%s", report.to_table().c_str());
-    nlohmann::json summary = report.to_json();
-    summary["training_seconds"] = seconds;
-    write_file_atomically(o.run_dir + "/test_metrics.json", [&](std::ostream& out) { out << summary.dump(2) << "\n"; });
-    report.write_csv(o.run_dir);
-    std::printf("test accuracy %.2f%%  macro F1 %.4f  (%lld images) | training %s | run folder %s\n",
-                100.0 * e.accuracy, report.macro.f1, static_cast<long long>(e.count),
-                format_duration(seconds).c_str(), o.run_dir.c_str());
-  }
+  train_and_evaluate(options);
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "models/blocks.h"
 #include "models/cnn5.h"
 #include "models/registry.h"
+#include "weights/checkpoint.h"
 #include "weights/onnx_import.h"
 #include "weights/safetensors.h"
 
@@ -20,7 +21,7 @@ void add_model_options(CLI::App* app, ModelOptions& o) {
       ->check(CLI::IsMember(archs))
       ->capture_default_str();
   add_cnn5_options(app, o.cnn5);
-  app->add_option("--pretrained", o.pretrained, "weights for a zoo model: an .onnx file or a kiln import .safetensors")
+  app->add_option("--pretrained", o.pretrained, "weights for a zoo model: an .onnx file, a kiln import .safetensors or a kiln train checkpoint")
       ->check(CLI::ExistingFile);
   app->add_option("--finetune", o.finetune, "all, head, or from:STAGE (e.g. from:layer3)")->capture_default_str();
   app->add_flag("--freeze-bn", o.freeze_bn, "keep batch-norm running statistics fixed while training");
@@ -34,8 +35,13 @@ PretrainedModel load_pretrained_model(const std::string& arch, const std::string
     loaded.module = models::make_model(arch, 1000);
     loaded.description = import_onnx(path, *loaded.module).to_string();
   } else {
-    const SafeTensors file = load_safetensors(path);
+    SafeTensors file = load_safetensors(path);
+    // A `kiln train` checkpoint (of the same architecture) works too: its model part.
+    const bool is_checkpoint = file.metadata.count("kiln.format") > 0;
+    if (is_checkpoint) file.tensors = load_checkpoint(path).model;
     const std::string head_weight = models::model_entry(arch).head + ".weight";
+    KILN_CHECK(file.tensors.count(head_weight) > 0, "--pretrained ", path, ": no tensor '", head_weight, "', so it holds no ",
+               arch, " weights");
     loaded.module = models::make_model(arch, file.at(head_weight).shape()[0]);
     loaded.module->load_state_dict(file.tensors, /*strict=*/true);
     // Batch norms that `kiln import` loaded from folded convolutions keep their statistics.
@@ -44,7 +50,7 @@ PretrainedModel load_pretrained_model(const std::string& arch, const std::string
     for (std::string name; std::getline(names, name, ',');)
       if (auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(models::find_module(*loaded.module, name)))
         bn->freeze_statistics = true;
-    loaded.description = "weights from " + path;
+    loaded.description = (is_checkpoint ? "checkpoint weights from " : "weights from ") + path;
   }
   return loaded;
 }

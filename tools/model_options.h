@@ -2,8 +2,9 @@
 // model they describe for a data set:
 //   --model cnn5 [cnn5 flags]     the course's 5-block CNN from scratch
 //   --model resnet18|...|vgg16_bn|mobilenet_v2 [--pretrained FILE]
-//                                 the model zoo; FILE is an ONNX file or the output
-//                                 of `kiln import`; the head is replaced for the data's classes
+//                                 the model zoo; FILE is an ONNX file, the output of
+//                                 `kiln import`, or a `kiln train` checkpoint of the same
+//                                 architecture; the head is replaced for the data's classes
 //   --finetune all|head|from:STAGE  what trains: everything, only the classifier, or
 //                                 the stages from STAGE on (e.g. from:layer3 for ResNet)
 //   --freeze-bn                   batch norm keeps its running statistics (eval-mode BN)

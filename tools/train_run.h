@@ -1,0 +1,62 @@
+// One training run, as `kiln train` does it, callable from other commands
+// (`kiln compare` runs one per row of its table):
+//   prepare the data (split.json into the run folder), build the model, train it with
+//   the optimizer, schedule and augmentation of the options, evaluate the best
+//   checkpoint on the test split, and write the run folder (config.json, epochs.csv,
+//   checkpoints, test_metrics.json and the per-class CSV files; see tools/cmd_train.cpp).
+// The returned TrainOutcome holds what a comparison of runs needs: test metrics,
+// training time, throughput, peak memory and parameter counts.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/metrics/classification.h"
+#include "engine/train/trainer.h"
+#include "tools/data_options.h"
+#include "tools/model_options.h"
+
+namespace kiln::tools {
+
+// Every flag of `kiln train` (the defaults are its defaults).
+struct TrainOptions {
+  DataOptions data;
+  ModelOptions model;
+  int epochs = 10;
+  int64_t batch_size = 64;
+  std::string optimizer = "adamw";
+  double lr = 1e-3, weight_decay = 5e-4, momentum = 0.9;
+  double stage_lr_decay = 1.0;
+  bool nesterov = false;
+  std::string schedule = "cosine";
+  std::string augment = "";
+  double clip_grad_norm = 0;
+  std::string monitor = "val_accuracy";
+  int patience = 0;
+  std::string device = "auto";
+  std::string layout = "nchw";
+  int workers = 2;
+  std::string run_dir;
+  std::string resume;
+  bool quiet = false;
+};
+
+struct TrainOutcome {
+  std::string run_dir;  // the run folder (the default one when options.run_dir was empty)
+  std::string device;   // "cpu", "cuda:0"
+  int64_t parameters = 0, trainable_parameters = 0;
+  std::vector<train::EpochStats> epochs;  // this invocation's epochs (and the resumed ones in the log)
+  double training_seconds = 0;   // wall clock of the epochs, validation included
+  double images_per_second = 0;  // training images / training-step seconds, over all epochs
+  double peak_memory_mb = 0;     // the largest per-epoch peak of the device allocator
+  bool has_test = false;         // false when the split has no test images
+  metrics::ClassificationReport test;  // of the best checkpoint on the test split
+};
+
+// "runs/<model>-<YYYYmmdd-HHMMSS>"
+std::string default_run_dir(const std::string& model);
+
+// Checks every option, trains and evaluates, prints the run's terminal lines (the
+// per-class test table only when print_test_table is set), and writes the run folder.
+TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_table = true);
+
+}  // namespace kiln::tools
