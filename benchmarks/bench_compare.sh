@@ -68,4 +68,8 @@ for k, t, ratio in rows:
           f"{k['images_per_second']:11.1f} {t['images_per_second']:11.1f} {mb(k['peak_memory_mb']):>9} "
           f"{mb(t['peak_memory_mb']):>9} {ratio:10.2f}")
 print(f"min ratio {min(r for _, _, r in rows):.2f}   (kiln images/s / torch images/s: > 1 means kiln is faster)")
+for k, t, _ in rows:
+    if k.get("skipped_steps") or t.get("skipped_steps"):
+        print(f"f16 loss scaling, {k['mode']} {k['model']}: skipped steps kiln {k.get('skipped_steps')}, "
+              f"torch {t.get('skipped_steps')} (warm-up included)")
 PY

@@ -18,6 +18,7 @@ to stdout.
 import argparse
 import contextlib
 import json
+import math
 import statistics
 import time
 
@@ -88,7 +89,7 @@ def main():
     p.add_argument("--classes", type=int, default=0, help="0: 1000, cnn5 10")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--size", type=int, default=224)
-    p.add_argument("--precision", default="f32", choices=["f32", "tf32", "bf16", "f16"])
+    p.add_argument("--precision", default="bf16", choices=["f32", "tf32", "bf16", "f16"])
     p.add_argument("--layout", default="", choices=["", "nhwc", "nchw"], help="default: nhwc on a GPU, nchw on the cpu")
     p.add_argument("--device", default="auto")
     p.add_argument("--warmup", type=int, default=10)
@@ -148,10 +149,14 @@ def main():
         timer.stop()
     ms = statistics.median_high(timer.elapsed_ms())  # kiln's median: the upper middle value
     peak_mb = torch.cuda.max_memory_allocated() / 2**20 if cuda else None  # no allocator stats on the cpu
+    skipped = None
+    if scaler:  # fewer steps than the growth interval (2000): the scale only ever halved, once per skipped step
+        skipped = round(math.log2(65536.0 / scaler.get_scale()))
     result = {"framework": "torch", "torch_version": torch.__version__, "mode": a.what, "model": a.model,
               "classes": classes, "batch": a.batch, "size": a.size, "precision": a.precision, "layout": layout,
               "device": str(device), "warmup": a.warmup, "iterations": a.iterations, "median_ms": ms,
-              "images_per_second": a.batch / (ms / 1e3), "peak_memory_mb": peak_mb}
+              "images_per_second": a.batch / (ms / 1e3), "peak_memory_mb": peak_mb,
+              "skipped_steps": skipped}
     print(f"torch {torch.__version__} bench {a.what}: {a.model}, batch {a.batch}, {a.size} px, {a.precision}, "
           f"{layout} on {device}: {result['images_per_second']:.1f} images/s, median step {ms:.3f} ms"
           + (f", peak memory {peak_mb:.1f} MiB" if peak_mb is not None else ""))

@@ -54,7 +54,7 @@ struct BenchOptions {
   int64_t batch = 256;
   int64_t size = 224;
   std::string dtype = "bf16";      // ops
-  std::string precision = "f32";   // train, infer
+  std::string precision = "bf16";  // train, infer: f32 | tf32 | bf16 | f16
   std::string layout;              // "": nhwc on a GPU, nchw on the CPU
   std::string device = "auto";
   int warmup = -1, iterations = -1;  // -1: 3 and 10 for ops, 10 and 50 for train/infer
@@ -74,7 +74,8 @@ int run_ops(const Device& device, Layout layout) {
   if (options.warmup < 0) options.warmup = 3;
   if (options.iterations < 0) options.iterations = 10;
   std::vector<nlohmann::json> rows;
-  std::printf("kiln bench ops: ResNet-18 convolutions, batch %lld, %lld px, %s %s on %s (median of %d)\n%-18s %12s %12s\n",
+  std::printf("kiln bench ops: ResNet-18 convolutions, batch %lld, %lld px, %s %s on %s (median of %d)\n"
+              "%-18s %12s %12s\n",
               static_cast<long long>(options.batch), static_cast<long long>(options.size), options.dtype.c_str(),
               layout == Layout::nhwc ? "nhwc" : "nchw", device.to_string().c_str(), options.iterations, "conv",
               "fwd+bwd ms", "TFLOP/s");
@@ -132,11 +133,15 @@ int run_model(const Device& device, Layout layout) {
               static_cast<long long>(config.size), config.precision.c_str(), layout_name, device.to_string().c_str());
   std::printf("  %.1f images/s   median step %.3f ms of %d (after %d warm-up)   peak memory %.1f MiB\n",
               r.images_per_second, r.median_ms, config.iterations, config.warmup, r.peak_memory_mb);
+  if (r.loss_scale > 0)
+    std::printf("  f16 loss scaling: %lld skipped steps, scale %g\n", static_cast<long long>(r.skipped_steps),
+                r.loss_scale);
   write_json({{{"framework", "kiln"}, {"mode", config.mode}, {"model", config.model}, {"classes", r.classes},
                {"batch", config.batch}, {"size", config.size}, {"precision", config.precision},
                {"layout", layout_name}, {"device", device.to_string()}, {"warmup", config.warmup},
                {"iterations", config.iterations}, {"median_ms", r.median_ms},
-               {"images_per_second", r.images_per_second}, {"peak_memory_mb", r.peak_memory_mb}}});
+               {"images_per_second", r.images_per_second}, {"peak_memory_mb", r.peak_memory_mb},
+               {"skipped_steps", r.skipped_steps}}});
   return 0;
 }
 
@@ -155,18 +160,24 @@ const bool registered = register_command({
       cmd->add_option("what", options.what, "what to time: ops, train or infer")
           ->required()
           ->check(CLI::IsMember({"ops", "train", "infer"}));
-      cmd->add_option("--model", options.model, "train/infer: a model name (kiln models) or cnn5")->capture_default_str();
+      cmd->add_option("--model", options.model, "train/infer: a model name (kiln models) or cnn5")
+          ->capture_default_str();
       cmd->add_option("--classes", options.classes, "train/infer: output classes (default 1000, cnn5 10)");
       cmd->add_option("--batch", options.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
       cmd->add_option("--size", options.size, "input size in pixels (224 = ImageNet)")
           ->check(CLI::PositiveNumber)
           ->capture_default_str();
-      cmd->add_option("--precision", options.precision, "train/infer: f32")->capture_default_str();
+      cmd->add_option("--precision", options.precision,
+                      "train/infer: f32, tf32 (TF32 tensor cores for f32 math), "
+                      "bf16 or f16 (autocast, f32 master weights)")
+          ->capture_default_str();
       cmd->add_option("--dtype", options.dtype, "ops: f32, bf16 or f16")->capture_default_str();
-      cmd->add_option("--layout", options.layout, "nhwc (channels-last) or nchw (default: nhwc on a GPU, nchw on the cpu)");
+      cmd->add_option("--layout", options.layout,
+                      "nhwc (channels-last) or nchw (default: nhwc on a GPU, nchw on the cpu)");
       cmd->add_option("--device", options.device, "auto, cuda, cuda:N or cpu")->capture_default_str();
       cmd->add_option("--warmup", options.warmup, "untimed steps first (default: ops 3, train/infer 10)");
-      cmd->add_option("--iterations", options.iterations, "timed steps, the median is reported (default: ops 10, train/infer 50)");
+      cmd->add_option("--iterations", options.iterations,
+                      "timed steps, the median is reported (default: ops 10, train/infer 50)");
       cmd->add_option("--json", options.json, "also write the results to FILE as JSON lines");
     },
     run_bench,

@@ -48,6 +48,7 @@ struct TrainOptions {
   int patience = 0;
   std::string device = "auto";
   std::string layout = "nchw";
+  std::string precision = "f32";
   int workers = 2;
   std::string run_dir;
   std::string resume;
@@ -71,6 +72,7 @@ int run_train() {
              o.optimizer, "' (known: ", listed, ")");
   optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(1, o.epochs)});
   augment::parse_augment_spec(o.augment);
+  const train::Precision precision = train::parse_precision(o.precision);
   KILN_CHECK(o.stage_lr_decay == 1.0 || o.model.arch != "cnn5", "--stage-lr-decay is for zoo models, not cnn5");
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
@@ -113,6 +115,7 @@ int run_train() {
   setup.monitor = o.monitor;
   setup.patience = o.patience;
   setup.device = device;
+  setup.precision = precision;
   setup.seed = o.data.seed;
   setup.workers = o.workers;
   setup.progress = !o.quiet;
@@ -127,6 +130,7 @@ int run_train() {
                   {"schedule", o.schedule},
                   {"augment", augment::augment_spec_to_string(setup.augment)},
                   {"epochs", o.epochs},
+                  {"precision", o.precision},
                   {"batch_size", o.batch_size},
                   {"clip_grad_norm", o.clip_grad_norm},
                   {"monitor", o.monitor},
@@ -200,6 +204,10 @@ const bool registered = register_command({
       cmd->add_option("--patience", o.patience, "stop after N epochs without improvement (0: never)");
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--layout", o.layout, "nchw or nhwc (channels-last)")->capture_default_str();
+      cmd->add_option("--precision", o.precision,
+                      "f32, tf32 (TF32 tensor cores for f32 math), bf16 or f16 (autocast, f32 master weights; "
+                      "f16 with dynamic loss scaling)")
+          ->capture_default_str();
       cmd->add_option("--workers", o.workers, "loader threads")->capture_default_str();
       cmd->add_option("--run-dir", o.run_dir, "the run folder (default runs/<model>-<time>)");
       cmd->add_option("--resume", o.resume, "continue from a last.safetensors checkpoint");

@@ -1,14 +1,17 @@
 // The whole-model benchmark of `kiln bench train|infer` (see model_bench.h).
 #include "tools/model_bench.h"
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/backend_info.h"
 #include "engine/core/check.h"
 #include "engine/core/step_timer.h"
 #include "engine/memory/allocator.h"
 #include "engine/ops/loss.h"
+#include "engine/optim/loss_scaler.h"
 #include "engine/optim/optimizer.h"
 #include "engine/tensor/factory.h"
+#include "engine/train/precision.h"
 #include "models/cnn5.h"
 #include "models/registry.h"
 
@@ -28,9 +31,11 @@ std::shared_ptr<nn::Module> build(const ModelBenchConfig& config, int64_t classe
 ModelBenchResult run_model_bench(const ModelBenchConfig& config) {
   KILN_CHECK(config.mode == "train" || config.mode == "infer", "bench: unknown benchmark '", config.mode,
              "' (known: ops, train, infer)");
-  KILN_CHECK(config.precision == "f32", "bench: --precision ", config.precision, " is not supported (f32)");
   KILN_CHECK(config.iterations > 0 && config.warmup >= 0, "bench: --iterations must be > 0 and --warmup >= 0, got ",
              config.iterations, " and ", config.warmup);
+  const train::Precision precision = train::parse_precision(config.precision);
+  train::set_math_mode(precision, config.device);
+  const std::optional<DType> low = train::autocast_dtype_of(precision);
   ModelBenchResult result;
   result.classes = config.classes > 0 ? config.classes : (config.model == "cnn5" ? 10 : 1000);
   std::shared_ptr<nn::Module> model = build(config, result.classes);
@@ -49,17 +54,28 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& config) {
   sgd.lr = config.lr;
   sgd.momentum = config.momentum;
   optim::SGD optimizer(model->trainable_parameters(), sgd);
+  optim::LossScaler scaler;  // used for f16 only
   const bool train = config.mode == "train";
   model->train(train);
 
   auto step = [&] {
     if (train) {
       optimizer.zero_grad();
-      const Tensor loss = cross_entropy(model->forward(images).to(DType::f32), labels);
-      loss.backward();
-      optimizer.step();
+      Tensor loss;
+      {
+        AutocastGuard autocast(low);  // the forward and the loss; backward follows the recorded dtypes
+        loss = cross_entropy(model->forward(images).to(DType::f32), labels);
+      }
+      if (train::needs_loss_scaling(precision)) {
+        scaler.scale(loss).backward();
+        scaler.step(optimizer);
+      } else {
+        loss.backward();
+        optimizer.step();
+      }
     } else {
       NoGradGuard no_grad;
+      AutocastGuard autocast(low);
       model->forward(images);
     }
   };
@@ -77,6 +93,8 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& config) {
   result.median_ms = median(timer.elapsed_ms());
   result.images_per_second = static_cast<double>(config.batch) / (result.median_ms / 1e3);
   result.peak_memory_mb = static_cast<double>(allocator.stats().peak_bytes_in_use) / (1 << 20);
+  result.skipped_steps = scaler.skipped_steps();
+  result.loss_scale = train::needs_loss_scaling(precision) && train ? scaler.current_scale() : 0;
   return result;
 }
 

@@ -4,7 +4,9 @@
 //
 // One step of `train` is what a training loop does per batch: zero the gradients,
 // forward, cross-entropy loss in f32, backward, SGD with momentum. One step of
-// `infer` is a forward pass in eval mode without a graph. The input is a random
+// `infer` is a forward pass in eval mode without a graph. --precision bf16/f16 runs
+// the forward under autocast (f32 master weights; f16 adds dynamic loss scaling,
+// whose skipped steps are reported), tf32 allows TF32 tensor cores for f32 math. The input is a random
 // batch already on the device (the data pipeline is not timed), in the chosen
 // layout; the labels are random classes. After `warmup` untimed steps (cuDNN picks
 // its algorithms, the caching allocator fills), each of `iterations` steps is timed
@@ -26,7 +28,7 @@ struct ModelBenchConfig {
   int64_t classes = 0;              // 0: 1000 for the zoo, 10 for cnn5
   int64_t batch = 256;
   int64_t size = 224;               // input height = width
-  std::string precision = "f32";
+  std::string precision = "f32";    // f32 | tf32 | bf16 | f16 (engine/train/precision.h)
   Device device = Device::cpu();
   Layout layout = Layout::nhwc;
   int warmup = 10;
@@ -41,6 +43,8 @@ struct ModelBenchResult {
   double peak_memory_mb = 0;     // allocator high-water mark during the steps, MiB
   int64_t parameters = 0;
   int64_t classes = 0;
+  int64_t skipped_steps = 0;     // f16 training: steps the loss scaler skipped (warm-up included)
+  double loss_scale = 0;         // f16 training: the scale after the last step; 0 otherwise
 };
 
 ModelBenchResult run_model_bench(const ModelBenchConfig& config);
