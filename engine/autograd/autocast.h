@@ -19,8 +19,10 @@
 //
 // The CPU kernels compute in f32/f64 only (f16/bf16 are storage types there), so on
 // the CPU an autocast op rounds its operands to the low dtype, computes in f32, and
-// rounds its result: the values are those a GPU stores, the arithmetic is f32.
-// That is what lets a CPU test check that autocast training tracks f32 training.
+// rounds its result: its inputs and outputs are the values a GPU stores, its
+// arithmetic is f32. (The ops in between stay f32 on the CPU, where a GPU would keep
+// them 16-bit.) That is what lets a CPU test check that autocast training tracks f32
+// training.
 //
 // The state is one thread-local dtype, like NoGradGuard's flag: nothing global, no
 // device state; a loader thread never sees the trainer's scope. f64 tensors

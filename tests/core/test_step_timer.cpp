@@ -23,9 +23,8 @@ TEST_CASE("StepTimer on the cpu measures each step with the host clock") {
   }
   const std::vector<double> elapsed = timer.elapsed_ms();
   REQUIRE(elapsed.size() == 2);
-  CHECK(elapsed[0] >= 2.0);  // a sleep never ends early
-  CHECK(elapsed[1] >= 6.0);
-  CHECK(elapsed[1] > elapsed[0] - 1.0);
+  CHECK(elapsed[0] >= 2.0);  // a sleep never ends early (it may end late on a busy machine:
+  CHECK(elapsed[1] >= 6.0);  // no upper bound is checked)
 }
 
 TEST_CASE("median of step times: the middle value, the upper middle for an even count") {
