@@ -10,7 +10,7 @@ PYTHON=${PYTHON:-python3}
 args=("$@")
 kiln_out=$(mktemp) torch_out=$(mktemp)
 trap 'rm -f "$kiln_out" "$torch_out"' EXIT
-"$KILN" bench ops --json "${args[@]}" >"$kiln_out"
+"$KILN" bench ops --json "$kiln_out" "${args[@]}" >/dev/null
 "$PYTHON" benchmarks/torch_bench_ops.py "${args[@]}" >"$torch_out"
 "$PYTHON" - "$kiln_out" "$torch_out" "${args[*]:-defaults}" <<'PY'
 import json, sys

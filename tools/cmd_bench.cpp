@@ -1,17 +1,31 @@
-// `kiln bench ops`: forward + backward time of every distinct convolution of
-// ResNet-18 (the shapes of torchvision's resnet18 at the given batch and size), in
-// the chosen dtype and layout. benchmarks/torch_bench_ops.py times the same shapes
-// in PyTorch; benchmarks/bench_ops.sh runs both back to back and prints the ratio.
-// Output: a table, and with --json one JSON object per shape (for the script).
+// `kiln bench`: speed measurements, each with a PyTorch twin in benchmarks/.
+//
+//   kiln bench ops    forward + backward time of every distinct convolution of
+//                     ResNet-18 (torchvision's shapes at the given batch and size), in
+//                     the chosen dtype and layout; twin: benchmarks/torch_bench_ops.py,
+//                     both run by benchmarks/bench_ops.sh
+//   kiln bench train  images/s of a whole training step (forward, f32 loss, backward,
+//   kiln bench infer  SGD momentum) or of inference; tools/model_bench.h says what is
+//                     timed; twin: benchmarks/torch_bench.py, both run by
+//                     benchmarks/bench_compare.sh
+//
+// Output: a table or a summary line, and with --json FILE the same numbers as JSON
+// (one object per line) for the comparison scripts.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
+#include <ostream>
 #include <vector>
 
 #include "engine/core/backend_info.h"
+#include "engine/core/step_timer.h"
 #include "engine/ops/conv.h"
 #include "engine/tensor/factory.h"
 #include "tools/commands.h"
+#include "tools/model_bench.h"
+#include "tools/model_options.h"
+#include "weights/atomic_file.h"
 
 namespace kiln::tools {
 namespace {
@@ -35,30 +49,36 @@ const ConvShape kResnet18Convs[] = {
 
 struct BenchOptions {
   std::string what = "ops";
+  std::string model = "resnet18";
+  int64_t classes = 0;
   int64_t batch = 256;
   int64_t size = 224;
-  std::string dtype = "bf16";
-  std::string layout = "nhwc";
-  std::string device = "cuda";
-  int warmup = 3, iterations = 10;
-  bool json = false;
+  std::string dtype = "bf16";      // ops
+  std::string precision = "bf16";  // train, infer: f32 | tf32 | bf16 | f16
+  std::string layout;              // "": nhwc on a GPU, nchw on the CPU
+  std::string device = "auto";
+  int warmup = -1, iterations = -1;  // -1: 3 and 10 for ops, 10 and 50 for train/infer
+  std::string json;                // file for JSON lines; "" = none
 } options;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+// Writes the JSON lines to --json FILE (atomically), when one was given.
+void write_json(const std::vector<nlohmann::json>& rows) {
+  if (options.json.empty()) return;
+  write_file_atomically(options.json, [&](std::ostream& out) {
+    for (const nlohmann::json& row : rows) out << row.dump() << "\n";
+  });
 }
 
-int run_bench() {
-  KILN_CHECK(options.what == "ops", "bench: unknown benchmark '", options.what, "' (known: ops)");
-  const Device device = Device::parse(options.device);
+int run_ops(const Device& device, Layout layout) {
   const DType dtype = parse_dtype(options.dtype);
-  const Layout layout = parse_layout(options.layout);
-  if (!options.json)
-    std::printf("kiln bench ops: ResNet-18 convolutions, batch %lld, %lld px, %s %s on %s (median of %d)\n%-18s %12s %12s\n",
-                static_cast<long long>(options.batch), static_cast<long long>(options.size), options.dtype.c_str(),
-                options.layout.c_str(), device.to_string().c_str(), options.iterations, "conv", "fwd+bwd ms",
-                "TFLOP/s");
+  if (options.warmup < 0) options.warmup = 3;
+  if (options.iterations < 0) options.iterations = 10;
+  std::vector<nlohmann::json> rows;
+  std::printf("kiln bench ops: ResNet-18 convolutions, batch %lld, %lld px, %s %s on %s (median of %d)\n"
+              "%-18s %12s %12s\n",
+              static_cast<long long>(options.batch), static_cast<long long>(options.size), options.dtype.c_str(),
+              layout == Layout::nhwc ? "nhwc" : "nchw", device.to_string().c_str(), options.iterations, "conv",
+              "fwd+bwd ms", "TFLOP/s");
   Rng rng(0);
   for (const ConvShape& s : kResnet18Convs) {
     const int64_t h = std::max<int64_t>(1, s.input_size * options.size / 224);
@@ -86,27 +106,79 @@ int run_bench() {
     const double flops = 3.0 * 2.0 * static_cast<double>(options.batch * s.out_channels * s.in_channels) * s.kernel *
                          s.kernel * static_cast<double>(ho * ho);
     const double ms = median(times);
-    if (options.json)
-      std::printf("{\"conv\": \"%s\", \"ms\": %.4f, \"tflops\": %.3f}\n", s.name, ms, flops / ms / 1e9);
-    else
-      std::printf("%-18s %12.3f %12.2f\n", s.name, ms, flops / ms / 1e9);
+    std::printf("%-18s %12.3f %12.2f\n", s.name, ms, flops / ms / 1e9);
+    rows.push_back({{"conv", s.name}, {"ms", ms}, {"tflops", flops / ms / 1e9}});
   }
+  write_json(rows);
   return 0;
+}
+
+int run_model(const Device& device, Layout layout) {
+  ModelBenchConfig config;
+  config.mode = options.what;
+  config.model = options.model;
+  config.classes = options.classes;
+  config.batch = options.batch;
+  config.size = options.size;
+  config.precision = options.precision;
+  config.device = device;
+  config.layout = layout;
+  config.warmup = options.warmup < 0 ? 10 : options.warmup;
+  config.iterations = options.iterations < 0 ? 50 : options.iterations;
+  const ModelBenchResult r = run_model_bench(config);
+  const char* layout_name = layout == Layout::nhwc ? "nhwc" : "nchw";
+  std::printf("kiln bench %s: %s (%.2fM parameters, %lld classes), batch %lld, %lld px, %s, %s on %s\n",
+              config.mode.c_str(), config.model.c_str(), static_cast<double>(r.parameters) / 1e6,
+              static_cast<long long>(r.classes), static_cast<long long>(config.batch),
+              static_cast<long long>(config.size), config.precision.c_str(), layout_name, device.to_string().c_str());
+  std::printf("  %.1f images/s   median step %.3f ms of %d (after %d warm-up)   peak memory %.1f MiB\n",
+              r.images_per_second, r.median_ms, config.iterations, config.warmup, r.peak_memory_mb);
+  if (r.loss_scale > 0)
+    std::printf("  f16 loss scaling: %lld skipped steps, scale %g\n", static_cast<long long>(r.skipped_steps),
+                r.loss_scale);
+  write_json({{{"framework", "kiln"}, {"mode", config.mode}, {"model", config.model}, {"classes", r.classes},
+               {"batch", config.batch}, {"size", config.size}, {"precision", config.precision},
+               {"layout", layout_name}, {"device", device.to_string()}, {"warmup", config.warmup},
+               {"iterations", config.iterations}, {"median_ms", r.median_ms},
+               {"images_per_second", r.images_per_second}, {"peak_memory_mb", r.peak_memory_mb},
+               {"skipped_steps", r.skipped_steps}}});
+  return 0;
+}
+
+int run_bench() {
+  const Device device = resolve_device(options.device);
+  const Layout layout = parse_layout(options.layout.empty() ? (device.is_cuda() ? "nhwc" : "nchw") : options.layout);
+  if (options.what == "ops") return run_ops(device, layout);
+  return run_model(device, layout);
 }
 
 const bool registered = register_command({
     "bench",
     [](CLI::App& app) {
-      CLI::App* cmd = app.add_subcommand("bench", "time kiln's kernels (bench ops: ResNet-18 convolutions)");
-      cmd->add_option("what", options.what, "what to time: ops")->required();
-      cmd->add_option("--batch", options.batch, "batch size")->check(CLI::PositiveNumber);
-      cmd->add_option("--size", options.size, "input size in pixels (224 = ImageNet)")->check(CLI::PositiveNumber);
-      cmd->add_option("--dtype", options.dtype, "f32, bf16 or f16");
-      cmd->add_option("--layout", options.layout, "nhwc (channels-last) or nchw");
-      cmd->add_option("--device", options.device, "cuda, cuda:N or cpu");
-      cmd->add_option("--warmup", options.warmup, "untimed iterations first");
-      cmd->add_option("--iterations", options.iterations, "timed iterations (the median is reported)");
-      cmd->add_flag("--json", options.json, "one JSON object per shape instead of a table");
+      CLI::App* cmd = app.add_subcommand(
+          "bench", "time kiln: ops (ResNet-18 convolutions), train or infer (images/s of a whole model)");
+      cmd->add_option("what", options.what, "what to time: ops, train or infer")
+          ->required()
+          ->check(CLI::IsMember({"ops", "train", "infer"}));
+      cmd->add_option("--model", options.model, "train/infer: a model name (kiln models) or cnn5")
+          ->capture_default_str();
+      cmd->add_option("--classes", options.classes, "train/infer: output classes (default 1000, cnn5 10)");
+      cmd->add_option("--batch", options.batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+      cmd->add_option("--size", options.size, "input size in pixels (224 = ImageNet)")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+      cmd->add_option("--precision", options.precision,
+                      "train/infer: f32, tf32 (TF32 tensor cores for f32 math), "
+                      "bf16 or f16 (autocast, f32 master weights)")
+          ->capture_default_str();
+      cmd->add_option("--dtype", options.dtype, "ops: f32, bf16 or f16")->capture_default_str();
+      cmd->add_option("--layout", options.layout,
+                      "nhwc (channels-last) or nchw (default: nhwc on a GPU, nchw on the cpu)");
+      cmd->add_option("--device", options.device, "auto, cuda, cuda:N or cpu")->capture_default_str();
+      cmd->add_option("--warmup", options.warmup, "untimed steps first (default: ops 3, train/infer 10)");
+      cmd->add_option("--iterations", options.iterations,
+                      "timed steps, the median is reported (default: ops 10, train/infer 50)");
+      cmd->add_option("--json", options.json, "also write the results to FILE as JSON lines");
     },
     run_bench,
 });

@@ -50,6 +50,10 @@ const bool registered = register_command({
       cmd->add_option("--patience", o.patience, "stop after N epochs without improvement (0: never)");
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--layout", o.layout, "nchw or nhwc (channels-last)")->capture_default_str();
+      cmd->add_option("--precision", o.precision,
+                      "f32, tf32 (TF32 tensor cores for f32 math), bf16 or f16 (autocast, f32 master weights; "
+                      "f16 with dynamic loss scaling)")
+          ->capture_default_str();
       cmd->add_option("--workers", o.workers, "loader threads")->capture_default_str();
       cmd->add_option("--run-dir", o.run_dir, "the run folder (default runs/<model>-<time>)");
       cmd->add_option("--resume", o.resume, "continue from a last.safetensors checkpoint");

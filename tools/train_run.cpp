@@ -41,6 +41,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   // length is known once the data is loaded.)
   optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(2, o.epochs)});
   augment::parse_augment_spec(o.augment);
+  const train::Precision precision = train::parse_precision(o.precision);
   KILN_CHECK(o.stage_lr_decay == 1.0 || o.model.arch != "cnn5", "--stage-lr-decay is for zoo models, not cnn5");
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
@@ -88,6 +89,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.monitor = o.monitor;
   setup.patience = o.patience;
   setup.device = device;
+  setup.precision = precision;
   setup.seed = o.data.seed;
   setup.workers = o.workers;
   setup.progress = !o.quiet;
@@ -102,6 +104,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"schedule", o.schedule},
                   {"augment", augment::augment_spec_to_string(setup.augment)},
                   {"epochs", o.epochs},
+                  {"precision", o.precision},
                   {"batch_size", o.batch_size},
                   {"clip_grad_norm", o.clip_grad_norm},
                   {"monitor", o.monitor},

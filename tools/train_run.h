@@ -34,6 +34,7 @@ struct TrainOptions {
   int patience = 0;
   std::string device = "auto";
   std::string layout = "nchw";
+  std::string precision = "f32";  // f32 | tf32 | bf16 | f16
   int workers = 2;
   std::string run_dir;
   std::string resume;

@@ -19,6 +19,11 @@ std::string gpu_unavailable_reason();
 // Benchmarks call it before reading a host clock.
 void synchronize(const Device& device);
 
+// Whether f32 convolutions and GEMMs on a GPU may use TF32 tensor cores (f32 range,
+// 10-bit mantissa; engine/cuda/context.h). Off by default, so f32 results match the
+// CPU's; `--precision tf32` turns it on. Ignored for the CPU.
+void set_tf32(const Device& device, bool allowed);
+
 extern const char* const kVersion;
 
 }  // namespace kiln

@@ -169,6 +169,11 @@ void Context::synchronize() const {
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+void Context::set_tf32(bool allowed) {
+  CUBLAS_CHECK(cublasSetMathMode(cublas_, allowed ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  tf32_ = allowed;
+}
+
 void set_device(const Context& ctx) { CUDA_CHECK(cudaSetDevice(ctx.device_index())); }
 
 }  // namespace kiln::cuda

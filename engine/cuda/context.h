@@ -35,6 +35,13 @@ class Context {
   void* workspace(size_t bytes);
   void synchronize() const;  // wait for everything queued on the stream
 
+  // TF32 for f32 math (off by default): cuBLAS's math mode and compute type
+  // (CUBLAS_COMPUTE_32F_FAST_TF32) and cuDNN's convolution math type
+  // (CUDNN_DEFAULT_MATH instead of CUDNN_FMA_MATH) follow it. A per-device setting,
+  // like torch.backends.cuda.matmul.allow_tf32; `--precision tf32` sets it.
+  void set_tf32(bool allowed);
+  bool tf32() const { return tf32_; }
+
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -54,6 +61,7 @@ class Context {
   std::unique_ptr<CachingAllocator> allocator_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  bool tf32_ = false;
 };
 
 inline Context& context_for(const Tensor& t) { return Context::get(t.device().index); }

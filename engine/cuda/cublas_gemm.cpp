@@ -10,7 +10,8 @@
 // No data is transposed; only the roles swap.
 //
 // Precision: data f32, f16 or bf16; compute type CUBLAS_COMPUTE_32F for all (f32
-// accumulation; for f32 data no TF32, so results match the CPU to ~1e-6).
+// accumulation; for f32 data no TF32, so results match the CPU to ~1e-6), unless
+// the context allows TF32 (Context::set_tf32): then CUBLAS_COMPUTE_32F_FAST_TF32.
 // Memory moved per call: (M*K + K*N + M*N) * batch elements; work 2*M*N*K*batch flops.
 #include <cublas_v2.h>
 
@@ -49,10 +50,13 @@ void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64
   const int lda = static_cast<int>(trans_a ? M : K);  // a stored (K, M) if trans_a, else (M, K)
   const int ldb = static_cast<int>(trans_b ? K : N);  // b stored (N, K) if trans_b, else (K, N)
   const int ldc = static_cast<int>(N);
+  // f32 data may run on TF32 tensor cores when the context allows it (--precision tf32).
+  const cublasComputeType_t compute =
+      a.dtype() == DType::f32 && ctx.tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   CUBLAS_CHECK(cublasGemmStridedBatchedEx(
       handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(N),
       static_cast<int>(M), static_cast<int>(K), &alpha, b.raw_data(), type, ldb, K * N, a.raw_data(), type, lda,
-      M * K, &beta, c.raw_data(), type, ldc, M * N, static_cast<int>(batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      M * K, &beta, c.raw_data(), type, ldc, M * N, static_cast<int>(batch), compute, CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace kiln::cuda

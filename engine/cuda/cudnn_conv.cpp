@@ -8,7 +8,9 @@
 // Mode CUDNN_CROSS_CORRELATION (no kernel flip), as PyTorch and the CPU reference.
 // Compute type f32 for f32, f16 and bf16 data. Math type: CUDNN_FMA_MATH for f32,
 // which rules out TF32 (its 10-bit mantissa would break parity with the CPU at
-// 1e-4), and CUDNN_TENSOR_OP_MATH for f16/bf16 (tensor cores, f32 accumulation).
+// 1e-4), unless the context allows TF32 (Context::set_tf32, `--precision tf32`):
+// then CUDNN_DEFAULT_MATH, which lets cuDNN use TF32 tensor cores; and
+// CUDNN_TENSOR_OP_MATH for f16/bf16 (tensor cores, f32 accumulation).
 // Layouts: x, w, y and their gradients share one layout; nhwc uses the NHWC tensor
 // format and the KRSC filter format, which is what tensor cores run fastest.
 //
@@ -42,20 +44,21 @@ const char* direction_name(Direction d) {
   return "?";
 }
 
-cudnnMathType_t math_type_for(DType dtype) {
-  return is_half(dtype) ? CUDNN_TENSOR_OP_MATH : (dtype == DType::f32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH);
+cudnnMathType_t math_type_for(DType dtype, bool tf32) {
+  if (is_half(dtype)) return CUDNN_TENSOR_OP_MATH;
+  return dtype == DType::f32 && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
 class ConvolutionDescriptor {
  public:
-  ConvolutionDescriptor(const Conv2dParams& p, DType dtype) {
+  ConvolutionDescriptor(const Conv2dParams& p, DType dtype, bool tf32) {
     // Accumulate in f32 for every 16-bit dtype ("pseudo-half" configuration).
     const cudnnDataType_t compute = dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&descriptor_));
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(descriptor_, p.padding[0], p.padding[1], p.stride[0], p.stride[1],
                                                 p.dilation[0], p.dilation[1], CUDNN_CROSS_CORRELATION, compute));
     CUDNN_CHECK(cudnnSetConvolutionGroupCount(descriptor_, p.groups));
-    CUDNN_CHECK(cudnnSetConvolutionMathType(descriptor_, math_type_for(dtype)));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(descriptor_, math_type_for(dtype, tf32)));
   }
   ~ConvolutionDescriptor() {
     const cudnnStatus_t status = cudnnDestroyConvolutionDescriptor(descriptor_);
@@ -72,13 +75,15 @@ class ConvolutionDescriptor {
 
 // Everything cuDNN needs to know about one convolution problem.
 struct Problem {
-  Problem(const Shape& x_shape, const Shape& w_shape, DType dtype, Layout layout, const Conv2dParams& params)
+  Problem(const Shape& x_shape, const Shape& w_shape, DType dtype, Layout layout, const Conv2dParams& params,
+          bool tf32)
       : geometry(conv2d_geometry("conv2d (cuDNN)", x_shape, w_shape, params)),
         x(x_shape, dtype, layout, "conv2d"),
         y(Shape{geometry.N, geometry.K, geometry.Ho, geometry.Wo}, dtype, layout, "conv2d"),
         w(w_shape, dtype, layout, "conv2d"),
-        conv(params, dtype),
-        dtype(dtype) {
+        conv(params, dtype, tf32),
+        dtype(dtype),
+        tf32(tf32) {
     // cuDNN computes the output size itself; both must agree or every index is off.
     int n = 0, k = 0, ho = 0, wo = 0;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv.get(), x.get(), w.get(), &n, &k, &ho, &wo));
@@ -91,6 +96,7 @@ struct Problem {
   FilterDescriptor w;
   ConvolutionDescriptor conv;
   DType dtype;
+  bool tf32;  // the context's setting when the problem was made
 };
 
 struct AlgoChoice {
@@ -124,7 +130,7 @@ AlgoChoice choose_algorithm(Direction direction, cudnnHandle_t handle, const Pro
   if (auto found = cache.find(key); found != cache.end()) return found->second;
 
   AlgoChoice choice;
-  const cudnnMathType_t wanted = math_type_for(p.dtype);
+  const cudnnMathType_t wanted = math_type_for(p.dtype, p.tf32);
   int max_count = 0, returned = 0;
   switch (direction) {
     case Direction::forward: {
@@ -167,7 +173,8 @@ AlgoChoice choose_algorithm(Direction direction, cudnnHandle_t handle, const Pro
 std::string cache_key(Direction direction, const Context& ctx, const Shape& x_shape, const Shape& w_shape,
                       DType dtype, Layout layout, const Conv2dParams& params) {
   return str(direction_name(direction), " on cuda:", ctx.device_index(), ": x ", x_shape, ", weight ", w_shape, ", ",
-             dtype_name(dtype), " ", layout_name(layout), ", ", params.to_string());
+             dtype_name(dtype), " ", layout_name(layout), ", ", params.to_string(),
+             dtype == DType::f32 && ctx.tf32() ? ", tf32" : "");
 }
 
 // Binds the handle to the context's stream and device before any cuDNN call.
@@ -189,7 +196,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& y, cons
   check_same_layout("conv2d", x, y);
   Context& ctx = context_for(x);
   cudnnHandle_t handle = ready_handle(ctx);
-  const Problem p(x.shape(), weight.shape(), x.dtype(), x.layout(), params);
+  const Problem p(x.shape(), weight.shape(), x.dtype(), x.layout(), params, ctx.tf32());
   const AlgoChoice choice = choose_algorithm(
       Direction::forward, handle, p,
       cache_key(Direction::forward, ctx, x.shape(), weight.shape(), x.dtype(), x.layout(), params));
@@ -206,7 +213,8 @@ void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, cons
   check_same_layout("conv2d_backward_input", grad_output, grad_input);
   Context& ctx = context_for(grad_output);
   cudnnHandle_t handle = ready_handle(ctx);
-  const Problem p(grad_input.shape(), weight.shape(), grad_output.dtype(), grad_output.layout(), params);
+  const Problem p(grad_input.shape(), weight.shape(), grad_output.dtype(), grad_output.layout(), params,
+                  ctx.tf32());
   const AlgoChoice choice = choose_algorithm(Direction::backward_data, handle, p,
                                              cache_key(Direction::backward_data, ctx, grad_input.shape(),
                                                        weight.shape(), grad_output.dtype(), grad_output.layout(), params));
@@ -224,7 +232,7 @@ void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Te
   check_same_layout("conv2d_backward_weight", x, grad_weight);
   Context& ctx = context_for(x);
   cudnnHandle_t handle = ready_handle(ctx);
-  const Problem p(x.shape(), grad_weight.shape(), x.dtype(), x.layout(), params);
+  const Problem p(x.shape(), grad_weight.shape(), x.dtype(), x.layout(), params, ctx.tf32());
   const AlgoChoice choice = choose_algorithm(
       Direction::backward_filter, handle, p,
       cache_key(Direction::backward_filter, ctx, x.shape(), grad_weight.shape(), x.dtype(), x.layout(), params));

@@ -2,6 +2,7 @@
 // functions right below it. The math is in conv.h and docs/ops/conv.md.
 #include "engine/ops/conv.h"
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/tape.h"
 #include "engine/ops/dispatch.h"
 #include "engine/tensor/factory.h"
@@ -86,6 +87,9 @@ static void check_grad_output_shape(const char* op, const Tensor& grad_output, c
 
 // ---------------------------------------------------------------- forward
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+  if (autocast_applies({x, weight, bias}))  // mixed precision: engine/autograd/autocast.h
+    return autocast_call({x, weight, bias},
+                         [&](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], params); });
   const char* op = "conv2d";
   check_defined(op, "x", x);
   check_defined(op, "weight", weight);

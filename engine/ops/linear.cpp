@@ -4,6 +4,7 @@
 
 #include <climits>
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/tape.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/dispatch.h"
@@ -54,6 +55,8 @@ static int64_t check_matmul(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast_applies({a, b}))  // mixed precision: engine/autograd/autocast.h
+    return autocast_call({a, b}, [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); });
   const int64_t batch = check_matmul("matmul", a, b);
   const int d = a.dim();
   const int64_t M = a.shape()[d - 2], K = a.shape()[d - 1], N = b.shape()[d - 1];
@@ -103,6 +106,8 @@ Tensor matmul_backward_b(const Tensor& grad_output, const Tensor& a) {
 
 // ---------------------------------------------------------------- linear
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (autocast_applies({x, weight, bias}))  // mixed precision: engine/autograd/autocast.h
+    return autocast_call({x, weight, bias}, [](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); });
   const char* op = "linear";
   check_pair(op, op, x, "x", weight, "weight");
   check_same_device(op, {x, weight, bias});

@@ -2,6 +2,7 @@
 // its backward right below, then the reduction with ordinary differentiable ops.
 #include "engine/ops/loss.h"
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/tape.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
@@ -43,6 +44,9 @@ void check_labels_in_range(const Tensor& target, int64_t K, const Tensor& logits
 
 // ---------------------------------------------------------------- cross_entropy
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options) {
+  // Under autocast the loss is f32 (engine/autograd/autocast.h): 16-bit logits are
+  // converted first, differentiably, so their gradient comes back in their dtype.
+  if (autocast_dtype() && is_half(logits.dtype())) return cross_entropy(logits.to(DType::f32), target, options);
   const char* op = "cross_entropy";
   check_defined(op, "logits", logits);
   check_defined(op, "target", target);

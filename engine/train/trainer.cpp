@@ -5,6 +5,7 @@
 
 #include "data/loader.h"
 #include "engine/augment/mix_loss.h"
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/backend_info.h"
 #include "engine/metrics/accumulator.h"
@@ -63,6 +64,7 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, std::function<d
     : model_(model), optimizer_(optimizer), lr_factor_(std::move(lr_factor)), setup_(std::move(setup)) {
   KILN_CHECK(setup_.monitor == "val_accuracy" || setup_.monitor == "val_loss" || setup_.monitor == "val_f1",
              "train: --monitor must be val_accuracy, val_loss or val_f1, got '", setup_.monitor, "'");
+  if (needs_loss_scaling(setup_.precision)) loss_scaler_ = std::make_unique<optim::LossScaler>();
 }
 
 bool Trainer::improved(double metric) const {
@@ -77,6 +79,10 @@ Checkpoint Trainer::make_checkpoint(int epoch) const {
   c.class_names = class_names_;
   c.progress = {{"epoch", epoch}, {"step", step_}, {"best_metric", best_metric_}, {"has_best", has_best_},
                 {"epochs_without_improvement", epochs_without_improvement_}, {"monitor", setup_.monitor}};
+  if (loss_scaler_)
+    c.progress.update({{"loss_scale", loss_scaler_->current_scale()},
+                       {"loss_scale_good_steps", loss_scaler_->good_steps_in_a_row()},
+                       {"loss_scale_skipped_steps", loss_scaler_->skipped_steps()}});
   return c;
 }
 
@@ -88,11 +94,15 @@ void Trainer::resume(const Checkpoint& c) {
   best_metric_ = c.progress.value("best_metric", 0.0);
   has_best_ = c.progress.value("has_best", false);
   epochs_without_improvement_ = c.progress.value("epochs_without_improvement", 0);
+  if (loss_scaler_ && c.progress.contains("loss_scale"))
+    loss_scaler_->restore(c.progress.value("loss_scale", 65536.0), c.progress.value("loss_scale_good_steps", 0),
+                          c.progress.value("loss_scale_skipped_steps", int64_t{0}));
 }
 
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
-                    const Device& device, int64_t batch_size) {
+                    const Device& device, int64_t batch_size, Precision precision) {
   NoGradGuard no_grad;
+  AutocastGuard autocast(autocast_dtype_of(precision));
   const bool was_training = model.is_training();
   model.eval();
   Evaluation result;
@@ -125,7 +135,7 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augme
 }
 
 Evaluation Trainer::evaluate(const data::Dataset& dataset) {
-  return train::evaluate(model_, dataset, setup_.image, setup_.device, setup_.batch_size);
+  return train::evaluate(model_, dataset, setup_.image, setup_.device, setup_.batch_size, setup_.precision);
 }
 
 std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data::Dataset& val_set) {
@@ -147,6 +157,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   data::Loader loader(train_set, loader_config);
   const int64_t classes = train_set.num_classes();
 
+  set_math_mode(setup_.precision, setup_.device);
   std::vector<EpochStats> history;
   for (int epoch = next_epoch_; epoch <= setup_.epochs; ++epoch) {
     model_.train();
@@ -155,6 +166,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     ProgressBar bar(str("epoch ", epoch, "/", setup_.epochs), loader.batches_per_epoch() * setup_.batch_size);
     double loss_sum = 0;
     int64_t seen = 0, correct = 0;
+    const int64_t skipped_before = loss_scaler_ ? loss_scaler_->skipped_steps() : 0;
     data::Batch batch;
     while (loader.next(batch)) {
       optimizer_.scale_lr(lr_factor_(step_));
@@ -163,18 +175,30 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
                                         stream_seed(setup_.seed, kAugmentStream, static_cast<uint64_t>(step_)));
       optimizer_.zero_grad();
       Tensor loss, logits;
-      if (setup_.augment.mix.enabled()) {
-        const augment::MixResult mixed = augment::mix_batch(x, batch.labels, classes, setup_.augment.mix,
-                                                            stream_seed(setup_.seed, kMixStream, static_cast<uint64_t>(step_)));
-        logits = model_.forward(mixed.images).to(DType::f32);
-        loss = augment::soft_cross_entropy(logits, mixed.targets);
-      } else {
-        logits = model_.forward(x).to(DType::f32);
-        loss = cross_entropy(logits, batch.labels.to(setup_.device));
+      {
+        AutocastGuard autocast(autocast_dtype_of(setup_.precision));  // bf16/f16: mixed-precision forward
+        if (setup_.augment.mix.enabled()) {
+          const uint64_t mix_seed = stream_seed(setup_.seed, kMixStream, static_cast<uint64_t>(step_));
+          const augment::MixResult mixed = augment::mix_batch(x, batch.labels, classes, setup_.augment.mix, mix_seed);
+          logits = model_.forward(mixed.images).to(DType::f32);
+          loss = augment::soft_cross_entropy(logits, mixed.targets);
+        } else {
+          logits = model_.forward(x).to(DType::f32);
+          loss = cross_entropy(logits, batch.labels.to(setup_.device));
+        }
       }
-      loss.backward();
-      if (setup_.clip_grad_norm > 0) clip_grad_norm(model_.trainable_parameters(), setup_.clip_grad_norm);
-      optimizer_.step();
+      if (loss_scaler_) {  // f16: backward of loss * scale, unscale before clipping, skip inf/nan steps
+        loss_scaler_->scale(loss).backward();
+        if (setup_.clip_grad_norm > 0) {
+          loss_scaler_->unscale(optimizer_);
+          clip_grad_norm(model_.trainable_parameters(), setup_.clip_grad_norm);
+        }
+        loss_scaler_->step(optimizer_);
+      } else {
+        loss.backward();
+        if (setup_.clip_grad_norm > 0) clip_grad_norm(model_.trainable_parameters(), setup_.clip_grad_norm);
+        optimizer_.step();
+      }
       ++step_;
       // One read of the loss and the predictions per step: the performance issue
       // keeps these sums on the device and reads them once per log interval.
@@ -193,6 +217,12 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     s.train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
     s.train_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
     s.peak_memory_mb = peak_memory_mb(setup_.device);
+    if (loss_scaler_) {
+      s.skipped_steps = loss_scaler_->skipped_steps() - skipped_before;
+      if (setup_.progress && s.skipped_steps > 0)
+        std::fprintf(stderr, "f16 loss scaling: %lld steps skipped for inf/nan gradients this epoch, scale now %g\n",
+                     static_cast<long long>(s.skipped_steps), loss_scaler_->current_scale());
+    }
     if (setup_.progress) bar.finish(str("loss ", s.train_loss, "  acc ", s.train_accuracy));
     if (val_set.size() > 0) {
       const Evaluation e = evaluate(val_set);

@@ -16,7 +16,9 @@
 #include "data/dataset.h"
 #include "engine/augment/augment.h"
 #include "engine/nn/module.h"
+#include "engine/optim/loss_scaler.h"
 #include "engine/optim/optimizer.h"
+#include "engine/train/precision.h"
 #include "weights/checkpoint.h"
 
 namespace kiln::train {
@@ -30,6 +32,7 @@ struct TrainSetup {
   std::string monitor = "val_accuracy";  // val_accuracy | val_loss | val_f1 (macro): picks the best checkpoint
   int patience = 0;                      // epochs without improvement before stopping; 0: never stop early
   Device device = Device::cpu();
+  Precision precision = Precision::f32;  // bf16/f16: autocast forward (f16 with loss scaling); tf32: TF32 math
   uint64_t seed = 0;
   int workers = 2;
   bool progress = true;
@@ -44,6 +47,7 @@ struct EpochStats {
   double val_loss = 0, val_accuracy = 0, val_f1 = 0;  // val_f1: macro F1
   double seconds = 0, images_per_second = 0;
   double peak_memory_mb = 0;  // of the model's device
+  int64_t skipped_steps = 0;  // f16: steps the loss scaler skipped in this epoch (inf/nan gradients)
 };
 
 struct Evaluation {
@@ -53,9 +57,10 @@ struct Evaluation {
 };
 
 // Runs `model` in eval mode over `dataset` (eval transform: resize, centre crop,
-// normalise with `image`), batch by batch on `device`, without recording a graph.
+// normalise with `image`), batch by batch on `device`, without recording a graph;
+// bf16/f16 `precision` runs the forward under autocast.
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
-                    const Device& device, int64_t batch_size);
+                    const Device& device, int64_t batch_size, Precision precision = Precision::f32);
 
 class Trainer {
  public:
@@ -88,6 +93,7 @@ class Trainer {
   bool has_best_ = false;
   int epochs_without_improvement_ = 0;
   std::vector<std::string> class_names_;
+  std::unique_ptr<optim::LossScaler> loss_scaler_;  // f16 only; its state is saved in checkpoints
 };
 
 }  // namespace kiln::train

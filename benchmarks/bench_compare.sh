@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The "faster than PyTorch" table: runs `kiln bench train|infer` and its PyTorch twin
+# benchmarks/torch_bench.py back to back on the same device with the same arguments,
+# for every case of the issue, and prints images/s, peak memory and the ratio
+# kiln / PyTorch (> 1 means kiln is faster).
+#
+#   benchmarks/bench_compare.sh                    # the issue's cases, bf16, on the GPU
+#   benchmarks/bench_compare.sh --precision f16    # the same cases in another precision
+#   benchmarks/bench_compare.sh --quick            # tiny cases on the cpu, f32: checks the plumbing
+#
+# Environment: KILN (default build/kiln), PYTHON (default python3: one with torch and
+# torchvision), OUT (a file that receives every JSON result line; default: none).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KILN=${KILN:-build/kiln}
+PYTHON=${PYTHON:-python3}
+precision=bf16 quick=0 extra=()
+while (($#)); do
+  case $1 in
+    --quick) quick=1; precision=f32 ;;
+    --precision) precision=$2; shift ;;
+    *) extra+=("$1") ;;  # passed to both programs: --warmup N, --iterations N, --layout L
+  esac
+  shift
+done
+
+# model  batch  size  classes(0 = default)
+if ((quick)); then
+  cases=("cnn5 4 64 0" "resnet18 2 32 0")
+  extra=(--device cpu --warmup 1 --iterations 3 "${extra[@]}")
+else
+  cases=("resnet18 256 224 0" "resnet50 256 224 0" "mobilenet_v2 256 224 0" "vgg16 128 224 0"
+         "resnet18 512 64 200" "cnn5 128 256 0")
+fi
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+n=0
+for mode in train infer; do
+  for c in "${cases[@]}"; do
+    read -r model batch size classes <<<"$c"
+    args=("$mode" --model "$model" --batch "$batch" --size "$size" --classes "$classes" --precision "$precision"
+          "${extra[@]}")
+    n=$((n + 1))
+    echo "[$n] $mode $model b$batch ${size}px: kiln, then torch" >&2
+    "$KILN" bench "${args[@]}" --json "$results/$n.kiln.json" >&2
+    "$PYTHON" benchmarks/torch_bench.py "${args[@]}" --json "$results/$n.torch.json" >&2
+  done
+done
+if [[ -n ${OUT:-} ]]; then cat "$results"/*.json >"$OUT"; fi
+
+"$PYTHON" - "$results" "$n" <<'PY'
+import json, sys
+folder, n = sys.argv[1], int(sys.argv[2])
+rows = []
+for i in range(1, n + 1):
+    k = json.load(open(f"{folder}/{i}.kiln.json"))
+    t = json.load(open(f"{folder}/{i}.torch.json"))
+    rows.append((k, t, k["images_per_second"] / t["images_per_second"]))
+k0, t0 = rows[0][0], rows[0][1]
+print(f"kiln vs PyTorch {t0['torch_version']}: {k0['precision']}, {k0['layout']} on {k0['device']}, "
+      f"median of {k0['iterations']} steps after {k0['warmup']} warm-up")
+mb = lambda v: "-" if v is None else f"{v:.0f}"
+print(f"{'mode':6} {'model':13} {'batch':>5} {'px':>4} {'classes':>7} {'kiln img/s':>11} {'torch img/s':>11} "
+      f"{'kiln MiB':>9} {'torch MiB':>9} {'kiln/torch':>10}")
+for k, t, ratio in rows:
+    print(f"{k['mode']:6} {k['model']:13} {k['batch']:5} {k['size']:4} {k['classes']:7} "
+          f"{k['images_per_second']:11.1f} {t['images_per_second']:11.1f} {mb(k['peak_memory_mb']):>9} "
+          f"{mb(t['peak_memory_mb']):>9} {ratio:10.2f}")
+print(f"min ratio {min(r for _, _, r in rows):.2f}   (kiln images/s / torch images/s: > 1 means kiln is faster)")
+for k, t, _ in rows:
+    if k.get("skipped_steps") or t.get("skipped_steps"):
+        print(f"f16 loss scaling, {k['mode']} {k['model']}: skipped steps kiln {k.get('skipped_steps')}, "
+              f"torch {t.get('skipped_steps')} (warm-up included)")
+PY
