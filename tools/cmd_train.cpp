@@ -7,6 +7,8 @@
 //   best.safetensors   the checkpoint with the best validation metric
 //   last.safetensors   the last epoch's checkpoint (--resume continues from it)
 //   test_metrics.json, per_class.csv, confusion_matrix.csv, roc_curves.csv
+//   run_info.json      command line, parameter counts, device, set sizes (for the report)
+//   report.html        the run report, with its figures as PNG in figures/ (--no-report: none)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +28,7 @@
 #include "tools/commands.h"
 #include "tools/data_options.h"
 #include "tools/model_options.h"
+#include "tools/train_report.h"
 #include "weights/atomic_file.h"
 #include "weights/checkpoint.h"
 
@@ -52,6 +55,7 @@ struct TrainOptions {
   std::string run_dir;
   std::string resume;
   bool quiet = false;
+  bool no_report = false;
 } options;
 
 std::string default_run_dir(const std::string& model) {
@@ -135,6 +139,7 @@ int run_train() {
                   {"device", device.to_string()},
                   {"kiln", kVersion}};
   write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });
+  record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty());
 
   train::Trainer trainer(model, *optimizer, [&](int64_t step) { return schedule->lr_factor(step); }, setup);
   if (!o.resume.empty()) {
@@ -153,8 +158,10 @@ int run_train() {
   const std::string best = o.run_dir + "/best.safetensors", last = o.run_dir + "/last.safetensors";
   if (std::filesystem::exists(best) || std::filesystem::exists(last))
     restore_model(model, load_checkpoint(std::filesystem::exists(best) ? best : last));
+  Tensor test_logits;
   if (data.test.size() > 0) {
     const train::Evaluation e = trainer.evaluate(data.test);
+    test_logits = e.logits;
     metrics::MetricAccumulator accumulator(data.train.num_classes());
     accumulator.add(e.logits, data.test.labels);
     const metrics::ClassificationReport report = accumulator.report(data.train.class_names);
@@ -167,6 +174,7 @@ int run_train() {
                 100.0 * e.accuracy, report.macro.f1, static_cast<long long>(e.count),
                 format_duration(seconds).c_str(), o.run_dir.c_str());
   }
+  if (!o.no_report) write_report_after_training(o.run_dir, data.test, test_logits);
   return 0;
 }
 
@@ -204,6 +212,7 @@ const bool registered = register_command({
       cmd->add_option("--run-dir", o.run_dir, "the run folder (default runs/<model>-<time>)");
       cmd->add_option("--resume", o.resume, "continue from a last.safetensors checkpoint");
       cmd->add_flag("--quiet", o.quiet, "no progress bar");
+      cmd->add_flag("--no-report", o.no_report, "do not write report.html (kiln report RUN_DIR writes it later)");
     },
     run_train,
 });
