@@ -26,7 +26,7 @@ namespace kiln::report {
 // An axis range widened to multiples of a 1-2-5 step (1, 2, 5, 10, 20, ...) with at
 // most `max_ticks` ticks from lo to hi inclusive (Heckbert's "nice numbers"):
 // (0, 1) -> 0, 0.2, ..., 1; (0.013, 0.91) -> 0, 0.2, ..., 1; (-3, -1) -> -3, -2.5, ..., -1.
-// A single value v (lo == hi) gets a unit-wide range around it; non-finite input throws.
+// A single value v (lo == hi) gets the range v -+ 10% of |v| (-1..1 for 0); non-finite input throws.
 struct NiceScale {
   double lo = 0, hi = 1, step = 0.2;
   std::vector<double> ticks;  // lo, lo + step, ..., hi (multiples of step, exact zero where crossed)
@@ -63,8 +63,8 @@ const std::vector<Rgb>& tab10();
 Rgb series_color(size_t index);
 // Black or white, whichever reads better on `background` (by relative luminance).
 Rgb contrasting_text_color(Rgb background);
-// Light-to-dark blue (matplotlib's "Blues"), t in [0, 1] (clamped): confusion matrices.
-Rgb blues(double t);
+// (blues(t), matplotlib's light-to-dark "Blues" for confusion matrices, is in report/image.h
+// with the other colour maps.)
 
 // ---- options shared by the x-y charts
 
@@ -101,7 +101,7 @@ Figure line_chart(const std::vector<Series>& series, const ChartOptions& options
 // ---- heatmap and confusion matrix
 
 struct HeatmapOptions {
-  int cell_size = 0;  // pixels per cell; 0 picks one from K (about 44 px for K <= 10, down to 24 px at K = 20)
+  int cell_size = 0;  // pixels per cell; 0 picks 440 / K clamped to [24, 72] (72 up to K = 6, 44 at 10, 24 from 18)
   std::string title;
   std::string x_label = "predicted", y_label = "true";
   bool show_values = true;  // each cell's value written in it, in a contrasting colour
@@ -119,6 +119,7 @@ Figure heatmap(const std::vector<std::vector<double>>& values, const std::vector
 
 // A K x K confusion matrix, counts[true][predicted] (as metrics::confusion_matrix
 // returns it): rows = true class, columns = predicted class, counts in the cells.
+// The title defaults to "Confusion matrix"; options.decimals is forced to 0.
 Figure confusion_matrix_chart(const std::vector<std::vector<int64_t>>& counts,
                               const std::vector<std::string>& class_names, HeatmapOptions options = {});
 

@@ -10,12 +10,13 @@
 // Text is placed by its baseline: a TextPrimitive at (x, y) with anchor `start`
 // begins at x and sits on the line y (capitals rise text_ascent(size) above it,
 // descenders hang text_descent(size) below). Layout code measures text with
-// text_width(), which both renderers honour (the SVG's sans-serif font is at most
-// as wide as the bitmap font, so nothing measured to fit overflows).
+// text_width(), the bitmap font's exact advance; the SVG's Helvetica/Arial is a
+// little narrower on average, so text measured to fit fits in both.
 #pragma once
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -30,8 +31,11 @@ struct Point {
 struct LineStyle {
   Rgb color{0, 0, 0};
   double width = 1.0;   // pixels
-  bool dashed = false;  // dashes of 4 * width on, 3 * width off (at least 4 px on, 3 px off)
+  bool dashed = false;  // dash_pattern(width): 4 * width on, 3 * width off (at least 4 px on, 3 px off)
 };
+
+// (on, off) lengths in pixels of a dashed line's pattern; both renderers use it.
+std::pair<double, double> dash_pattern(double line_width);
 
 enum class TextAnchor { start, middle, end };  // where the anchor point lies along the text
 

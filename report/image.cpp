@@ -94,6 +94,59 @@ RgbImage resize_nearest(const RgbImage& image, int width, int height) {
   return out;
 }
 
+namespace {
+struct Tap {
+  int index;  // source pixel along the axis
+  double weight;
+};
+// For each of `out` pixels along an axis of `in` source pixels: which source pixels it
+// reads and with what weights (summing to 1). Shrinking: the source interval
+// [o * in / out, (o + 1) * in / out) averaged by overlap. Enlarging: linear
+// interpolation between the pixel centres around (o + 0.5) * in / out - 0.5.
+std::vector<std::vector<Tap>> resample_taps(int in, int out) {
+  std::vector<std::vector<Tap>> taps(out);
+  const double scale = static_cast<double>(in) / out;
+  for (int o = 0; o < out; ++o) {
+    if (scale >= 1) {
+      const double a = o * scale, b = (o + 1) * scale;
+      for (int i = static_cast<int>(a); i < in && i < b; ++i) {
+        const double overlap = std::min<double>(i + 1, b) - std::max<double>(i, a);
+        if (overlap > 0) taps[o].push_back({i, overlap / scale});
+      }
+    } else {
+      const double centre = (o + 0.5) * scale - 0.5;
+      const int i0 = static_cast<int>(std::floor(centre));
+      const double f = centre - i0;
+      taps[o].push_back({std::clamp(i0, 0, in - 1), 1 - f});
+      taps[o].push_back({std::clamp(i0 + 1, 0, in - 1), f});
+    }
+  }
+  return taps;
+}
+}  // namespace
+
+RgbImage resize_smooth(const RgbImage& image, int width, int height) {
+  KILN_CHECK(image.width > 0 && image.height > 0, "resize_smooth: empty source image");
+  KILN_CHECK(width > 0 && height > 0, "resize_smooth: target size must be positive, got ", width, "x", height);
+  const auto x_taps = resample_taps(image.width, width), y_taps = resample_taps(image.height, height);
+  std::vector<double> rows(static_cast<size_t>(image.height) * width * 3, 0.0);  // resized along x
+  for (int y = 0; y < image.height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (const Tap& t : x_taps[x])
+        for (int c = 0; c < 3; ++c)
+          rows[(static_cast<size_t>(y) * width + x) * 3 + c] +=
+              t.weight * image.rgb[(static_cast<size_t>(y) * image.width + t.index) * 3 + c];
+  RgbImage out(width, height);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < 3; ++c) {
+        double v = 0;
+        for (const Tap& t : y_taps[y]) v += t.weight * rows[(static_cast<size_t>(t.index) * width + x) * 3 + c];
+        out.rgb[(static_cast<size_t>(y) * width + x) * 3 + c] = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+      }
+  return out;
+}
+
 RgbImage tile_grid(const std::vector<RgbImage>& tiles, int columns, int gap, Rgb background) {
   KILN_CHECK(!tiles.empty(), "tile_grid: no tiles");
   KILN_CHECK(columns > 0, "tile_grid: columns must be positive, got ", columns);
@@ -133,6 +186,20 @@ Rgb viridis(double t) {
                                                            {0.369, 0.789, 0.383},
                                                            {0.678, 0.864, 0.190},
                                                            {0.993, 0.906, 0.144}}};
+  return interpolate(stops, t);
+}
+
+Rgb blues(double t) {
+  // ColorBrewer's 9-class Blues, the stops of matplotlib's "Blues"
+  static const std::array<std::array<double, 3>, 9> stops{{{0.969, 0.984, 1.000},
+                                                           {0.871, 0.922, 0.969},
+                                                           {0.776, 0.859, 0.937},
+                                                           {0.620, 0.792, 0.882},
+                                                           {0.420, 0.682, 0.839},
+                                                           {0.259, 0.573, 0.776},
+                                                           {0.129, 0.443, 0.710},
+                                                           {0.031, 0.318, 0.612},
+                                                           {0.031, 0.188, 0.420}}};
   return interpolate(stops, t);
 }
 

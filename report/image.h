@@ -1,6 +1,6 @@
 // RgbImage: the picture type of kiln's reports and visualisations, an 8-bit RGB
 // raster in row-major order (pixel (x, y) channel c at rgb[(y * width + x) * 3 + c]).
-// Plots are rasterised into one (report/canvas.h), model pictures (filters,
+// Plots are rasterised into one (report/figure.h), model pictures (filters,
 // feature maps, Grad-CAM) are built from tensors into one, and both are written as
 // PNG through stb_image_write, atomically, or embedded in report.html as data URIs.
 #pragma once
@@ -36,6 +36,10 @@ void write_png(const std::string& path, const RgbImage& image);
 
 // Nearest-neighbour resize (for enlarging small filters and feature maps without blurring them).
 RgbImage resize_nearest(const RgbImage& image, int width, int height);
+// Smooth resize for photos, separably along x then y: each output pixel averages the
+// source pixels its footprint covers (area weights) when shrinking, and
+// interpolates linearly between the two nearest source pixels when enlarging.
+RgbImage resize_smooth(const RgbImage& image, int width, int height);
 
 // Tiles equally-sized images in a grid of `columns` columns (rows as needed), with
 // `gap` pixels of `background` between and around them.
@@ -43,9 +47,11 @@ RgbImage tile_grid(const std::vector<RgbImage>& tiles, int columns, int gap = 2,
 
 // Colour maps for scalar pictures: t in [0, 1] (clamped). viridis for feature maps
 // and heat maps (perceptually uniform, readable in grey), jet for Grad-CAM overlays
-// as in the Grad-CAM paper.
+// as in the Grad-CAM paper, blues for counts (zero is white, so empty cells vanish).
 Rgb viridis(double t);
 Rgb jet(double t);
+// matplotlib's "Blues" (ColorBrewer): near-white to dark blue, for confusion matrices.
+Rgb blues(double t);
 
 // A scalar map (height, width), row-major, as an image: min-max normalised to [0, 1]
 // (a constant map is mid-grey in the colour map) and coloured with `colormap`.
