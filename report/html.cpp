@@ -3,6 +3,7 @@
 #include "report/html.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "engine/core/check.h"
 
@@ -40,6 +41,13 @@ pre { background: #0f1c2a; color: #e3ebf3; padding: 12px 14px; border-radius: 6p
 figure.figure { margin: 0; }
 figure.figure svg, figure.figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; background: #fff; }
 figure.figure figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; max-width: 640px; }
+figure.grid { border: 1px solid var(--line); border-radius: 4px; padding: 10px 12px; margin: 10px 0; }
+figure.grid figcaption.title { color: var(--ink); font-weight: 600; font-size: 15px; margin: 0 0 8px; }
+figure.grid .cells { display: flex; flex-wrap: wrap; gap: 10px 6px; }
+figure.grid .cell { text-align: center; font-size: 12px; line-height: 1.35; }
+figure.grid .cell img { display: block; margin: 0 auto 3px; border: none; border-radius: 2px; background: #000; }
+figure.grid .cell .caption { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+img.pixelated { image-rendering: pixelated; }
 .big { font-size: 22px; font-weight: 600; }
 .tiles { display: flex; flex-wrap: wrap; gap: 12px; margin: 6px 0 4px; }
 .tile { background: var(--band); border-radius: 6px; padding: 8px 16px; min-width: 150px; }
@@ -51,14 +59,16 @@ footer { color: var(--muted); font-size: 13px; text-align: center; padding: 8px 
 const char* const kFigureCheckScript = R"JS(
 <script>
 window.addEventListener("load", function () {
-  var figures = document.querySelectorAll("figure.figure");
-  var loaded = 0;
+  function loaded(img) { return img.complete && img.naturalWidth > 0; }
+  var figures = document.querySelectorAll("figure.figure"), figures_loaded = 0;
   figures.forEach(function (f) {
-    var img = f.querySelector("img"), svg = f.querySelector("svg");
-    if (img) { if (img.complete && img.naturalWidth > 0) loaded++; }
-    else if (svg) { var box = svg.getBoundingClientRect(); if (box.width > 0 && box.height > 0) loaded++; }
+    var imgs = Array.prototype.slice.call(f.querySelectorAll("img")), svg = f.querySelector("svg");
+    if (imgs.length > 0) { if (imgs.every(loaded)) figures_loaded++; }
+    else if (svg) { var box = svg.getBoundingClientRect(); if (box.width > 0 && box.height > 0) figures_loaded++; }
   });
-  document.body.setAttribute("data-figures-loaded", loaded + "/" + figures.length);
+  var imgs = Array.prototype.slice.call(document.querySelectorAll("img"));
+  document.body.setAttribute("data-figures-loaded", figures_loaded + "/" + figures.length);
+  document.body.setAttribute("data-images-loaded", imgs.filter(loaded).length + "/" + imgs.length);
 });
 </script>
 )JS";
@@ -105,6 +115,30 @@ std::string figure_html(const Figure& figure, FigureEmbed embed, const std::stri
   }
   if (!caption.empty()) out += "\n<figcaption>" + html_escape(caption) + "</figcaption>";
   return out + "\n</figure>\n";
+}
+
+std::string image_grid_html(const std::string& title, const std::vector<CaptionedImage>& images,
+                            int thumbnail_size, bool pixelated) {
+  std::string out = "<figure class=\"figure grid\">\n";
+  if (!title.empty()) out += "<figcaption class=\"title\">" + html_escape(title) + "</figcaption>\n";
+  out += "<div class=\"cells\">\n";
+  for (const CaptionedImage& item : images) {
+    // The longer side fills the thumbnail box; the other keeps the aspect ratio.
+    const int longer = std::max(item.image.width, item.image.height);
+    const int w = longer > 0 ? thumbnail_size * item.image.width / longer : thumbnail_size;
+    const int h = longer > 0 ? thumbnail_size * item.image.height / longer : thumbnail_size;
+    out += "<div class=\"cell\" style=\"width:" + std::to_string(thumbnail_size + 16) + "px\"><img width=\"" +
+           std::to_string(w) + "\" height=\"" + std::to_string(h) + "\"" + (pixelated ? " class=\"pixelated\"" : "") +
+           " alt=\"" + html_escape(item.captions.empty() ? "" : item.captions.front().text) + "\" src=\"" +
+           png_data_uri(item.image) + "\">";
+    for (const Caption& c : item.captions) {
+      char color[8];
+      std::snprintf(color, sizeof(color), "#%02x%02x%02x", c.color.r, c.color.g, c.color.b);
+      out += "<div class=\"caption\" style=\"color:" + std::string(color) + "\">" + html_escape(c.text) + "</div>";
+    }
+    out += "</div>\n";
+  }
+  return out + "</div>\n</figure>\n";
 }
 
 std::string table_html(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,

@@ -4,14 +4,16 @@
 // without a network.
 //
 // A page ends with a small script that counts its figures once the page has loaded:
-// a figure counts as loaded when its <img> is complete with naturalWidth > 0, or its
-// inline <svg> has a non-empty bounding box. It writes the count on <body> as
-// data-figures-loaded="loaded/total", which the end-to-end test reads from Chromium's
+// a figure counts as loaded when all its <img> are complete with naturalWidth > 0,
+// or, without images, its inline <svg> has a non-empty bounding box. It writes the
+// counts on <body> as data-figures-loaded="loaded/total" and
+// data-images-loaded="loaded/total" (every <img> of the page), which the end-to-end test reads from Chromium's
 // DOM dump (tests/report/chromium_report_test.sh).
 #pragma once
 #include <string>
 #include <vector>
 
+#include "report/charts.h"
 #include "report/figure.h"
 
 namespace kiln::report {
@@ -29,6 +31,13 @@ enum class FigureEmbed {
 // `max_width` (pixels, 0: the figure's own width) caps how wide the page shows it.
 std::string figure_html(const Figure& figure, FigureEmbed embed, const std::string& caption = "",
                         int max_width = 0);
+
+// A grid of captioned images as HTML (one <img> with a PNG data URI per image, the
+// captions as text under it, in their colours), inside one <figure class="figure">:
+// the browser's fonts and layout, the same content as image_grid()'s picture.
+// `pixelated` enlarges small images without smoothing.
+std::string image_grid_html(const std::string& title, const std::vector<CaptionedImage>& images,
+                            int thumbnail_size, bool pixelated);
 
 // A table: `header` cells in <thead>, `rows` in <tbody>; every cell is escaped
 // unless `raw_html` is set (for cells that already hold markup). `css_class` styles it

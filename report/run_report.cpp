@@ -18,6 +18,8 @@ std::string fixed(double value, int decimals) {
   return buffer;
 }
 
+constexpr int kThumbnailSize = 96;  // pixels, the longer side of a prediction thumbnail
+
 // Thumbnails of small images (Fashion-MNIST's 32 px) are enlarged without blurring.
 bool small_images(const std::vector<CaptionedImage>& images) {
   return !images.empty() && images.front().image.width <= 48;
@@ -31,7 +33,7 @@ const ReportFigure* find_figure(const std::vector<ReportFigure>& figures, const 
 
 std::string figure_block(const std::vector<ReportFigure>& figures, const std::string& name) {
   const ReportFigure* f = find_figure(figures, name);
-  return f ? figure_html(f->figure, f->embed, f->caption) : "";
+  return f ? figure_html(f->figure, FigureEmbed::svg, f->caption) : "";
 }
 
 // The per-class table with its two average rows set apart.
@@ -66,7 +68,7 @@ std::vector<ReportFigure> run_report_figures(const RunReportInputs& inputs) {
   const TrainingCurves curves = training_curves(inputs.run);
   if (!inputs.run.epochs.empty()) {
     ChartOptions o;
-    o.width = 420;
+    o.width = 390;
     o.height = 300;
     o.x_label = "epoch";
     o.title = "Loss";
@@ -119,10 +121,10 @@ std::vector<ReportFigure> run_report_figures(const RunReportInputs& inputs) {
     if (images->empty()) continue;
     ImageGridOptions g;
     g.columns = 10;
-    g.thumbnail_size = 96;
+    g.thumbnail_size = kThumbnailSize;
     g.title = title;
     g.pixelated = small_images(*images);
-    figures.push_back({name, "", image_grid(*images, g), FigureEmbed::png});
+    figures.push_back({name, "", image_grid(*images, g)});
   }
   return figures;
 }
@@ -182,9 +184,13 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
     html += "<p class=\"note\">Each image shows its true class and the predicted class with the probability the model "
             "gave it (green: correct, red: wrong). Correct ones are taken class by class; wrong ones are the most "
             "confident mistakes.</p>\n";
-    const bool any = find_figure(figures, "correct_predictions") || find_figure(figures, "wrong_predictions");
-    html += figure_block(figures, "correct_predictions") + figure_block(figures, "wrong_predictions");
-    if (!find_figure(figures, "wrong_predictions") && any)
+    // As HTML (browser fonts, one <img> per thumbnail); figures/*.png hold the same grids as pictures.
+    if (!inputs.correct.empty())
+      html += image_grid_html("Correct test predictions", inputs.correct, kThumbnailSize, small_images(inputs.correct));
+    if (!inputs.wrong.empty())
+      html += image_grid_html("Wrong test predictions (most confident first)", inputs.wrong, kThumbnailSize,
+                              small_images(inputs.wrong));
+    else if (!inputs.correct.empty())
       html += "<p class=\"note\">No test image was misclassified.</p>\n";
     html += section_end();
   }

@@ -1,5 +1,5 @@
 // report.html of a `kiln train` run: one self-contained page (CSS inline, charts as
-// inline SVG, photo grids as PNG data URIs; no network) with
+// inline SVG, thumbnails as PNG data URIs; no network) with
 //   - the run table a course asks for: model, parameters (total, trainable), batch
 //     size, device and its memory (peak used / total), training time, the set sizes
 //     and images per epoch with the online augmentation spec, training and
@@ -59,11 +59,11 @@ struct ReportFigure {
   std::string name;     // PNG file stem in figures/: "loss", "confusion_matrix", ...
   std::string caption;  // under the figure in the page
   Figure figure;
-  FigureEmbed embed = FigureEmbed::svg;
 };
 
 // The figures in page order; test-set figures only when inputs.test is set, grids
-// only when they have images.
+// only when they have images. The page shows the charts as inline SVG and the two
+// prediction grids as HTML (image_grid_html: browser fonts), the PNG files all of them.
 std::vector<ReportFigure> run_report_figures(const RunReportInputs& inputs);
 
 // The whole page (figures as from run_report_figures(inputs)).
