@@ -11,10 +11,12 @@
 #include "report/compare_report.h"
 #include "report/predictions.h"
 #include "report/run_report.h"
+#include "report/sample_run.h"
 #include "test_util.h"
 
 using namespace kiln;
 using namespace kiln::report;
+using namespace kiln::test;
 
 namespace {
 
@@ -23,11 +25,6 @@ std::string read_text(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
 }
 
 size_t count_of(const std::string& text, const std::string& part) {
@@ -42,70 +39,6 @@ std::vector<double> doubles(const SafeTensors& f, const std::string& name) {
 std::vector<int64_t> ints(const SafeTensors& f, const std::string& name) {
   const Tensor& t = f.tensors.at(name);
   return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
-}
-
-// A fresh temporary folder per test.
-std::string temp_dir(const std::string& name) {
-  const std::string dir = (std::filesystem::temp_directory_path() / ("kiln-report-test-" + name)).string();
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-// A run folder as `kiln train` leaves it: 3 epochs, validation, CPU run.
-RunInfo sample_info() {
-  RunInfo info;
-  info.command = "kiln train data/flowers --epochs 3 --augment 'crop:0.35-1,hflip:0.5'";
-  info.model_description = "cnn5: 5 blocks";
-  info.parameters = 1234567;
-  info.trainable_parameters = 1200000;
-  info.device = "cpu";
-  info.device_name = "CPU: Test CPU (2 threads)";
-  info.device_memory_mb = 16384;
-  info.data_source = "data/flowers";
-  info.train_images = 1000;
-  info.val_images = 200;
-  info.test_images = 60;
-  info.train_images_per_epoch = 960;
-  info.kiln_version = "0.1.0";
-  info.started = "2026-11-23 12:00:00";
-  return info;
-}
-
-void write_sample_run(const std::string& dir, const std::string& monitor = "val_accuracy") {
-  nlohmann::json config = {{"model", {{"arch", "cnn5"}}},
-                           {"batch_size", 64},
-                           {"epochs", 3},
-                           {"monitor", monitor},
-                           {"augment", "crop:0.35-1,hflip:0.5"},
-                           {"optimizer", {{"name", "adamw"}, {"lr", 0.001}, {"weight_decay", 0.0005}}},
-                           {"schedule", "cosine"},
-                           {"device", "cpu"}};
-  write_text(dir + "/config.json", config.dump(2));
-  write_run_info(dir, sample_info(), false);
-  // Epoch 2 has the best val accuracy and val F1; epoch 3 the lowest val loss.
-  write_text(dir + "/epochs.jsonl",
-             R"({"epoch":1,"lr":0.001,"train_loss":1.5,"train_accuracy":0.4,"val_loss":1.2,"val_accuracy":0.5,"val_f1":0.45,"seconds":10.5,"images_per_second":91.4,"peak_memory_mb":300})"
-             "\n"
-             R"({"epoch":2,"lr":0.0005,"train_loss":1.0,"train_accuracy":0.6,"val_loss":0.9,"val_accuracy":0.7,"val_f1":0.68,"seconds":11.0,"images_per_second":87.3,"peak_memory_mb":350.4})"
-             "\n"
-             R"({"epoch":3,"lr":0.0001,"train_loss":0.8,"train_accuracy":0.7,"val_loss":0.85,"val_accuracy":0.7,"val_f1":0.66,"seconds":9.5,"images_per_second":101.1,"peak_memory_mb":320})"
-             "\n");
-}
-
-// 60 test images of 8 x 8 whose red channel is the image's index, 4 classes.
-data::Dataset indexed_dataset(const std::vector<int64_t>& labels) {
-  const int64_t n = static_cast<int64_t>(labels.size());
-  data::Dataset d;
-  d.images = zeros(Shape{n, 3, 8, 8}, TensorOptions{DType::u8});
-  uint8_t* pixels = d.images.data<uint8_t>();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t p = 0; p < 64; ++p) pixels[i * 192 + p] = static_cast<uint8_t>(i);
-  d.labels = zeros(Shape{n}, TensorOptions{DType::i64});
-  for (int64_t i = 0; i < n; ++i) d.labels.data<int64_t>()[i] = labels[static_cast<size_t>(i)];
-  d.class_names = {"c0", "c1", "c2", "c3"};
-  d.source = "test";
-  return d;
 }
 
 const ReportFigure& figure_named(const std::vector<ReportFigure>& figures, const std::string& name) {
@@ -127,7 +60,8 @@ std::vector<TextPrimitive> texts_of(const Figure& figure) {
 TEST_CASE("report: confusion matrix, per-class metrics, ROC points and AUC match the numpy reference") {
   const SafeTensors f = test::load_fixture("report_reference.safetensors");
   const std::vector<int64_t> labels = ints(f, "labels");
-  const std::string dir = temp_dir("reference");
+  const TempDir dir_temp("report-reference");
+  const std::string dir = dir_temp.str();
   write_sample_run(dir);
   const data::Dataset test_set = indexed_dataset(labels);
   const RunReportInputs inputs = make_run_report_inputs(dir, test_set, f.tensors.at("logits"), "best.safetensors", 6);
@@ -197,10 +131,11 @@ TEST_CASE("report: confusion matrix, per-class metrics, ROC points and AUC match
 }
 
 TEST_CASE("report: reading a run folder: epochs, best epoch per monitor, time, memory, run_info") {
-  const std::string dir = temp_dir("folder");
+  const TempDir dir_temp("report-folder");
+  const std::string dir = dir_temp.str();
   write_sample_run(dir);
   RunRecord run = read_run_folder(dir);
-  CHECK(run.name == "kiln-report-test-folder");
+  CHECK(run.name == std::filesystem::path(dir).filename().string());
   REQUIRE(run.epochs.size() == 3);
   CHECK(run.epochs[1].epoch == 2);
   CHECK(run.epochs[1].lr == doctest::Approx(0.0005));
@@ -237,7 +172,8 @@ TEST_CASE("report: reading a run folder: epochs, best epoch per monitor, time, m
 }
 
 TEST_CASE("report: the run table names sizes, online augmentation, memory and the best epoch's metrics") {
-  const std::string dir = temp_dir("table");
+  const TempDir dir_temp("report-table");
+  const std::string dir = dir_temp.str();
   write_sample_run(dir);
   RunReportInputs inputs;
   inputs.run = read_run_folder(dir);
@@ -282,7 +218,8 @@ TEST_CASE("report: the run table names sizes, online augmentation, memory and th
 
 TEST_CASE("report: report.html is self-contained, has every section and writes its figures as PNG") {
   const SafeTensors f = test::load_fixture("report_reference.safetensors");
-  const std::string dir = temp_dir("html");
+  const TempDir dir_temp("report-html");
+  const std::string dir = dir_temp.str();
   write_sample_run(dir);
   const data::Dataset test_set = indexed_dataset(ints(f, "labels"));
   const std::string path = write_report_for_run(dir, test_set, f.tensors.at("logits"), "best.safetensors");
@@ -310,7 +247,8 @@ TEST_CASE("report: report.html is self-contained, has every section and writes i
   }
 
   // Without a test set: the logs' parts only.
-  const std::string bare_dir = temp_dir("html-bare");
+  const TempDir bare_dir_temp("report-html-bare");
+  const std::string bare_dir = bare_dir_temp.str();
   write_sample_run(bare_dir);
   const std::string bare = read_text(write_report_for_run(bare_dir, data::Dataset{}, Tensor{}, ""));
   CHECK(bare.find("<section id=\"curves\"") != std::string::npos);
@@ -319,14 +257,15 @@ TEST_CASE("report: report.html is self-contained, has every section and writes i
 }
 
 TEST_CASE("report: comparing runs overlays their curves and tabulates their metrics") {
-  const std::string a = temp_dir("compare-a"), b = temp_dir("compare-b");
+  const TempDir a_temp("report-compare-a"), b_temp("report-compare-b"), out_temp("report-compare-out");
+  const std::string a = a_temp.str(), b = b_temp.str();
   write_sample_run(a);
   write_sample_run(b, "val_loss");
   write_text(b + "/test_metrics.json", R"({"accuracy": 0.75, "macro_avg": {"f1": 0.7, "auc": null}})");
   const std::vector<RunRecord> runs{read_run_folder(a), read_run_folder(b)};
   const ComparisonCurves curves = comparison_curves(runs);
   REQUIRE(curves.accuracy.size() == 2);
-  CHECK(curves.accuracy[1].label == "kiln-report-test-compare-b");
+  CHECK(curves.accuracy[1].label == std::filesystem::path(b).filename().string());
   CHECK(curves.accuracy[1].y == std::vector<double>{0.5, 0.7, 0.7});
   CHECK(curves.loss.size() == 4);  // train and val of each
   CHECK(curves.accuracy[0].color->r != curves.accuracy[1].color->r);
@@ -346,7 +285,7 @@ TEST_CASE("report: comparing runs overlays their curves and tabulates their metr
   CHECK(cell(1, "test AUC") == "n/a");
   CHECK(cell(0, "training time") == "31.0 s");
 
-  const std::string out = temp_dir("compare-out") + "/compare.html";
+  const std::string out = out_temp / "compare.html";
   const std::string figures = write_compare_report(out, runs);
   const std::string html = read_text(out);
   CHECK(count_of(html, "<tr>") >= 4);
