@@ -34,6 +34,8 @@ thead th { background: var(--band); font-weight: 600; border-bottom: 2px solid v
 tbody tr:nth-child(even) td { background: #fafbfc; }
 table.kv th { width: 270px; font-weight: 600; color: var(--muted); background: transparent; border-bottom: 1px solid var(--line); }
 table.numbers td:not(:first-child), table.numbers th:not(:first-child) { text-align: right; font-variant-numeric: tabular-nums; }
+table.numbers td:first-child { white-space: nowrap; }
+table.numbers th { vertical-align: bottom; }
 tr.average td { font-weight: 600; background: var(--band) !important; }
 code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
 pre { background: #0f1c2a; color: #e3ebf3; padding: 12px 14px; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
