@@ -40,7 +40,8 @@ NiceScale nice_scale(double lo, double hi, int max_ticks) {
     // The tolerance keeps 0.6 / 0.2 = 2.9999999999999996 from widening the range by a step.
     const double first = std::floor(lo / scale.step + 1e-9), last = std::ceil(hi / scale.step - 1e-9);
     if (last - first + 1 <= max_ticks) {
-      scale.lo = first * scale.step, scale.hi = last * scale.step;
+      // min/max: first * step can round to just inside [lo, hi] (6 * 5e-6 < 3e-5).
+      scale.lo = std::min(lo, first * scale.step), scale.hi = std::max(hi, last * scale.step);
       for (double k = first; k <= last; ++k) scale.ticks.push_back(k == 0 ? 0.0 : k * scale.step);
       return scale;
     }
@@ -73,14 +74,19 @@ std::string printf_string(const char* format, int decimals, double value) {
   std::snprintf(buffer, sizeof buffer, format, decimals, value);
   return buffer;
 }
-// "2.5e-4", "1e-3": mantissa with at most 2 decimals, trailing zeros dropped, no '+' or leading exponent zeros.
-std::string scientific(double value) {
+}  // namespace
+
+// Mantissa with at most 2 decimals, trailing zeros dropped, no '+' or leading exponent zeros.
+std::string format_tick_scientific(double value) {
+  if (value == 0 || !std::isfinite(value)) return format_tick(value, 1);
   const int exponent = static_cast<int>(std::floor(std::log10(std::abs(value)) + 1e-9));
   std::string mantissa = printf_string("%.*f", 2, value / std::pow(10.0, exponent));
   while (mantissa.back() == '0') mantissa.pop_back();
   if (mantissa.back() == '.') mantissa.pop_back();
   return mantissa + "e" + std::to_string(exponent);
 }
+
+namespace {
 std::string without_negative_zero(std::string s) {
   if (s[0] == '-' && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);
   return s;
@@ -89,15 +95,17 @@ std::string without_negative_zero(std::string s) {
 
 std::string format_tick(double value, double step, bool log_axis) {
   if (!std::isfinite(value)) return value != value ? "nan" : value > 0 ? "inf" : "-inf";
-  if (value == 0 || (!log_axis && std::abs(value) < step * 1e-6)) return "0";
+  if (!log_axis && std::abs(value) < step * 1e-6) value = 0;  // rounding noise of k * step
   const double magnitude = std::abs(value);
+  if (log_axis && value == 0) return "0";
   if (log_axis) {  // decimals for the value itself (0.002 -> 3), then the shorter spelling
     const int decimals = std::max(0, -static_cast<int>(std::floor(std::log10(magnitude) + 1e-9)));
     std::string plain = printf_string("%.*f", decimals, value);
-    std::string sci = scientific(value);
+    std::string sci = format_tick_scientific(value);
     return without_negative_zero(sci.size() < plain.size() ? sci : plain);
   }
-  if (magnitude >= 1e6 || magnitude < 1e-4) return scientific(value);
+  if (magnitude >= 1e6 || (magnitude < 1e-4 && value != 0)) return format_tick_scientific(value);
+  if (!(step > 0) || !std::isfinite(step)) step = magnitude > 0 ? magnitude : 1;  // no step given: the value's own
   const int decimals = std::max(0, -static_cast<int>(std::floor(std::log10(step) + 1e-9)));
   return without_negative_zero(printf_string("%.*f", decimals, value));
 }

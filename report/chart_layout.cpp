@@ -46,6 +46,10 @@ AxisTicks resolve_axis(double data_lo, double data_hi, std::optional<double> fix
                    axis.ticks.end());
   const double step = axis.ticks.size() >= 2 ? axis.ticks[1] - axis.ticks[0] : std::abs(axis.hi - axis.lo);
   for (double t : axis.ticks) axis.labels.push_back(format_tick(t, step, log));
+  // A log axis reads best in one spelling: if any tick needs "1e-3", write all of them so.
+  if (log && std::any_of(axis.labels.begin(), axis.labels.end(),
+                         [](const std::string& l) { return l.find('e') != std::string::npos; }))
+    for (size_t i = 0; i < axis.ticks.size(); ++i) axis.labels[i] = format_tick_scientific(axis.ticks[i]);
   return axis;
 }
 

@@ -33,14 +33,18 @@ struct NiceScale {
 };
 NiceScale nice_scale(double lo, double hi, int max_ticks = 6);
 
-// Ticks for a log10 axis over [lo, hi] (both > 0): the powers of ten inside the
-// decade-widened range, thinned to at most `max_ticks` (every 2nd, 3rd, ... decade).
+// Ticks for a log10 axis over [lo, hi] (both > 0): the powers of ten of the
+// decade-widened range (one value: a decade either side), thinned to at most
+// `max_ticks` (every 2nd, 3rd, ... decade); over at most two decades also 2x and 5x.
 std::vector<double> log_ticks(double lo, double hi, int max_ticks = 8);
 
 // A tick label with just enough decimals for `step` (0.2 -> "0.4", 0.05 -> "0.25",
 // 500 -> "1500"), without "-0"; very large or small magnitudes (>= 1e6, < 1e-4)
-// and log axes (log_axis = true) use the shortest of "1e-3"-style and plain.
+// and log axes (log_axis = true) use the shorter of "1e-3"-style and plain (the charts
+// then write a whole log axis in "1e-3" style if any of its ticks needs it).
 std::string format_tick(double value, double step, bool log_axis = false);
+// Always "m e k" with the mantissa's trailing zeros dropped: 0.001 -> "1e-3", 2.5e-4 -> "2.5e-4", 100 -> "1e2".
+std::string format_tick_scientific(double value);
 
 // The data-to-pixel transform of a plot area: data (x, y) in [x_lo, x_hi] x [y_lo, y_hi]
 // maps linearly (or log10-linearly) onto the pixel box (left, top, width, height),
@@ -171,7 +175,7 @@ struct CaptionedImage {
 struct ImageGridOptions {
   int columns = 10;
   int thumbnail_size = 96;   // the longer side of each thumbnail, pixels
-  double caption_size = 11;  // font size of the captions; longer captions are truncated to the cell
+  double caption_size = 10;  // font size of the captions; longer ones are cut to the cell, keeping a trailing score
   int gap = 10;              // pixels between cells and around the grid
   std::string title;
   bool pixelated = false;    // nearest-neighbour scaling (tiny images like 28x28 digits stay sharp)

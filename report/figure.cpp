@@ -43,32 +43,32 @@ void Figure::polyline(std::vector<Point> points, LineStyle style) {
   for (const Point& p : points)
     KILN_CHECK(std::isfinite(p.x) && std::isfinite(p.y), "Figure::polyline: non-finite point (", p.x, ", ", p.y, ")");
   KILN_CHECK(style.width > 0, "Figure::polyline: line width must be positive, got ", style.width);
-  primitives_.push_back(PolylinePrimitive{std::move(points), style});
+  primitives_.emplace_back(std::in_place_type<PolylinePrimitive>, PolylinePrimitive{std::move(points), style});
 }
 
 void Figure::rect(double x, double y, double width, double height, std::optional<Rgb> fill, std::optional<Rgb> stroke,
                   double stroke_width) {
   KILN_CHECK(width >= 0 && height >= 0, "Figure::rect: negative size ", width, "x", height);
-  primitives_.push_back(RectPrimitive{x, y, width, height, fill, stroke, stroke_width});
+  primitives_.emplace_back(std::in_place_type<RectPrimitive>, RectPrimitive{x, y, width, height, fill, stroke, stroke_width});
 }
 
 void Figure::circle(Point center, double radius, std::optional<Rgb> fill, std::optional<Rgb> stroke,
                     double stroke_width) {
   KILN_CHECK(radius >= 0, "Figure::circle: negative radius ", radius);
-  primitives_.push_back(CirclePrimitive{center, radius, fill, stroke, stroke_width});
+  primitives_.emplace_back(std::in_place_type<CirclePrimitive>, CirclePrimitive{center, radius, fill, stroke, stroke_width});
 }
 
 void Figure::text(Point at, std::string text, TextStyle style) {
   KILN_CHECK(style.rotation == 0 || style.rotation == -90, "Figure::text: rotation must be 0 or -90, got ",
              style.rotation);
   KILN_CHECK(style.size > 0, "Figure::text: font size must be positive, got ", style.size);
-  primitives_.push_back(TextPrimitive{at, std::move(text), style});
+  primitives_.emplace_back(std::in_place_type<TextPrimitive>, TextPrimitive{at, std::move(text), style});
 }
 
 void Figure::image(const RgbImage& image, double x, double y, double width, double height, bool pixelated) {
   KILN_CHECK(image.width > 0 && image.height > 0, "Figure::image: empty image");
   KILN_CHECK(width > 0 && height > 0, "Figure::image: box size must be positive, got ", width, "x", height);
-  primitives_.push_back(ImagePrimitive{x, y, width, height, std::make_shared<const RgbImage>(image), pixelated});
+  primitives_.emplace_back(std::in_place_type<ImagePrimitive>, ImagePrimitive{x, y, width, height, std::make_shared<const RgbImage>(image), pixelated});
 }
 
 void Figure::add(Primitive primitive) { primitives_.push_back(std::move(primitive)); }
@@ -103,7 +103,8 @@ std::string xml_escape(const std::string& text) {
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
-      default: out += c;
+      default:  // control characters are not allowed in XML 1.0 (except tab and newline)
+        out += (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') ? '?' : c;
     }
   }
   return out;

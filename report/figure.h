@@ -132,7 +132,8 @@ class Figure {
   std::vector<Primitive> primitives_;
 };
 
-// "&amp;", "&lt;", "&gt;", "&quot;", "&apos;" for the five XML specials.
+// "&amp;", "&lt;", "&gt;", "&quot;", "&apos;" for the five XML specials; control
+// characters (not allowed in XML) become '?'.
 std::string xml_escape(const std::string& text);
 
 // Writes the figure's SVG (write_svg) or rasterised PNG (write_figure_png) atomically.

@@ -15,6 +15,23 @@
 
 namespace kiln::report {
 
+namespace {
+// A caption cut to max_width. A trailing number ("pred: garbage truck 0.87") is kept
+// and the words before it are cut instead ("pred: garbag.. 0.87"): the score matters more.
+std::string fit_caption(const std::string& text, double size, double max_width) {
+  if (text_width(text, size) <= max_width) return text;
+  const size_t space = text.rfind(' ');
+  if (space != std::string::npos && space > 0 && space + 1 < text.size()) {
+    const std::string last = text.substr(space);  // " 0.87"
+    const bool numeric = last.find_first_not_of(" 0123456789.%") == std::string::npos;
+    const double head_width = max_width - text_width(last, size);
+    if (numeric && head_width >= text_width("abc..", size))
+      return truncate_to_width(text.substr(0, space), size, head_width) + last;
+  }
+  return truncate_to_width(text, size, max_width);
+}
+}  // namespace
+
 Figure image_grid(const std::vector<CaptionedImage>& images, const ImageGridOptions& options) {
   KILN_CHECK(!images.empty(), "image_grid: no images");
   KILN_CHECK(options.columns > 0, "image_grid: columns must be positive, got ", options.columns);
@@ -59,7 +76,7 @@ Figure image_grid(const std::vector<CaptionedImage>& images, const ImageGridOpti
     for (size_t line = 0; line < item.captions.size(); ++line) {
       const Caption& caption = item.captions[line];
       figure.text({x + thumb / 2, y + thumb + 4 + line * line_h + text_ascent(size)},
-                  truncate_to_width(caption.text, size, thumb + gap - 2),
+                  fit_caption(caption.text, size, thumb + gap - 6),
                   {size, TextAnchor::middle, 0, false, caption.color});
     }
   }
