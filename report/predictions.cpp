@@ -8,6 +8,9 @@
 #include "engine/metrics/classification.h"
 
 namespace kiln::report {
+namespace {
+constexpr int kMaxThumbnailPixels = 192;  // the longer side of a stored thumbnail
+}  // namespace
 
 PredictionPicks pick_predictions(const std::vector<double>& probabilities, const std::vector<int64_t>& labels,
                                  int64_t num_classes, size_t max_each) {
@@ -75,6 +78,12 @@ std::vector<CaptionedImage> captioned_predictions(const data::Dataset& dataset, 
     std::snprintf(probability, sizeof(probability), "%.2f", p.probability);
     CaptionedImage item;
     item.image = dataset_image(dataset, p.index);
+    // Shown at about 96 px: larger pictures are shrunk to 2x that (sharp on high-DPI
+    // screens), which keeps a report of 224-px photos a few hundred KB, not megabytes.
+    const int longer = std::max(item.image.width, item.image.height);
+    if (longer > kMaxThumbnailPixels)
+      item.image = resize_smooth(item.image, std::max(1, item.image.width * kMaxThumbnailPixels / longer),
+                                 std::max(1, item.image.height * kMaxThumbnailPixels / longer));
     item.captions.push_back({"true: " + name(p.label), Rgb{40, 40, 40}});
     item.captions.push_back({"pred: " + name(p.predicted) + " " + probability,
                              p.predicted == p.label ? caption_green : caption_red});

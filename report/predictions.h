@@ -39,7 +39,7 @@ PredictionPicks pick_predictions(const std::vector<double>& probabilities, const
 RgbImage dataset_image(const data::Dataset& dataset, int64_t index);
 
 // Thumbnails with two caption lines: "true: cat" and "pred: dog 0.87" (green when
-// correct, red when wrong).
+// correct, red when wrong). Images longer than 192 px are shrunk to 192 (smoothly).
 std::vector<CaptionedImage> captioned_predictions(const data::Dataset& dataset, const std::vector<Prediction>& picks,
                                                   const std::vector<std::string>& class_names);
 

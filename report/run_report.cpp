@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 
 #include "engine/core/backend_info.h"
 #include "weights/atomic_file.h"

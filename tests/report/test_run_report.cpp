@@ -323,3 +323,25 @@ TEST_CASE("report: prediction picks reject mismatched shapes and labels") {
   CHECK(p.wrong[0].predicted == 1);
   CHECK(p.wrong[0].probability == doctest::Approx(0.6));
 }
+
+TEST_CASE("report: thumbnails keep small images and shrink large ones to 192 px") {
+  data::Dataset d;
+  d.images = zeros(Shape{2, 1, 200, 300}, TensorOptions{DType::u8});
+  d.images.data<uint8_t>()[200 * 300 + 5] = 255;  // image 1, pixel (5, 0): grey images become RGB
+  d.labels = zeros(Shape{2}, TensorOptions{DType::i64});
+  d.class_names = {"a", "b"};
+  const RgbImage full = dataset_image(d, 1);
+  CHECK(full.width == 300);
+  CHECK(full.height == 200);
+  CHECK(full.at(5, 0).r == 255);
+  CHECK(full.at(5, 0).b == 255);
+  CHECK(full.at(6, 0).g == 0);
+  const std::vector<CaptionedImage> thumbs = captioned_predictions(d, {Prediction{1, 1, 0, 0.75}}, d.class_names);
+  REQUIRE(thumbs.size() == 1);
+  CHECK(thumbs[0].image.width == 192);
+  CHECK(thumbs[0].image.height == 128);
+  CHECK(thumbs[0].captions[0].text == "true: b");
+  CHECK(thumbs[0].captions[1].text == "pred: a 0.75");
+  CHECK(thumbs[0].captions[1].color.r == caption_red.r);
+  test::expect_error_containing([&] { dataset_image(d, 2); }, {"image 2", "2 images"});
+}
