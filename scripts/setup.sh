@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what kiln needs from Debian's packages, if missing. As root it runs
 # apt-get; otherwise it prints the exact apt-get line to run.
-#   scripts/setup.sh          build and test dependencies, and Fashion-MNIST
-#                             (dataset-fashion-mnist, read by the demo and by a test)
+#   scripts/setup.sh          build and test dependencies, Fashion-MNIST
+#                             (dataset-fashion-mnist, read by the demo and by a test),
+#                             and chromium (headless, renders report.html in a test)
 set -euo pipefail
 packages=(cmake g++ make libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev zlib1g-dev
-          dataset-fashion-mnist)  # Fashion-MNIST: the demo and the CPU training test
+          dataset-fashion-mnist   # Fashion-MNIST: the demo and the CPU training test
+          chromium)               # headless browser: the end-to-end test of report.html
 
 missing=()
 for p in "${packages[@]}"; do

@@ -11,7 +11,9 @@
 // folder OUT/<row>/ (config.json, epochs.csv, checkpoints, test metrics), and after
 // every row OUT/comparison.md, .csv and .json and OUT/curves.csv (every row's
 // per-epoch log in one long table) are rewritten atomically, so an interrupted
-// comparison keeps the rows it finished. The recipes are in recipe_for() and
+// comparison keeps the rows it finished. At the end OUT/compare.html draws the rows'
+// curves overlaid with their metrics (each row also has its own report.html). The
+// recipes are in recipe_for() and
 // docs/compare.md.
 //
 // Pretrained weights: --mobilenet-v2 FILE (default: the shared assets' ONNX file when
@@ -24,6 +26,7 @@
 #include <sstream>
 
 #include "engine/train/progress.h"
+#include "report/compare_report.h"
 #include "report/comparison.h"
 #include "tools/commands.h"
 #include "tools/train_run.h"
@@ -257,8 +260,14 @@ int run_compare() {
     comparison.write(o.out);
     write_curves(o.out + "/curves.csv", runs);
   }
-  std::printf("\n%s\nwrote %s/comparison.md, comparison.csv, comparison.json and curves.csv\n",
-              comparison.to_table().c_str(), o.out.c_str());
+  // compare.html: the finished rows' curves overlaid and their metrics side by side
+  // (each row's own report.html is in its run folder).
+  std::vector<report::RunRecord> records;
+  for (const report::ComparisonRow& r : comparison.rows)
+    if (r.status == "ok") records.push_back(report::read_run_folder(r.run_dir));
+  if (!records.empty()) report::write_compare_report(o.out + "/compare.html", records);
+  std::printf("\n%s\nwrote %s/comparison.md, comparison.csv, comparison.json, curves.csv%s\n",
+              comparison.to_table().c_str(), o.out.c_str(), records.empty() ? "" : " and compare.html");
   return 0;
 }
 

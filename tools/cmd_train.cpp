@@ -7,6 +7,8 @@
 //   best.safetensors   the checkpoint with the best validation metric
 //   last.safetensors   the last epoch's checkpoint (--resume continues from it)
 //   test_metrics.json, per_class.csv, confusion_matrix.csv, roc_curves.csv
+//   run_info.json      command line, parameter counts, device, set sizes (for the report)
+//   report.html        the run report, with its figures as PNG in figures/ (--no-report: none)
 #include "tools/commands.h"
 #include "tools/train_run.h"
 
@@ -58,6 +60,7 @@ const bool registered = register_command({
       cmd->add_option("--run-dir", o.run_dir, "the run folder (default runs/<model>-<time>)");
       cmd->add_option("--resume", o.resume, "continue from a last.safetensors checkpoint");
       cmd->add_flag("--quiet", o.quiet, "no progress bar");
+      cmd->add_flag("--no-report", o.no_report, "do not write report.html (kiln report RUN_DIR writes it later)");
     },
     run_train,
 });

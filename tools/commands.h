@@ -16,6 +16,11 @@ struct Command {
 
 std::vector<Command>& commands();
 
+// This process's command line, shell-quoted (set by main before any command runs):
+// `kiln train` records it in the run folder so a report can show how to reproduce the run.
+void set_command_line(int argc, const char* const* argv);
+const std::string& command_line();
+
 // Used at namespace scope in a cmd_*.cpp:  static const bool registered = register_command({...});
 bool register_command(Command command);
 

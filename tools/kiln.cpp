@@ -11,6 +11,7 @@
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
+  kiln::tools::set_command_line(argc, argv);
   CLI::App app{"kiln: a from-scratch C++/CUDA deep-learning engine for image classification"};
   app.require_subcommand(0, 1);
   bool version = false;

@@ -16,6 +16,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/train/progress.h"
 #include "models/registry.h"
+#include "tools/train_report.h"
 #include "weights/atomic_file.h"
 #include "weights/checkpoint.h"
 
@@ -113,6 +114,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"device", device.to_string()},
                   {"kiln", kVersion}};
   write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });
+  record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty());
 
   train::Trainer trainer(model, *optimizer, [&](int64_t step) { return schedule->lr_factor(step); }, setup);
   if (!o.resume.empty()) {
@@ -142,8 +144,10 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   const std::string best = o.run_dir + "/best.safetensors", last = o.run_dir + "/last.safetensors";
   if (std::filesystem::exists(best) || std::filesystem::exists(last))
     restore_model(model, load_checkpoint(std::filesystem::exists(best) ? best : last));
+  Tensor test_logits;
   if (data.test.size() > 0) {
     const train::Evaluation e = trainer.evaluate(data.test);
+    test_logits = e.logits;
     metrics::MetricAccumulator accumulator(data.train.num_classes());
     accumulator.add(e.logits, data.test.labels);
     const metrics::ClassificationReport report = accumulator.report(data.train.class_names);
@@ -158,6 +162,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     outcome.has_test = true;
     outcome.test = report;
   }
+  if (!o.no_report) write_report_after_training(o.run_dir, data.test, test_logits);
   return outcome;
 }
 

@@ -39,6 +39,7 @@ struct TrainOptions {
   std::string run_dir;
   std::string resume;
   bool quiet = false;
+  bool no_report = false;  // true: no report.html (kiln report RUN_DIR writes it later)
 };
 
 struct TrainOutcome {

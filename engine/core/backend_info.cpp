@@ -1,6 +1,11 @@
 // The one file (beside engine/ops/dispatch.h) that knows whether CUDA was compiled in.
 #include "engine/core/backend_info.h"
 
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
 #include "engine/core/check.h"
 #include "engine/memory/allocator.h"
 #include "engine/ops/dispatch.h"
@@ -73,6 +78,32 @@ std::string runtime_summary() {
   out += "CUDA: not compiled in (KILN_CUDA=OFF)\nno GPU: running on CPU\n";
 #endif
   return out;
+}
+
+DeviceDescription describe_device(const Device& device) {
+  DeviceDescription d;
+  if (device.is_cpu()) {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line, model = "unknown model";
+    while (std::getline(cpuinfo, line))
+      if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+        model = line.substr(line.find(':') + 2);
+        break;
+      }
+    d.name = str("CPU: ", model, " (", std::thread::hardware_concurrency(), " threads)");
+    const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page_size > 0) d.total_memory_bytes = static_cast<int64_t>(pages) * page_size;
+    return d;
+  }
+#if KILN_WITH_CUDA
+  cudaDeviceProp p{};
+  CUDA_CHECK(cudaGetDeviceProperties(&p, device.index));
+  d.name = p.name;
+  d.total_memory_bytes = static_cast<int64_t>(p.totalGlobalMem);
+  return d;
+#else
+  throw_built_without_cuda(__FILE__, __LINE__);
+#endif
 }
 
 void synchronize(const Device& device) {

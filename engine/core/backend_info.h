@@ -1,6 +1,7 @@
 // What this build and this machine offer: asked by `kiln --version`, by the tests
 // (to skip GPU checks with a message) and by allocator_for().
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "engine/core/device.h"
@@ -14,6 +15,15 @@ int cuda_device_count();
 std::string runtime_summary();
 // Why GPU tests skip here ("kiln was built without CUDA" / "no GPU visible: ...").
 std::string gpu_unavailable_reason();
+
+// What a run report says about the machine a run used: the GPU's name and memory
+// (cudaGetDeviceProperties), or the host CPU's model name (/proc/cpuinfo) with its
+// hardware threads and the host's physical memory.
+struct DeviceDescription {
+  std::string name;                // "NVIDIA H100 80GB HBM3" / "CPU: AMD EPYC 7B13 (2 threads)"
+  int64_t total_memory_bytes = 0;  // GPU memory, or the host's physical memory (0: unknown)
+};
+DeviceDescription describe_device(const Device& device);
 
 // Waits until all work queued on `device` has finished (a no-op on the CPU).
 // Benchmarks call it before reading a host clock.

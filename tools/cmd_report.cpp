@@ -1,0 +1,117 @@
+// `kiln report`: the HTML report of a training run, written again from its folder,
+// or several runs compared on one page.
+//   kiln report runs/x                       re-evaluates runs/x/best.safetensors on the
+//                                            test split recorded in runs/x/split.json and
+//                                            writes runs/x/report.html and runs/x/figures/
+//   kiln report --compare runs/a runs/b -o compare.html
+//                                            curves overlaid and a metrics table, from the
+//                                            runs' logs (no model is evaluated)
+// The run's data is found where training read it (run_info.json, config.json); give
+// --data when it has moved.
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/train/trainer.h"
+#include "report/compare_report.h"
+#include "report/run_folder.h"
+#include "report/run_report.h"
+#include "tools/commands.h"
+#include "tools/data_options.h"
+#include "tools/model_options.h"
+#include "tools/run_model.h"
+#include "tools/train_report.h"
+
+namespace kiln::tools {
+namespace {
+
+struct ReportOptions {
+  std::vector<std::string> runs;
+  bool compare = false;
+  std::string out;
+  std::string checkpoint;  // "" : best.safetensors, else last.safetensors
+  std::string data;        // "" : where the run read its data
+  std::string cache_dir = ".cache/kiln";
+  std::string device = "auto";
+  int64_t batch_size = 128;
+} options;
+
+int report_one_run(const ReportOptions& o, const std::string& run_dir) {
+  const report::RunRecord record = report::read_run_folder(run_dir);
+  const std::string checkpoint = o.checkpoint.empty() ? evaluated_checkpoint(run_dir)
+                                                      : std::filesystem::path(o.checkpoint).filename().string();
+  if (checkpoint.empty()) {
+    // An --epochs 0 run keeps no weights: the report has the logs and no test figures.
+    std::printf("%s holds no checkpoint: the report has no test figures\n", run_dir.c_str());
+    const std::string path = report::write_report_for_run(run_dir, data::Dataset{}, Tensor{}, "");
+    std::printf("wrote %s\n", path.c_str());
+    return 0;
+  }
+  const std::string checkpoint_path = o.checkpoint.empty() ? run_dir + "/" + checkpoint : o.checkpoint;
+  const Device device = resolve_device(o.device);
+  LoadedRun run = load_run(checkpoint_path, device);
+
+  // The test split as training made it: same source, size, fit and channels, and the
+  // file lists of split.json.
+  DataOptions data_options;
+  const nlohmann::json& config = record.config;
+  data_options.data = config.contains("data") ? config["data"].value("source", data_options.data) : data_options.data;
+  if (record.info) {
+    data_options.data = record.info->data_source.empty() ? data_options.data : record.info->data_source;
+    data_options.test_data = record.info->test_data;
+    data_options.channels = record.info->channels;
+  }
+  if (!o.data.empty()) data_options.data = o.data;
+  data_options.size = run.model.image.out_size;
+  data_options.fit = run.fit;
+  data_options.cache_dir = o.cache_dir;
+  data_options.split_file = run_dir + "/split.json";
+  const PreparedData data = prepare_data(data_options, "");
+  KILN_CHECK(data.test.class_names == run.checkpoint.class_names || run.checkpoint.class_names.empty(),
+             "report: the test data's classes differ from the checkpoint's ('", checkpoint_path, "')");
+  Tensor logits;
+  if (data.test.size() > 0) {
+    logits = train::evaluate(*run.model.module, data.test, run.model.image, device, o.batch_size).logits;
+    std::printf("evaluated %s on %lld test images\n", checkpoint_path.c_str(), static_cast<long long>(data.test.size()));
+  }
+  const std::string path = report::write_report_for_run(run_dir, data.test, logits, checkpoint);
+  std::printf("wrote %s and %s/figures/\n", path.c_str(), run_dir.c_str());
+  return 0;
+}
+
+int run_report() {
+  const ReportOptions& o = options;
+  KILN_CHECK(!o.runs.empty(), "report: give a run folder (kiln report runs/x) or --compare RUN_A RUN_B ...");
+  if (!o.compare) {
+    KILN_CHECK(o.runs.size() == 1, "report: one run folder at a time (", o.runs.size(),
+               " given); use --compare to put several on one page");
+    KILN_CHECK(o.out.empty(), "report: -o is for --compare; a run's report is always <run>/report.html");
+    return report_one_run(o, o.runs[0]);
+  }
+  std::vector<report::RunRecord> runs;
+  for (const std::string& dir : o.runs) runs.push_back(report::read_run_folder(dir));
+  const std::string out = o.out.empty() ? "compare.html" : o.out;
+  const std::string figures = report::write_compare_report(out, runs);
+  std::printf("wrote %s (%zu runs) and %s/\n", out.c_str(), runs.size(), figures.c_str());
+  return 0;
+}
+
+const bool registered = register_command({
+    "report",
+    [](CLI::App& app) {
+      CLI::App* cmd = app.add_subcommand("report", "write a run's report.html again, or compare runs on one page");
+      ReportOptions& o = options;
+      cmd->add_option("runs", o.runs, "run folder(s) written by kiln train")->required()->check(CLI::ExistingDirectory);
+      cmd->add_flag("--compare", o.compare, "compare the runs: overlaid curves and a metrics table");
+      cmd->add_option("-o,--out", o.out, "--compare: the page to write (default compare.html)");
+      cmd->add_option("--checkpoint", o.checkpoint, "the checkpoint to evaluate (default <run>/best.safetensors)")
+          ->check(CLI::ExistingFile);
+      cmd->add_option("--data", o.data, "the run's data, when it is no longer where training read it");
+      cmd->add_option("--cache-dir", o.cache_dir, "where folders are packed once")->capture_default_str();
+      cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str();
+    },
+    run_report,
+});
+
+}  // namespace
+}  // namespace kiln::tools
