@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "engine/core/check.h"
@@ -89,6 +90,24 @@ bool has_image_extension(const std::string& file_name) {
   std::string extension = file_name.substr(dot + 1);
   std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char ch) { return std::tolower(ch); });
   return extension == "jpg" || extension == "jpeg" || extension == "png" || extension == "bmp";
+}
+
+std::vector<std::string> list_image_files(const std::vector<std::string>& inputs, const std::string& command) {
+  std::vector<std::string> files;
+  for (const std::string& input : inputs) {
+    KILN_CHECK(std::filesystem::exists(input), command, ": '", input, "' does not exist");
+    if (!std::filesystem::is_directory(input)) {
+      files.push_back(input);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(input))
+      if (entry.is_regular_file() && has_image_extension(entry.path().string())) found.push_back(entry.path().string());
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  KILN_CHECK(!files.empty(), command, ": no images (jpg, png, bmp) found in the given paths");
+  return files;
 }
 
 }  // namespace kiln::data

@@ -35,4 +35,8 @@ void fit_image(const DecodedImage& image, int64_t size, Fit fit, uint8_t* out);
 // True for the extensions an image folder is searched for: .jpg .jpeg .png .bmp (any case).
 bool has_image_extension(const std::string& file_name);
 
+// The image files named by `inputs`: files as given, folders searched recursively
+// (sorted). `command` names the caller in errors: a missing path, or no image at all.
+std::vector<std::string> list_image_files(const std::vector<std::string>& inputs, const std::string& command);
+
 }  // namespace kiln::data

@@ -14,13 +14,6 @@
 namespace kiln::report {
 namespace {
 
-std::string fixed(double value, int decimals) {
-  if (!std::isfinite(value)) return "n/a";
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
-  return buffer;
-}
-
 // A number of test_metrics.json at `key` (or key/sub), NaN when absent or null.
 double test_number(const RunRecord& run, const char* key, const char* sub = nullptr) {
   if (!run.test_metrics || !run.test_metrics->contains(key)) return NAN;
@@ -132,11 +125,11 @@ std::vector<std::vector<std::string>> comparison_table(const std::vector<RunReco
                     run.info && !run.info->device_name.empty() ? run.info->device_name : c.value("device", std::string("?")),
                     format_seconds(run.training_seconds()),
                     memory,
-                    validated ? fixed(run.epochs[*best].val_accuracy, 4) : "n/a",
-                    validated ? fixed(run.epochs[*best].val_f1, 4) : "n/a",
-                    fixed(test_number(run, "accuracy"), 4),
-                    fixed(test_number(run, "macro_avg", "f1"), 4),
-                    fixed(test_number(run, "macro_avg", "auc"), 4)});
+                    validated ? format_fixed(run.epochs[*best].val_accuracy, 4) : "n/a",
+                    validated ? format_fixed(run.epochs[*best].val_f1, 4) : "n/a",
+                    format_fixed(test_number(run, "accuracy"), 4),
+                    format_fixed(test_number(run, "macro_avg", "f1"), 4),
+                    format_fixed(test_number(run, "macro_avg", "auc"), 4)});
   }
   return rows;
 }

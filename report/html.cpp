@@ -3,6 +3,7 @@
 #include "report/html.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "engine/core/check.h"
@@ -90,20 +91,13 @@ std::string inline_svg(const Figure& figure) {
 
 }  // namespace
 
-std::string html_escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
+std::string html_escape(const std::string& text) { return xml_escape(text); }
+
+std::string format_fixed(double value, int decimals) {
+  if (!std::isfinite(value)) return "n/a";
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
+  return buffer;
 }
 
 std::string figure_html(const Figure& figure, FigureEmbed embed, const std::string& caption, int max_width) {

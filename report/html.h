@@ -18,8 +18,10 @@
 
 namespace kiln::report {
 
-// "&amp;", "&lt;", "&gt;", "&quot;", "&#39;" for HTML text and attribute values.
-std::string html_escape(const std::string& text);
+// "&amp;", "&lt;", "&gt;", "&quot;", "&apos;" for HTML text and attribute values.
+std::string html_escape(const std::string& text);  // xml_escape: the same five entities
+// "0.873" for (0.873, 3); "n/a" for NaN and infinities (an undefined AUC, say).
+std::string format_fixed(double value, int decimals);
 
 // How a figure goes into the page.
 enum class FigureEmbed {

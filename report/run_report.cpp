@@ -1,4 +1,5 @@
 // Rendering a run report (report/run_report.h): the figures, the page, the files.
+#include "report/html.h"
 #include "report/run_report.h"
 
 #include <cmath>
@@ -11,13 +12,6 @@
 
 namespace kiln::report {
 namespace {
-
-std::string fixed(double value, int decimals) {
-  if (!std::isfinite(value)) return "n/a";
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
-  return buffer;
-}
 
 constexpr int kThumbnailSize = 96;  // pixels, the longer side of a prediction thumbnail
 
@@ -43,9 +37,9 @@ std::string per_class_table(const metrics::ClassificationReport& t) {
                     "<th>support</th><th>AUC</th></tr></thead>\n<tbody>\n";
   auto row = [&](const std::string& name, double p, double r, double f1, int64_t support, double auc,
                  const char* css) {
-    out += std::string("<tr") + css + "><td>" + html_escape(name) + "</td><td>" + fixed(p, 4) + "</td><td>" +
-           fixed(r, 4) + "</td><td>" + fixed(f1, 4) + "</td><td>" + format_count(support) + "</td><td>" +
-           fixed(auc, 4) + "</td></tr>\n";
+    out += std::string("<tr") + css + "><td>" + html_escape(name) + "</td><td>" + format_fixed(p, 4) + "</td><td>" +
+           format_fixed(r, 4) + "</td><td>" + format_fixed(f1, 4) + "</td><td>" + format_count(support) + "</td><td>" +
+           format_fixed(auc, 4) + "</td></tr>\n";
   };
   for (size_t k = 0; k < t.per_class.size(); ++k) {
     const metrics::ClassMetrics& m = t.per_class[k];
@@ -152,12 +146,12 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
   html += section_start("summary", "Summary");
   html += "<div class=\"tiles\">";
   if (inputs.test) {
-    html += tile("test accuracy", fixed(100 * inputs.test->accuracy, 2) + "%");
-    html += tile("test F1 (macro)", fixed(inputs.test->macro.f1, 4));
-    html += tile("test AUC (macro)", fixed(inputs.test->macro_auc, 4));
+    html += tile("test accuracy", format_fixed(100 * inputs.test->accuracy, 2) + "%");
+    html += tile("test F1 (macro)", format_fixed(inputs.test->macro.f1, 4));
+    html += tile("test AUC (macro)", format_fixed(inputs.test->macro_auc, 4));
   }
   if (const std::optional<size_t> best = run.best_epoch_index(); best && run.has_validation())
-    html += tile("validation accuracy", fixed(100 * run.epochs[*best].val_accuracy, 2) + "%");
+    html += tile("validation accuracy", format_fixed(100 * run.epochs[*best].val_accuracy, 2) + "%");
   html += tile("training time", format_seconds(run.training_seconds()));
   html += "</div>\n";
   std::vector<std::vector<std::string>> rows;
@@ -177,7 +171,7 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
     html += section_start("roc", "ROC curves");
     html += "<p class=\"note\">For each class, images of that class are positives and all others negatives; "
             "sweeping a threshold over the class's probability traces (false positive rate, true positive rate). "
-            "Macro AUC " + fixed(inputs.test->macro_auc, 4) + ".</p>\n";
+            "Macro AUC " + format_fixed(inputs.test->macro_auc, 4) + ".</p>\n";
     html += figure_block(figures, "roc") + section_end();
     html += section_start("per-class", "Per-class metrics");
     html += per_class_table(*inputs.test) + figure_block(figures, "per_class") + section_end();

@@ -7,19 +7,13 @@
 #include "engine/core/check.h"
 #include "engine/metrics/accumulator.h"
 #include "report/predictions.h"
+#include "report/html.h"
 #include "report/run_report.h"
 
 namespace kiln::report {
 namespace {
 
-std::string fixed(double value, int decimals) {
-  if (!std::isfinite(value)) return "n/a";
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
-  return buffer;
-}
-
-std::string percent(double fraction) { return std::isfinite(fraction) ? fixed(100.0 * fraction, 2) + "%" : "n/a"; }
+std::string percent(double fraction) { return std::isfinite(fraction) ? format_fixed(100.0 * fraction, 2) + "%" : "n/a"; }
 
 std::string mebibytes(double mb) { return format_count(static_cast<int64_t>(std::llround(mb))) + " MiB"; }
 
@@ -134,7 +128,7 @@ std::vector<std::pair<std::string, std::string>> run_table(const RunReportInputs
     add("Training accuracy", percent(e.train_accuracy) + at + ", on the augmented batches during the epoch");
     if (run.has_validation()) {
       add("Validation accuracy", percent(e.val_accuracy) + at);
-      add("Validation F1 (macro)", fixed(e.val_f1, 4) + at);
+      add("Validation F1 (macro)", format_fixed(e.val_f1, 4) + at);
     }
   }
   if (inputs.test) {
@@ -142,8 +136,8 @@ std::vector<std::pair<std::string, std::string>> run_table(const RunReportInputs
     const std::string of = " (" + inputs.checkpoint + ", " + format_count(t.count) + " images)";
     add("Test accuracy", percent(t.accuracy) + of);
     if (t.top_k_accuracy.count(5)) add("Test top-5 accuracy", percent(t.top_k_accuracy.at(5)));
-    add("Test F1 (macro)", fixed(t.macro.f1, 4));
-    add("Test AUC (macro, one-vs-rest)", fixed(t.macro_auc, 4));
+    add("Test F1 (macro)", format_fixed(t.macro.f1, 4));
+    add("Test AUC (macro, one-vs-rest)", format_fixed(t.macro_auc, 4));
   }
   return rows;
 }

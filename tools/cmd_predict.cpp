@@ -31,25 +31,6 @@ struct PredictOptions {
   int64_t batch_size = 64;
 } options;
 
-std::vector<std::string> list_inputs(const std::vector<std::string>& inputs) {
-  std::vector<std::string> files;
-  for (const std::string& input : inputs) {
-    KILN_CHECK(std::filesystem::exists(input), "predict: '", input, "' does not exist");
-    if (std::filesystem::is_directory(input)) {
-      std::vector<std::string> found;
-      for (const auto& entry : std::filesystem::recursive_directory_iterator(input))
-        if (entry.is_regular_file() && data::has_image_extension(entry.path().string()))
-          found.push_back(entry.path().string());
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.push_back(input);
-    }
-  }
-  KILN_CHECK(!files.empty(), "predict: no images (jpg, png, bmp) found in the given paths");
-  return files;
-}
-
 // A CSV field: quoted when it holds a comma or a quote.
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
@@ -62,7 +43,7 @@ int run_predict() {
   PredictOptions& o = options;
   const Device device = o.device == "auto" ? resolve_device("auto") : Device::parse(o.device);
   LoadedRun run = load_run(o.checkpoint, device);
-  const std::vector<std::string> files = list_inputs(o.inputs);
+  const std::vector<std::string> files = data::list_image_files(o.inputs, "predict");
   const std::vector<std::string>& names = run.checkpoint.class_names;
   const int64_t size = run.model.image.out_size, channels = static_cast<int64_t>(run.model.image.mean.size());
   const int64_t classes = static_cast<int64_t>(names.size());

@@ -119,26 +119,6 @@ std::string class_label(const VisualModel& m, int64_t k) {
   return k < static_cast<int64_t>(m.class_names.size()) ? index + " " + m.class_names[k] : index;
 }
 
-// Image files from files and folders (searched recursively, sorted).
-std::vector<std::string> list_images(const std::vector<std::string>& inputs) {
-  std::vector<std::string> files;
-  for (const std::string& input : inputs) {
-    KILN_CHECK(std::filesystem::exists(input), "visualize: '", input, "' does not exist");
-    if (!std::filesystem::is_directory(input)) {
-      files.push_back(input);
-      continue;
-    }
-    std::vector<std::string> found;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(input))
-      if (entry.is_regular_file() && data::has_image_extension(entry.path().string()))
-        found.push_back(entry.path().string());
-    std::sort(found.begin(), found.end());
-    files.insert(files.end(), found.begin(), found.end());
-  }
-  KILN_CHECK(!files.empty(), "visualize: no images (jpg, png, bmp) given");
-  return files;
-}
-
 // u8 (N, C, S, S): each file fitted to m.resize, then its centre S x S square.
 Tensor load_images(const VisualModel& m, const std::vector<std::string>& files) {
   const int64_t size = m.image.out_size, channels = static_cast<int64_t>(m.image.mean.size());
@@ -227,7 +207,7 @@ std::vector<int64_t> parse_neurons(const std::string& text, int64_t channels) {
 
 int run_guided_backprop(const VisualizeOptions& o) {
   VisualModel m = load_model(o);
-  const std::vector<std::string> files = list_images(m.images);
+  const std::vector<std::string> files = data::list_image_files(m.images, "visualize");
   const Tensor images = load_images(m, files);
   const int64_t n_images = images.shape()[0];
   const std::string layer = o.layer.empty() ? report::last_conv_block(*m.module, model_input(m, images.narrow0(0, 1)))

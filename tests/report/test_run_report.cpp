@@ -236,7 +236,7 @@ TEST_CASE("report: report.html is self-contained, has every section and writes i
   CHECK(html.find("href=\"http") == std::string::npos);
   CHECK(html.find("<link") == std::string::npos);
   CHECK(html.find("crop:0.35-1,hflip:0.5") != std::string::npos);
-  CHECK(html.find("kiln train data/flowers --epochs 3 --augment &#39;crop:0.35-1,hflip:0.5&#39;") != std::string::npos);
+  CHECK(html.find("kiln train data/flowers --epochs 3 --augment &apos;crop:0.35-1,hflip:0.5&apos;") != std::string::npos);
   CHECK(html.find("macro average") != std::string::npos);
   CHECK(html.find("data-figures-loaded") != std::string::npos);
   for (const char* name : {"loss", "accuracy", "lr", "confusion_matrix", "roc", "per_class", "correct_predictions",
@@ -304,7 +304,7 @@ TEST_CASE("report: shell quoting, counts, durations and HTML escaping") {
   CHECK(format_seconds(12.34) == "12.3 s");
   CHECK(format_seconds(245) == "4m 05s");
   CHECK(format_seconds(3723) == "1h 02m 03s");
-  CHECK(html_escape("<a href=\"x\">'&'</a>") == "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  CHECK(html_escape("<a href=\"x\">'&'</a>") == "&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;");
   const std::string table = table_html({"k", "v"}, {{"<b>", "1"}}, "kv");
   CHECK(table.find("<th>&lt;b&gt;</th><td>1</td>") != std::string::npos);
 }
