@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/train/progress.h"
+#include "report/run_folder.h"
 #include "weights/atomic_file.h"
 
 namespace kiln::report {
@@ -16,16 +17,6 @@ std::string format(const char* pattern, double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, pattern, value);
   return buffer;
-}
-
-// 11181642 -> "11,181,642": parameter counts are read, not parsed.
-std::string with_thousands(int64_t value) {
-  std::string digits = std::to_string(value < 0 ? -value : value), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return value < 0 ? "-" + out : out;
 }
 
 // "%.10g": ten significant digits, read back exactly enough by any CSV reader.
@@ -52,8 +43,8 @@ std::vector<std::string> display_cells(const ComparisonRow& r) {
           format_duration(r.training_seconds),
           format(r.images_per_second < 100 ? "%.1f" : "%.0f", r.images_per_second),  // CPU runs are slow
           format("%.0f", r.peak_memory_mb),
-          with_thousands(r.parameters),
-          with_thousands(r.trainable_parameters),
+          format_count(r.parameters),
+          format_count(r.trainable_parameters),
           std::to_string(r.epochs),
           std::to_string(r.image_size)};
 }

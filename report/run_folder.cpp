@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "engine/core/check.h"
+#include "models/summary.h"
 #include "weights/atomic_file.h"
 
 namespace kiln::report {
@@ -173,15 +174,7 @@ std::string format_seconds(double seconds) {
   return buffer;
 }
 
-std::string format_count(int64_t value) {
-  const std::string digits = std::to_string(value < 0 ? -value : value);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return value < 0 ? "-" + out : out;
-}
+std::string format_count(int64_t value) { return models::with_thousands(value); }
 
 std::string shell_quote_command(int argc, const char* const* argv) {
   std::string out;
