@@ -29,6 +29,7 @@ section { background: var(--paper); border: 1px solid var(--line); border-radius
 section h2 { font-size: 19px; font-weight: 600; margin: 12px 0 10px; padding-bottom: 6px; border-bottom: 2px solid var(--band); }
 section h3 { font-size: 16px; font-weight: 600; margin: 16px 0 6px; }
 p.note { color: var(--muted); font-size: 13.5px; margin: 6px 0 10px; max-width: 920px; }
+.table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; }
 th, td { padding: 5px 12px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 thead th { background: var(--band); font-weight: 600; border-bottom: 2px solid var(--line); }
@@ -140,7 +141,9 @@ std::string image_grid_html(const std::string& title, const std::vector<Captione
 std::string table_html(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
                        const std::string& css_class, bool raw_html) {
   auto cell = [&](const std::string& text) { return raw_html ? text : html_escape(text); };
-  std::string out = css_class.empty() ? "<table>\n" : "<table class=\"" + css_class + "\">\n";
+  // Wide tables (a comparison of many runs) scroll sideways inside their section.
+  std::string out = css_class.empty() ? "<div class=\"table-wrap\"><table>\n"
+                                      : "<div class=\"table-wrap\"><table class=\"" + css_class + "\">\n";
   if (!header.empty()) {
     out += "<thead><tr>";
     for (const std::string& h : header) out += "<th>" + cell(h) + "</th>";
@@ -154,7 +157,7 @@ std::string table_html(const std::vector<std::string>& header, const std::vector
       out += (css_class == "kv" && i == 0) ? "<th>" + cell(row[i]) + "</th>" : "<td>" + cell(row[i]) + "</td>";
     out += "</tr>\n";
   }
-  return out + "</tbody></table>\n";
+  return out + "</tbody></table></div>\n";
 }
 
 std::string page_start(const std::string& title, const std::string& subtitle,
