@@ -1,9 +1,15 @@
 // `kiln predict CHECKPOINT IMAGES -o preds.csv [--top-k 3]`: class predictions for
 // a folder of images (searched recursively) or single files, as CSV:
 //   image,label,probability[,label_2,probability_2,...]
-// where label is the class name and probability its softmax probability. Each image
-// is fitted to the model's input size the way its training run did, then the eval
-// transform (normalisation) is applied.
+// where label is the class name and probability its softmax probability.
+//
+// CHECKPOINT is a `kiln train` checkpoint: each image is fitted to the model's input
+// the way its training run did, then normalised. Or, as with torchvision's pretrained
+// models, a zoo model straight from its weights file:
+//   kiln predict --arch mobilenet_v2 --pretrained mobilenet_v2.onnx
+//                --class-names imagenet_classes.txt photos/ -o preds.csv
+// resizes to --size / 0.875, centre-crops --size and normalises with ImageNet's mean
+// and std (tools/run_model.h). Without --class-names the labels are class indices.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -23,11 +29,9 @@ namespace kiln::tools {
 namespace {
 
 struct PredictOptions {
-  std::string checkpoint;
-  std::vector<std::string> inputs;
+  InferenceSource source;
   std::string output = "predictions.csv";
   int top_k = 1;
-  std::string device = "auto";
   int64_t batch_size = 64;
 } options;
 
@@ -41,30 +45,26 @@ std::string csv_field(const std::string& text) {
 
 int run_predict() {
   PredictOptions& o = options;
-  const Device device = o.device == "auto" ? resolve_device("auto") : Device::parse(o.device);
-  LoadedRun run = load_run(o.checkpoint, device);
-  const std::vector<std::string> files = data::list_image_files(o.inputs, "predict");
-  const std::vector<std::string>& names = run.checkpoint.class_names;
-  const int64_t size = run.model.image.out_size, channels = static_cast<int64_t>(run.model.image.mean.size());
-  const int64_t classes = static_cast<int64_t>(names.size());
-  KILN_CHECK(classes > 0, "predict: the checkpoint has no class names");
-  const int top_k = std::min<int>(o.top_k, static_cast<int>(classes));
-  const data::Fit fit = data::parse_fit(run.fit);
-
-  std::string csv = "image,label,probability";
-  for (int k = 2; k <= top_k; ++k) csv += ",label_" + std::to_string(k) + ",probability_" + std::to_string(k);
-  csv += "\n";
+  o.source.command = "predict";
+  const InferenceModel m = load_inference_model(o.source);
+  const std::vector<std::string> files = data::list_image_files(m.images, "predict");
+  std::string csv;  // the header goes in front once the number of classes is known
+  int top_k = 0;
   NoGradGuard no_grad;
   for (size_t start = 0; start < files.size(); start += static_cast<size_t>(o.batch_size)) {
     const size_t n = std::min(files.size() - start, static_cast<size_t>(o.batch_size));
-    Tensor batch = empty({static_cast<int64_t>(n), channels, size, size}, {DType::u8});
-    for (size_t i = 0; i < n; ++i) {
-      // fit_image writes planar (C, S, S): straight into the batch row.
-      data::fit_image(data::decode_image(files[start + i], channels), size, fit,
-                      batch.data<uint8_t>() + i * channels * size * size);
+    const std::vector<std::string> chunk(files.begin() + static_cast<std::ptrdiff_t>(start),
+                                         files.begin() + static_cast<std::ptrdiff_t>(start + n));
+    const Tensor x = augment::eval_transform(load_images(m, chunk).to(m.device), m.image);
+    const Tensor output = m.module->forward(x);
+    const int64_t classes = output.shape()[1];
+    if (start == 0) {
+      KILN_CHECK(m.class_names.empty() || static_cast<int64_t>(m.class_names.size()) == classes, "predict: the model has ",
+                 classes, " outputs but ", m.class_names.size(), " class names were given (",
+                 o.source.class_names_file.empty() ? "by the checkpoint" : o.source.class_names_file, ")");
+      top_k = std::min<int>(o.top_k, static_cast<int>(classes));
     }
-    const Tensor x = augment::eval_transform(batch.to(device), run.model.image);
-    const std::vector<double> logits = run.model.module->forward(x).to(Device::cpu()).to(DType::f64).to_vector();
+    const std::vector<double> logits = output.to(Device::cpu()).to(DType::f64).to_vector();
     for (size_t i = 0; i < n; ++i) {
       const double* row = logits.data() + i * classes;
       const double top = *std::max_element(row, row + classes);
@@ -78,12 +78,16 @@ int run_predict() {
       for (int k = 0; k < top_k; ++k) {
         char probability[32];
         std::snprintf(probability, sizeof(probability), "%.6f", p[order[k]] / total);
-        csv += "," + csv_field(names[order[k]]) + "," + probability;
+        const std::string label = m.class_names.empty() ? std::to_string(order[k]) : m.class_names[order[k]];
+        csv += "," + csv_field(label) + "," + probability;
       }
       csv += "\n";
     }
   }
-  write_file_atomically(o.output, [&](std::ostream& out) { out << csv; });
+  std::string header = "image,label,probability";
+  for (int k = 2; k <= top_k; ++k) header += ",label_" + std::to_string(k) + ",probability_" + std::to_string(k);
+  write_file_atomically(o.output, [&](std::ostream& out) { out << header << "\n" << csv; });
+  std::printf("model: %s\n", m.description.c_str());
   std::printf("wrote %s: %zu images, top-%d\n", o.output.c_str(), files.size(), top_k);
   return 0;
 }
@@ -93,11 +97,18 @@ const bool registered = register_command({
     [](CLI::App& app) {
       CLI::App* cmd = app.add_subcommand("predict", "predict the class of images with a trained model, as CSV");
       PredictOptions& o = options;
-      cmd->add_option("checkpoint", o.checkpoint, "a checkpoint written by kiln train")->required()->check(CLI::ExistingFile);
-      cmd->add_option("images", o.inputs, "image files or folders")->required();
+      cmd->add_option("inputs", o.source.positional,
+                      "CHECKPOINT (written by kiln train) then image files or folders; with --pretrained only images")
+          ->required();
+      cmd->add_option("--arch", o.source.arch, "zoo architecture of --pretrained (mobilenet_v2, resnet18, ...)");
+      cmd->add_option("--pretrained", o.source.pretrained, "an .onnx file or kiln import .safetensors (instead of a checkpoint)")
+          ->check(CLI::ExistingFile);
+      cmd->add_option("--class-names", o.source.class_names_file, "a text file with one class name per line");
+      cmd->add_option("--size", o.source.size, "input size for --pretrained (resize to size/0.875, centre crop)")
+          ->capture_default_str();
       cmd->add_option("-o,--output", o.output, "the CSV file to write")->capture_default_str();
       cmd->add_option("--top-k", o.top_k, "how many classes per image")->check(CLI::PositiveNumber)->capture_default_str();
-      cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
+      cmd->add_option("--device", o.source.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str();
     },
     run_predict,

@@ -17,14 +17,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "data/image_io.h"
 #include "engine/augment/augment.h"
 #include "engine/nn/layers.h"
 #include "engine/tensor/factory.h"
-#include "models/registry.h"
 #include "report/visualize.h"
 #include "tools/commands.h"
 #include "tools/run_model.h"
@@ -55,88 +53,23 @@ struct Subcommands {
   VisualizeOptions filters_options, activations_options, guided_options, gradcam_options;
 } cli;
 
-// The model and how images are prepared for it.
-struct VisualModel {
-  std::shared_ptr<nn::Module> module;
-  augment::AugmentParams image;  // input size, mean, std
-  data::Fit fit = data::Fit::crop;
-  // Fit to this size first, then take the centre out_size square (torchvision's
-  // Resize(256) + CenterCrop(224) for ImageNet models); equal to out_size for a run.
-  int64_t resize = 0;
-  std::vector<std::string> class_names;  // may be empty (then classes print as numbers)
-  Device device = Device::cpu();
-  std::vector<std::string> images;  // the positional arguments after MODEL
-};
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  KILN_CHECK(in.good(), "visualize: cannot read class names from '", path, "'");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(line);
-  return lines;
-}
-
-std::string zoo_names() {
-  std::string names;
-  for (const std::string& name : models::model_names()) names += (names.empty() ? "" : ", ") + name;
-  return names;
-}
-
-VisualModel load_model(const VisualizeOptions& o) {
-  VisualModel m;
-  m.device = resolve_device(o.device);
-  if (!o.pretrained.empty()) {
-    KILN_CHECK(!o.arch.empty(), "visualize: --pretrained needs --arch (", zoo_names(), ")");
-    PretrainedModel loaded = load_pretrained_model(o.arch, o.pretrained);
-    m.module = loaded.module;
-    m.image.out_size = o.size;
-    m.resize = std::lround(static_cast<double>(o.size) / 0.875);  // 224 -> 256
-    m.image.mean = kImageNetMean;
-    m.image.std = kImageNetStd;
-    m.images = o.positional;
-    std::printf("model: %s, %s\n", o.arch.c_str(), loaded.description.c_str());
-  } else {
-    KILN_CHECK(!o.positional.empty(), "visualize: give a checkpoint written by kiln train, or --arch and --pretrained");
-    KILN_CHECK(o.arch.empty(), "visualize: --arch goes with --pretrained; a checkpoint knows its architecture");
-    LoadedRun run = load_run(o.positional[0], m.device);
-    m.module = run.model.module;
-    m.image = run.model.image;
-    m.resize = m.image.out_size;
-    m.fit = data::parse_fit(run.fit);
-    m.class_names = run.checkpoint.class_names;
-    m.images.assign(o.positional.begin() + 1, o.positional.end());
-    std::printf("model: %s from %s\n", run.model.description.c_str(), o.positional[0].c_str());
-  }
-  if (!o.class_names_file.empty()) m.class_names = read_lines(o.class_names_file);
-  m.module->to(m.device);
-  m.module->eval();
+// The model of a visualize command, from its shared options (tools/run_model.h).
+InferenceModel load_model(const VisualizeOptions& o) {
+  InferenceSource source;
+  source.command = "visualize";
+  source.positional = o.positional;
+  source.arch = o.arch;
+  source.pretrained = o.pretrained;
+  source.class_names_file = o.class_names_file;
+  source.size = o.size;
+  source.device = o.device;
+  InferenceModel m = load_inference_model(source);
+  std::printf("model: %s\n", m.description.c_str());
   return m;
 }
 
-std::string class_label(const VisualModel& m, int64_t k) {
-  const std::string index = std::to_string(k);
-  return k < static_cast<int64_t>(m.class_names.size()) ? index + " " + m.class_names[k] : index;
-}
-
-// u8 (N, C, S, S): each file fitted to m.resize, then its centre S x S square.
-Tensor load_images(const VisualModel& m, const std::vector<std::string>& files) {
-  const int64_t size = m.image.out_size, channels = static_cast<int64_t>(m.image.mean.size());
-  const int64_t resize = std::max(m.resize, size), margin = (resize - size) / 2;
-  Tensor batch = empty({static_cast<int64_t>(files.size()), channels, size, size}, {DType::u8});
-  std::vector<uint8_t> fitted(static_cast<size_t>(channels * resize * resize));
-  for (size_t i = 0; i < files.size(); ++i) {
-    data::fit_image(data::decode_image(files[i], channels), resize, m.fit, fitted.data());
-    uint8_t* out = batch.data<uint8_t>() + static_cast<int64_t>(i) * channels * size * size;
-    for (int64_t c = 0; c < channels; ++c)
-      for (int64_t y = 0; y < size; ++y)
-        std::copy_n(fitted.data() + (c * resize + margin + y) * resize + margin, size, out + (c * size + y) * size);
-  }
-  return batch;
-}
-
 // The model's input for images u8 (N, C, S, S): normalised, on the model's device.
-Tensor model_input(const VisualModel& m, const Tensor& images_u8) {
+Tensor model_input(const InferenceModel& m, const Tensor& images_u8) {
   return augment::eval_transform(images_u8.to(m.device), m.image);
 }
 
@@ -154,7 +87,7 @@ void save(const std::string& path, const report::RgbImage& image) {
 }
 
 int run_filters(const VisualizeOptions& o) {
-  VisualModel m = load_model(o);
+  InferenceModel m = load_model(o);
   KILN_CHECK(m.images.empty(), "visualize filters: takes no images, got '", m.images.front(), "'");
   const std::string layer = o.layer.empty() ? report::first_conv_layer(*m.module) : o.layer;
   auto* conv = dynamic_cast<nn::Conv2d*>(&report::find_layer(*m.module, layer));
@@ -170,7 +103,7 @@ int run_filters(const VisualizeOptions& o) {
 }
 
 int run_activations(const VisualizeOptions& o) {
-  VisualModel m = load_model(o);
+  InferenceModel m = load_model(o);
   KILN_CHECK(m.images.size() == 1, "visualize activations: give one image, got ", m.images.size());
   const std::string layer = o.layer.empty() ? report::first_conv_layer(*m.module) : o.layer;
   const Tensor images = load_images(m, m.images);
@@ -206,7 +139,7 @@ std::vector<int64_t> parse_neurons(const std::string& text, int64_t channels) {
 }
 
 int run_guided_backprop(const VisualizeOptions& o) {
-  VisualModel m = load_model(o);
+  InferenceModel m = load_model(o);
   const std::vector<std::string> files = data::list_image_files(m.images, "visualize");
   const Tensor images = load_images(m, files);
   const int64_t n_images = images.shape()[0];
@@ -256,7 +189,7 @@ int run_guided_backprop(const VisualizeOptions& o) {
   return 0;
 }
 
-int64_t parse_class(const VisualModel& m, const std::string& text) {
+int64_t parse_class(const InferenceModel& m, const std::string& text) {
   if (text.empty()) return -1;  // the predicted class
   auto named = std::find(m.class_names.begin(), m.class_names.end(), text);
   if (named != m.class_names.end()) return named - m.class_names.begin();
@@ -271,7 +204,7 @@ int64_t parse_class(const VisualModel& m, const std::string& text) {
 }
 
 int run_gradcam(const VisualizeOptions& o) {
-  VisualModel m = load_model(o);
+  InferenceModel m = load_model(o);
   KILN_CHECK(m.images.size() == 1, "visualize gradcam: give one image, got ", m.images.size());
   const Tensor images = load_images(m, m.images);
   const Tensor x = model_input(m, images);

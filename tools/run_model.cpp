@@ -1,5 +1,13 @@
 #include "tools/run_model.h"
 
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "data/image_io.h"
+#include "engine/tensor/factory.h"
+#include "models/registry.h"
+
 namespace kiln::tools {
 
 LoadedRun load_run(const std::string& checkpoint_path, const Device& device) {
@@ -13,6 +21,81 @@ LoadedRun load_run(const std::string& checkpoint_path, const Device& device) {
   run.model.module->eval();
   if (run.checkpoint.config.contains("data")) run.fit = run.checkpoint.config["data"].value("fit", "crop");
   return run;
+}
+
+std::vector<std::string> read_class_names(const std::string& path, const std::string& command) {
+  std::ifstream in(path);
+  KILN_CHECK(in.good(), command, ": cannot read class names from '", path, "'");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // a file written on Windows
+    if (!line.empty()) lines.push_back(line);
+  }
+  KILN_CHECK(!lines.empty(), command, ": '", path, "' holds no class names (expected one per line)");
+  return lines;
+}
+
+namespace {
+
+std::string zoo_names() {
+  std::string names;
+  for (const std::string& name : models::model_names()) names += (names.empty() ? "" : ", ") + name;
+  return names;
+}
+
+}  // namespace
+
+InferenceModel load_inference_model(const InferenceSource& source) {
+  InferenceModel m;
+  m.device = resolve_device(source.device);
+  if (!source.pretrained.empty()) {
+    KILN_CHECK(!source.arch.empty(), source.command, ": --pretrained needs --arch (", zoo_names(), ")");
+    PretrainedModel loaded = load_pretrained_model(source.arch, source.pretrained);
+    m.module = loaded.module;
+    m.image.out_size = source.size;
+    m.resize = std::lround(static_cast<double>(source.size) / 0.875);  // 224 -> 256
+    m.image.mean = kImageNetMean;
+    m.image.std = kImageNetStd;
+    m.images = source.positional;
+    m.description = source.arch + ", " + loaded.description;
+  } else {
+    KILN_CHECK(!source.positional.empty(), source.command,
+               ": give a checkpoint written by kiln train, or --arch and --pretrained");
+    KILN_CHECK(source.arch.empty(), source.command,
+               ": --arch goes with --pretrained; a checkpoint knows its architecture");
+    LoadedRun run = load_run(source.positional[0], m.device);
+    m.module = run.model.module;
+    m.image = run.model.image;
+    m.resize = m.image.out_size;
+    m.fit = data::parse_fit(run.fit);
+    m.class_names = run.checkpoint.class_names;
+    m.images.assign(source.positional.begin() + 1, source.positional.end());
+    m.description = run.model.description + " from " + source.positional[0];
+  }
+  if (!source.class_names_file.empty()) m.class_names = read_class_names(source.class_names_file, source.command);
+  m.module->to(m.device);
+  m.module->eval();
+  return m;
+}
+
+std::string class_label(const InferenceModel& m, int64_t k) {
+  const std::string index = std::to_string(k);
+  return k < static_cast<int64_t>(m.class_names.size()) ? index + " " + m.class_names[k] : index;
+}
+
+Tensor load_images(const InferenceModel& m, const std::vector<std::string>& files) {
+  const int64_t size = m.image.out_size, channels = static_cast<int64_t>(m.image.mean.size());
+  const int64_t resize = std::max(m.resize, size), margin = (resize - size) / 2;
+  Tensor batch = empty({static_cast<int64_t>(files.size()), channels, size, size}, {DType::u8});
+  std::vector<uint8_t> fitted(static_cast<size_t>(channels * resize * resize));
+  for (size_t i = 0; i < files.size(); ++i) {
+    data::fit_image(data::decode_image(files[i], channels), resize, m.fit, fitted.data());
+    uint8_t* out = batch.data<uint8_t>() + static_cast<int64_t>(i) * channels * size * size;
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t y = 0; y < size; ++y)
+        std::copy_n(fitted.data() + (c * resize + margin + y) * resize + margin, size, out + (c * size + y) * size);
+  }
+  return batch;
 }
 
 }  // namespace kiln::tools

@@ -1,9 +1,20 @@
-// Loading a trained model back from a `kiln train` checkpoint: the checkpoint's
-// config says how to build it (architecture, classes, input size, normalisation),
-// then its weights are loaded. Used by `kiln eval` and `kiln predict`.
+// Loading a model back for inference, from either source a user has:
+//
+//   a `kiln train` checkpoint  its config says how to build it (architecture, classes,
+//                              input size, normalisation, how images were fitted), its
+//                              class names come with it;
+//   --arch A --pretrained F    a zoo model as an ONNX file or `kiln import` safetensors
+//                              has it (e.g. an ImageNet backbone with its 1000-way head),
+//                              evaluated the way torchvision evaluates ImageNet models:
+//                              resize to size / 0.875 (224 -> 256), centre crop, ImageNet
+//                              mean and std; class names from --class-names.
+//
+// Used by `kiln eval`, `kiln predict` and `kiln visualize`.
 #pragma once
 #include <string>
+#include <vector>
 
+#include "data/image_io.h"
 #include "tools/model_options.h"
 #include "weights/checkpoint.h"
 
@@ -17,5 +28,39 @@ struct LoadedRun {
 
 // Throws naming the file when it is not a kiln training checkpoint.
 LoadedRun load_run(const std::string& checkpoint_path, const Device& device);
+
+// What a command was given to find its model and images.
+struct InferenceSource {
+  std::string command;                  // "predict", "visualize": for error messages
+  std::vector<std::string> positional;  // [CHECKPOINT] then images (no checkpoint with --pretrained)
+  std::string arch, pretrained, class_names_file;
+  int64_t size = 224;                   // input size for --pretrained
+  std::string device = "auto";
+};
+
+// A model ready for inference (eval mode, on its device) and how images are prepared for it.
+struct InferenceModel {
+  std::shared_ptr<nn::Module> module;
+  augment::AugmentParams image;  // input size, mean, std
+  data::Fit fit = data::Fit::crop;
+  // Fit to this size first, then take the centre out_size square (torchvision's
+  // Resize(256) + CenterCrop(224) for ImageNet models); equal to out_size for a run.
+  int64_t resize = 0;
+  std::vector<std::string> class_names;  // may be empty (then classes print as numbers)
+  Device device = Device::cpu();
+  std::vector<std::string> images;  // the positional arguments after the checkpoint
+  std::string description;          // one line for the terminal
+};
+
+InferenceModel load_inference_model(const InferenceSource& source);
+
+// u8 (N, C, S, S): each file fitted to m.resize, then its centre S x S square.
+Tensor load_images(const InferenceModel& m, const std::vector<std::string>& files);
+
+// "258 Samoyed" (or "258" without class names).
+std::string class_label(const InferenceModel& m, int64_t k);
+
+// The non-empty lines of a text file (class names, one per line); throws naming it.
+std::vector<std::string> read_class_names(const std::string& path, const std::string& command);
 
 }  // namespace kiln::tools
