@@ -33,6 +33,7 @@ std::string cache_key(const std::string& path, const LoadConfig& config, const F
   hash.add(fs::absolute(path).lexically_normal().string());
   hash.add(config.size);
   hash.add(fit_name(config.fit));
+  hash.add(kResizeFilter);
   hash.add(config.channels);
   hash.add(static_cast<int64_t>(config.skip_bad));
   if (fs::is_regular_file(path)) hash.add(fs::last_write_time(path).time_since_epoch().count());  // the CSV itself

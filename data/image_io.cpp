@@ -43,9 +43,10 @@ namespace {
 std::vector<uint8_t> resize(const DecodedImage& image, int64_t height, int64_t width) {
   if (height == image.height && width == image.width) return image.pixels;
   std::vector<uint8_t> out(static_cast<size_t>(height * width * image.channels));
-  const int ok = stbir_resize_uint8(image.pixels.data(), static_cast<int>(image.width), static_cast<int>(image.height),
-                                    0, out.data(), static_cast<int>(width), static_cast<int>(height), 0,
-                                    static_cast<int>(image.channels));
+  const int ok = stbir_resize_uint8_generic(
+      image.pixels.data(), static_cast<int>(image.width), static_cast<int>(image.height), 0, out.data(),
+      static_cast<int>(width), static_cast<int>(height), 0, static_cast<int>(image.channels), STBIR_ALPHA_CHANNEL_NONE,
+      0, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
   KILN_CHECK(ok, "stb_image_resize failed for ", image.width, "x", image.height, " -> ", width, "x", height);
   return out;
 }
