@@ -4,6 +4,10 @@
 //                     ResNet-18 (torchvision's shapes at the given batch and size), in
 //                     the chosen dtype and layout; twin: benchmarks/torch_bench_ops.py,
 //                     both run by benchmarks/bench_ops.sh
+//   kiln bench ops --convs mobilenet_v2_depthwise
+//                     forward and backward time of MobileNetV2's depthwise 3x3
+//                     convolutions, once per implementation: kiln's kernel and cuDNN
+//                     on a GPU, the direct kernel and grouped im2col + GEMM on the CPU
 //   kiln bench train  images/s of a whole training step (forward, f32 loss, backward,
 //   kiln bench infer  SGD momentum) or of inference; tools/model_bench.h says what is
 //                     timed; twin: benchmarks/torch_bench.py, both run by
@@ -59,6 +63,7 @@ struct BenchOptions {
   std::string device = "auto";
   int warmup = -1, iterations = -1;  // -1: 3 and 10 for ops, 10 and 50 for train/infer
   std::string json;                // file for JSON lines; "" = none
+  std::string convs = "resnet18";  // ops: resnet18 | mobilenet_v2_depthwise
 } options;
 
 // Writes the JSON lines to --json FILE (atomically), when one was given.
@@ -113,6 +118,76 @@ int run_ops(const Device& device, Layout layout) {
   return 0;
 }
 
+// The depthwise 3x3 convolutions of MobileNetV2 at 224 px (channels, input size, stride).
+struct DepthwiseShape {
+  const char* name;
+  int64_t channels;
+  int stride;
+  int64_t input_size;  // at 224 px; scaled with --size
+};
+const DepthwiseShape kMobilenetV2Depthwise[] = {
+    {"dw 32@112 s1", 32, 1, 112}, {"dw 96@112 s2", 96, 2, 112}, {"dw 144@56 s1", 144, 1, 56},
+    {"dw 144@56 s2", 144, 2, 56}, {"dw 192@28 s1", 192, 1, 28}, {"dw 192@28 s2", 192, 2, 28},
+    {"dw 384@14 s1", 384, 1, 14}, {"dw 576@14 s1", 576, 1, 14}, {"dw 576@14 s2", 576, 2, 14},
+    {"dw 960@7 s1", 960, 1, 7},
+};
+
+// Forward and backward (input + weight gradients) timed apart, per implementation,
+// with depthwise_conv_path() forced to each (engine/ops/conv.h).
+int run_depthwise_ops(const Device& device, Layout layout) {
+  const DType dtype = parse_dtype(options.dtype);
+  if (options.warmup < 0) options.warmup = 3;
+  if (options.iterations < 0) options.iterations = 10;
+  const bool gpu = device.is_cuda();
+  const std::pair<DepthwiseConvPath, const char*> paths[] = {
+      {DepthwiseConvPath::custom, gpu ? "kiln" : "direct"}, {DepthwiseConvPath::library, gpu ? "cudnn" : "gemm"}};
+  std::printf("kiln bench ops: MobileNetV2 depthwise 3x3 convolutions, batch %lld, %lld px, %s %s on %s "
+              "(median of %d)\n%-14s %-7s %10s %10s %10s\n",
+              static_cast<long long>(options.batch), static_cast<long long>(options.size), options.dtype.c_str(),
+              layout == Layout::nhwc ? "nhwc" : "nchw", device.to_string().c_str(), options.iterations, "conv", "impl",
+              "fwd ms", "bwd ms", "fwd GB/s");
+  const DepthwiseConvPath saved = depthwise_conv_path();
+  std::vector<nlohmann::json> rows;
+  Rng rng(0);
+  for (const DepthwiseShape& s : kMobilenetV2Depthwise) {
+    const int64_t h = std::max<int64_t>(1, s.input_size * options.size / 224);
+    const TensorOptions where{dtype, device, layout};
+    Tensor x = randn({options.batch, s.channels, h, h}, rng, where).set_requires_grad(true);
+    Tensor w = randn({s.channels, 1, 3, 3}, rng, where).set_requires_grad(true);
+    const Conv2dParams params{{s.stride, s.stride}, {1, 1}, {1, 1}, static_cast<int>(s.channels)};
+    Tensor grad;
+    for (const auto& [path, impl] : paths) {
+      set_depthwise_conv_path(path);
+      std::vector<double> forward_ms, backward_ms;
+      for (int i = 0; i < options.warmup + options.iterations; ++i) {
+        synchronize(device);
+        const auto start = std::chrono::steady_clock::now();
+        Tensor y = conv2d(x, w, Tensor(), params);
+        synchronize(device);
+        const auto middle = std::chrono::steady_clock::now();
+        if (!grad.defined()) grad = randn(y.shape(), rng, {dtype, device, y.layout()});
+        y.backward(grad);
+        synchronize(device);
+        const auto end = std::chrono::steady_clock::now();
+        if (i >= options.warmup) {
+          forward_ms.push_back(std::chrono::duration<double, std::milli>(middle - start).count());
+          backward_ms.push_back(std::chrono::duration<double, std::milli>(end - middle).count());
+        }
+        x.zero_grad();
+        w.zero_grad();
+      }
+      // The forward reads x and writes y once at best: its bytes over its time.
+      const double bytes = static_cast<double>(x.numel() + grad.numel()) * static_cast<double>(size_of(dtype));
+      const double fwd = median(forward_ms), bwd = median(backward_ms);
+      std::printf("%-14s %-7s %10.3f %10.3f %10.1f\n", s.name, impl, fwd, bwd, bytes / fwd / 1e6);
+      rows.push_back({{"conv", s.name}, {"impl", impl}, {"fwd_ms", fwd}, {"bwd_ms", bwd}});
+    }
+  }
+  set_depthwise_conv_path(saved);
+  write_json(rows);
+  return 0;
+}
+
 int run_model(const Device& device, Layout layout) {
   ModelBenchConfig config;
   config.mode = options.what;
@@ -148,6 +223,7 @@ int run_model(const Device& device, Layout layout) {
 int run_bench() {
   const Device device = resolve_device(options.device);
   const Layout layout = parse_layout(options.layout.empty() ? (device.is_cuda() ? "nhwc" : "nchw") : options.layout);
+  if (options.what == "ops" && options.convs == "mobilenet_v2_depthwise") return run_depthwise_ops(device, layout);
   if (options.what == "ops") return run_ops(device, layout);
   return run_model(device, layout);
 }
@@ -178,6 +254,11 @@ const bool registered = register_command({
       cmd->add_option("--warmup", options.warmup, "untimed steps first (default: ops 3, train/infer 10)");
       cmd->add_option("--iterations", options.iterations,
                       "timed steps, the median is reported (default: ops 10, train/infer 50)");
+      cmd->add_option("--convs", options.convs,
+                      "ops: which convolutions, resnet18 or mobilenet_v2_depthwise (kiln's kernel vs cuDNN, "
+                      "or the direct kernel vs im2col + GEMM on the cpu)")
+          ->check(CLI::IsMember({"resnet18", "mobilenet_v2_depthwise"}))
+          ->capture_default_str();
       cmd->add_option("--json", options.json, "also write the results to FILE as JSON lines");
     },
     run_bench,

@@ -20,6 +20,16 @@
 // direction, shapes, dtype, layout, params), so the lookup runs once per layer
 // shape, like torch.backends.cudnn.benchmark's cache. Workspace comes from the
 // context (ctx.workspace), which reuses one growing buffer.
+//
+// Depthwise convolutions (groups = C) have a second implementation, kiln's own
+// kernels/depthwise_conv.cu. depthwise_conv_path() (engine/ops/conv.h, env
+// KILN_DEPTHWISE) picks: custom, library (cuDNN), or automatic, which works like
+// torch.backends.cudnn.benchmark: the first time a (direction, shapes, dtype,
+// layout, params) appears, run both once to warm up (cuDNN picks its algorithm then),
+// time each kRaceRepeats times with CUDA events on the context's stream, keep the one
+// with the lower best time, and cache the winner under the same key as the
+// algorithm cache. Later calls only look the winner up.
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <unordered_map>
@@ -28,6 +38,7 @@
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cudnn_util.h"
+#include "engine/cuda/event_timer.h"
 #include "engine/ops/conv.h"
 
 namespace kiln::cuda {
@@ -189,12 +200,7 @@ void check_same_layout(const char* op, const Tensor& a, const Tensor& b) {
              b.describe());
 }
 
-}  // namespace
-
-void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& y, const Conv2dParams& params) {
-  check_same_layout("conv2d", x, weight);
-  check_same_layout("conv2d", x, y);
-  Context& ctx = context_for(x);
+void cudnn_forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& y, const Conv2dParams& params) {
   cudnnHandle_t handle = ready_handle(ctx);
   const Problem p(x.shape(), weight.shape(), x.dtype(), x.layout(), params, ctx.tf32());
   const AlgoChoice choice = choose_algorithm(
@@ -207,11 +213,8 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& y, cons
                                       choice.workspace_bytes, scale.beta(), p.y.get(), y.raw_data()));
 }
 
-void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Tensor& grad_input,
-                           const Conv2dParams& params) {
-  check_same_layout("conv2d_backward_input", grad_output, weight);
-  check_same_layout("conv2d_backward_input", grad_output, grad_input);
-  Context& ctx = context_for(grad_output);
+void cudnn_backward_input(Context& ctx, const Tensor& grad_output, const Tensor& weight, const Tensor& grad_input,
+                          const Conv2dParams& params) {
   cudnnHandle_t handle = ready_handle(ctx);
   const Problem p(grad_input.shape(), weight.shape(), grad_output.dtype(), grad_output.layout(), params,
                   ctx.tf32());
@@ -226,11 +229,8 @@ void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, cons
                                            choice.workspace_bytes, scale.beta(), p.x.get(), grad_input.raw_data()));
 }
 
-void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
-                            const Conv2dParams& params) {
-  check_same_layout("conv2d_backward_weight", grad_output, x);
-  check_same_layout("conv2d_backward_weight", x, grad_weight);
-  Context& ctx = context_for(x);
+void cudnn_backward_weight(Context& ctx, const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
+                           const Conv2dParams& params) {
   cudnnHandle_t handle = ready_handle(ctx);
   const Problem p(x.shape(), grad_weight.shape(), x.dtype(), x.layout(), params, ctx.tf32());
   const AlgoChoice choice = choose_algorithm(
@@ -242,6 +242,111 @@ void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Te
                                              grad_output.raw_data(), p.conv.get(),
                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace,
                                              choice.workspace_bytes, scale.beta(), p.w.get(), grad_weight.raw_data()));
+}
+
+// ---------------------------------------------------------------- depthwise race
+constexpr int kRaceRepeats = 5;
+
+struct DepthwiseChoice {
+  bool custom = false;
+  double custom_ms = 0, cudnn_ms = 0;
+};
+
+std::mutex depthwise_mutex;
+std::unordered_map<std::string, DepthwiseChoice>& depthwise_cache() {
+  static std::unordered_map<std::string, DepthwiseChoice> cache;
+  return cache;
+}
+
+// Runs a convolution whose depthwise form has two implementations: `custom` (kiln's
+// kernel) or `library` (cuDNN), as depthwise_conv_path() says. Anything that is not
+// depthwise goes to cuDNN.
+template <class Custom, class Library>
+void run_depthwise_or_cudnn(Direction direction, Context& ctx, const Shape& x_shape, const Shape& w_shape,
+                            DType dtype, Layout layout, const Conv2dParams& params, Custom&& custom,
+                            Library&& library) {
+  const bool depthwise = x_shape.dim() == 4 && params.groups > 1 && x_shape[1] == params.groups;
+  if (!depthwise) return library();
+  switch (depthwise_conv_path()) {
+    case DepthwiseConvPath::custom: return custom();
+    case DepthwiseConvPath::library: return library();
+    case DepthwiseConvPath::automatic: break;
+  }
+  const std::string key = cache_key(direction, ctx, x_shape, w_shape, dtype, layout, params);
+  {
+    std::lock_guard<std::mutex> lock(depthwise_mutex);
+    if (auto found = depthwise_cache().find(key); found != depthwise_cache().end())
+      return found->second.custom ? custom() : library();
+  }
+  custom();  // warm-up: first launches, cuDNN's algorithm choice and workspace growth
+  library();
+  EventTimer timer(ctx);
+  for (int i = 0; i < kRaceRepeats; ++i) {  // interleaved, so clock changes hit both alike
+    timer.start();
+    custom();
+    timer.stop();
+    timer.start();
+    library();
+    timer.stop();
+  }
+  const std::vector<double> ms = timer.elapsed_ms();
+  DepthwiseChoice choice;
+  choice.custom_ms = choice.cudnn_ms = 1e300;
+  for (int i = 0; i < kRaceRepeats; ++i) {
+    choice.custom_ms = std::min(choice.custom_ms, ms[2 * i]);
+    choice.cudnn_ms = std::min(choice.cudnn_ms, ms[2 * i + 1]);
+  }
+  choice.custom = choice.custom_ms < choice.cudnn_ms;
+  {
+    std::lock_guard<std::mutex> lock(depthwise_mutex);
+    depthwise_cache().emplace(key, choice);
+  }
+  // The result in the output is already right (every run overwrites it); running the
+  // winner last keeps the first call's bits the same as the later calls'.
+  return choice.custom ? custom() : library();
+}
+
+}  // namespace
+
+std::vector<std::string> depthwise_choices() {
+  std::lock_guard<std::mutex> lock(depthwise_mutex);
+  std::vector<std::string> lines;
+  for (const auto& [key, choice] : depthwise_cache())
+    lines.push_back(str(key, ": custom ", choice.custom_ms, " ms, cudnn ", choice.cudnn_ms, " ms -> ",
+                        choice.custom ? "custom" : "cudnn"));
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& y, const Conv2dParams& params) {
+  check_same_layout("conv2d", x, weight);
+  check_same_layout("conv2d", x, y);
+  Context& ctx = context_for(x);
+  run_depthwise_or_cudnn(
+      Direction::forward, ctx, x.shape(), weight.shape(), x.dtype(), x.layout(), params,
+      [&] { depthwise_conv2d_forward(x, weight, y, params); }, [&] { cudnn_forward(ctx, x, weight, y, params); });
+}
+
+void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Tensor& grad_input,
+                           const Conv2dParams& params) {
+  check_same_layout("conv2d_backward_input", grad_output, weight);
+  check_same_layout("conv2d_backward_input", grad_output, grad_input);
+  Context& ctx = context_for(grad_output);
+  run_depthwise_or_cudnn(
+      Direction::backward_data, ctx, grad_input.shape(), weight.shape(), grad_output.dtype(), grad_output.layout(),
+      params, [&] { depthwise_conv2d_backward_input(grad_output, weight, grad_input, params); },
+      [&] { cudnn_backward_input(ctx, grad_output, weight, grad_input, params); });
+}
+
+void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
+                            const Conv2dParams& params) {
+  check_same_layout("conv2d_backward_weight", grad_output, x);
+  check_same_layout("conv2d_backward_weight", x, grad_weight);
+  Context& ctx = context_for(x);
+  run_depthwise_or_cudnn(
+      Direction::backward_filter, ctx, x.shape(), grad_weight.shape(), x.dtype(), x.layout(), params,
+      [&] { depthwise_conv2d_backward_weight(grad_output, x, grad_weight, params); },
+      [&] { cudnn_backward_weight(ctx, grad_output, x, grad_weight, params); });
 }
 
 }  // namespace kiln::cuda

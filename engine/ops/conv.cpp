@@ -2,6 +2,9 @@
 // functions right below it. The math is in conv.h and docs/ops/conv.md.
 #include "engine/ops/conv.h"
 
+#include <atomic>
+#include <cstdlib>
+
 #include "engine/autograd/autocast.h"
 #include "engine/autograd/tape.h"
 #include "engine/ops/dispatch.h"
@@ -53,6 +56,45 @@ Conv2dGeometry conv2d_geometry(const char* op, const Shape& x_shape, const Shape
              "; the input is smaller than the (dilated) kernel");
   return g;
 }
+
+// ---------------------------------------------------------------- depthwise path
+DepthwiseConvPath parse_depthwise_conv_path(const std::string& text, const char* where) {
+  if (text == "auto" || text == "automatic") return DepthwiseConvPath::automatic;
+  if (text == "custom") return DepthwiseConvPath::custom;
+  if (text == "cudnn" || text == "library" || text == "gemm") return DepthwiseConvPath::library;
+  KILN_FAIL(where, ": expected auto, custom or cudnn (the library path: cuDNN on the GPU, im2col + GEMM on the ",
+            "cpu), got '", text, "'");
+}
+
+const char* depthwise_conv_path_name(DepthwiseConvPath path) {
+  switch (path) {
+    case DepthwiseConvPath::automatic: return "auto";
+    case DepthwiseConvPath::custom: return "custom";
+    case DepthwiseConvPath::library: return "library";
+  }
+  return "?";
+}
+
+namespace {
+std::atomic<DepthwiseConvPath>& depthwise_conv_path_setting() {
+  // Read the environment once, on first use; set_depthwise_conv_path overrides it.
+  static std::atomic<DepthwiseConvPath> setting{[] {
+    const char* env = std::getenv("KILN_DEPTHWISE");
+    return env && *env ? parse_depthwise_conv_path(env, "environment variable KILN_DEPTHWISE")
+                       : DepthwiseConvPath::automatic;
+  }()};
+  return setting;
+}
+
+// The CPU runs the direct depthwise kernel unless the library path is forced: it
+// beats per-group im2col + GEMM at every depthwise shape (docs/benchmarks.md).
+bool cpu_direct_depthwise(const Conv2dGeometry& g) {
+  return g.depthwise() && depthwise_conv_path() != DepthwiseConvPath::library;
+}
+}  // namespace
+
+DepthwiseConvPath depthwise_conv_path() { return depthwise_conv_path_setting().load(); }
+void set_depthwise_conv_path(DepthwiseConvPath path) { depthwise_conv_path_setting().store(path); }
 
 // t itself when it is already in `layout`, otherwise a copy in that layout. Never
 // recorded on the tape: callers use it on detached tensors or inside backward.
@@ -107,6 +149,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   on_device(
       x.device(),
       [&] {
+        if (cpu_direct_depthwise(g)) {  // reads and writes x's layout as it is
+          const Tensor weight_rm = in_layout(weight, Layout::nchw);
+          cpu_floating(x.dtype(), op, [&](auto tag) {
+            using T = decltype(tag);
+            cpu::depthwise_conv2d_forward<T>(x.data<T>(), weight_rm.data<T>(),
+                                             bias.defined() ? bias.data<T>() : nullptr, y.data<T>(), g,
+                                             x.layout() == Layout::nhwc);
+          });
+          return;
+        }
         // The reference works on row-major arrays: copy channels-last inputs in and
         // the result back out (cheap next to the convolution itself).
         const Tensor x_rm = in_layout(x, Layout::nchw), weight_rm = in_layout(weight, Layout::nchw);
@@ -159,6 +211,15 @@ Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, co
   on_device(
       grad_output.device(),
       [&] {
+        if (cpu_direct_depthwise(g)) {  // grad_input is in grad_output's layout
+          const Tensor weight_rm = in_layout(weight, Layout::nchw);
+          cpu_floating(grad_output.dtype(), op, [&](auto tag) {
+            using T = decltype(tag);
+            cpu::depthwise_conv2d_backward_input<T>(grad_output.data<T>(), weight_rm.data<T>(), grad_input.data<T>(),
+                                                    g, grad_output.layout() == Layout::nhwc);
+          });
+          return;
+        }
         const Tensor grad_output_rm = in_layout(grad_output, Layout::nchw);
         const Tensor weight_rm = in_layout(weight, Layout::nchw), grad_input_rm = row_major_output(grad_input);
         cpu_floating(grad_output.dtype(), op, [&](auto tag) {
@@ -184,8 +245,18 @@ Tensor conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const 
   on_device(
       x.device(),
       [&] {
-        const Tensor grad_output_rm = in_layout(grad_output, Layout::nchw), x_rm = in_layout(x, Layout::nchw);
         const Tensor grad_weight_rm = row_major_output(grad_weight);
+        if (cpu_direct_depthwise(g)) {  // x and grad_output in x's layout
+          const Tensor grad_output_same = in_layout(grad_output, x.layout());
+          cpu_floating(x.dtype(), op, [&](auto tag) {
+            using T = decltype(tag);
+            cpu::depthwise_conv2d_backward_weight<T>(grad_output_same.data<T>(), x.data<T>(),
+                                                     grad_weight_rm.data<T>(), g, x.layout() == Layout::nhwc);
+          });
+          if (!grad_weight_rm.same_storage(grad_weight)) copy_(grad_weight, grad_weight_rm);
+          return;
+        }
+        const Tensor grad_output_rm = in_layout(grad_output, Layout::nchw), x_rm = in_layout(x, Layout::nchw);
         cpu_floating(x.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
           cpu::conv2d_backward_weight<T>(grad_output_rm.data<T>(), x_rm.data<T>(), grad_weight_rm.data<T>(), g);

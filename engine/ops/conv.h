@@ -19,6 +19,7 @@
 #pragma once
 #include <array>
 #include <string>
+#include <vector>
 
 #include "engine/tensor/tensor.h"
 
@@ -41,6 +42,8 @@ struct Conv2dGeometry {
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
   int64_t C_per_group() const { return C / groups; }
   int64_t K_per_group() const { return K / groups; }
+  // Depthwise: groups = C > 1, every input channel filtered on its own by K/C filters.
+  bool depthwise() const { return groups == C && C > 1; }
 };
 
 // One spatial output size: (in + 2*padding - dilation*(kernel - 1) - 1) / stride + 1.
@@ -61,6 +64,24 @@ Tensor conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const 
 // grad_output: (N, K, Ho, Wo) -> grad_bias: (K).
 Tensor conv2d_backward_bias(const Tensor& grad_output);
 
+// Which implementation runs a depthwise convolution (groups = C, any channel
+// multiplier K/C): docs/ops/conv.md#depthwise, docs/cuda.md#depthwise-convolution.
+//   automatic  CPU: the direct kernel. CUDA: on first use of a (shape, dtype, layout,
+//              direction), time kiln's kernel (kernels/depthwise_conv.cu) and cuDNN's
+//              grouped convolution with CUDA events, and keep the faster (cached).
+//   custom     always kiln's direct kernel (engine/ops/cpu/depthwise_conv_cpu.cpp, or
+//              kernels/depthwise_conv.cu)
+//   library    always the general grouped path: im2col + GEMM per group on the CPU,
+//              cuDNN on the GPU (the reference the direct kernels are tested against)
+// The starting value comes from the environment variable KILN_DEPTHWISE
+// (auto | custom | cudnn; "library" and "gemm" also name the library path).
+enum class DepthwiseConvPath { automatic, custom, library };
+DepthwiseConvPath depthwise_conv_path();
+void set_depthwise_conv_path(DepthwiseConvPath path);
+// "auto" | "custom" | "cudnn" | "library" | "gemm"; anything else is an error naming `where`.
+DepthwiseConvPath parse_depthwise_conv_path(const std::string& text, const char* where);
+const char* depthwise_conv_path_name(DepthwiseConvPath path);
+
 // CPU reference (engine/ops/cpu/conv_cpu.cpp): im2col + Eigen GEMM. Every array is
 // row-major (nchw); outputs are overwritten, never accumulated into.
 namespace cpu {
@@ -75,6 +96,19 @@ template <class T>
 void conv2d_backward_weight(const T* grad_output, const T* x, T* grad_weight, const Conv2dGeometry& g);
 // grad_output: (N, K, P) with P = Ho*Wo -> grad_bias: (K)
 template <class T> void conv2d_backward_bias(const T* grad_output, T* grad_bias, int64_t N, int64_t K, int64_t P);
+
+// Direct depthwise kernels (engine/ops/cpu/depthwise_conv_cpu.cpp) for groups = C,
+// K = M*C. x, y and their gradients are dense nchw, or nhwc when channels_last; the
+// weight (K, 1, R, S) is the same bytes in either layout. Outputs are overwritten.
+template <class T>
+void depthwise_conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dGeometry& g,
+                              bool channels_last);
+template <class T>
+void depthwise_conv2d_backward_input(const T* grad_output, const T* weight, T* grad_input, const Conv2dGeometry& g,
+                                     bool channels_last);
+template <class T>
+void depthwise_conv2d_backward_weight(const T* grad_output, const T* x, T* grad_weight, const Conv2dGeometry& g,
+                                      bool channels_last);
 }  // namespace cpu
 
 // CUDA (engine/cuda/cudnn_conv.cpp, kernels/channel_bias.cu). Tensors already on one
@@ -85,6 +119,16 @@ void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, cons
                            const Conv2dParams& params);
 void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
                             const Conv2dParams& params);
+// Above, depthwise shapes go to kiln's kernels or cuDNN by depthwise_conv_path().
+// kiln's depthwise kernels themselves (kernels/depthwise_conv.cu), same contract:
+void depthwise_conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& y, const Conv2dParams& params);
+void depthwise_conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Tensor& grad_input,
+                                     const Conv2dParams& params);
+void depthwise_conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
+                                      const Conv2dParams& params);
+// What the automatic policy chose so far, one line per (direction, shape, dtype,
+// layout): "<key>: custom 0.123 ms, cudnn 0.456 ms -> custom". For bench and tests.
+std::vector<std::string> depthwise_choices();
 // A per-channel bias over a tensor read as (N, K, P) when channels_last is false
 // (nchw, or a (N, K) matrix with P = 1), or as (N, P, K) when it is true (nhwc).
 // y += bias[k]:

@@ -58,7 +58,12 @@ std::vector<OpCase> conv_cases() {
       conv_row("conv2d[stride=2,pad=1]", 4, 6, 3, 3, make_params({2, 2}, {1, 1})),
       conv_row("conv2d[dilation=2,pad=2]", 4, 6, 3, 3, make_params({1, 1}, {2, 2}, {2, 2})),
       conv_row("conv2d[groups=2]", 4, 6, 3, 3, make_params({1, 1}, {1, 1}, {1, 1}, 2)),
+      // Depthwise (groups = C) runs the direct kernels (engine/ops/cpu/depthwise_conv_cpu.cpp).
       conv_row("conv2d[depthwise]", 4, 4, 3, 3, make_params({1, 1}, {1, 1}, {1, 1}, 4)),  // groups = C = K
+      conv_row("conv2d[depthwise,stride=2]", 4, 4, 3, 3, make_params({2, 2}, {1, 1}, {1, 1}, 4)),
+      conv_row("conv2d[depthwise,5x5,dilation=(2,1)]", 4, 4, 5, 5, make_params({1, 1}, {2, 1}, {2, 1}, 4)),
+      conv_row("conv2d[depthwise,multiplier=2,no_bias]", 3, 6, 3, 3, make_params({1, 2}, {0, 1}, {1, 1}, 3),
+               /*with_bias=*/false),
       conv_row("conv2d[1x1]", 4, 6, 1, 1, make_params({1, 1}, {0, 0})),
       conv_row("conv2d[no_bias]", 4, 6, 3, 3, make_params({1, 1}, {1, 1}), /*with_bias=*/false),
       // A non-square kernel with a different stride per axis catches swapped h/w indices.
