@@ -7,6 +7,9 @@
 // (no-op) forward hook on every activation module.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <functional>
 #include <map>
 
 #include "engine/ops/elementwise.h"

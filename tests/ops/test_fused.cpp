@@ -6,6 +6,8 @@
 // (Gradient checks and CPU-vs-CUDA parity come from the op table rows.)
 #include <doctest/doctest.h>
 
+#include <memory>
+
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn/layers.h"
 #include "engine/ops/activation.h"
