@@ -7,7 +7,10 @@
 // Every optimizer keeps per-parameter state (momentum buffers, moment estimates,
 // a step count) in the base class, so that one state_dict()/load_state_dict()
 // pair serves them all and a resumed run continues exactly. The update rules are
-// in docs/optim.md; SGD is here, the Adam family in engine/optim/adam.h.
+// in docs/optim.md; SGD is here, the Adam family in engine/optim/adam.h. On CUDA a
+// group's parameters are updated together, a few multi-tensor launches a step
+// (engine/optim/multi_tensor.h), and a step can be skipped on the device by the
+// loss scaler's found_inf flag without a host read.
 #pragma once
 #include <functional>
 #include <map>
