@@ -13,6 +13,9 @@
 //            backward reads saved and grad_output, writes grad_input: 3 * sizeof(T).
 //            Both are bandwidth-bound: the transcendental math is hidden behind
 //            the loads on an H100, so one generic grid-stride kernel is enough.
+//   add_relu: y = relu(a + b) reads a and b and writes y: 3 * sizeof(T) bytes per
+//            element, where add then relu move 5 (docs/ops/fused.md); its backward
+//            is relu's activation_backward_kernel on the saved y.
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/ops/activation.h"
@@ -94,7 +97,32 @@ __global__ void activation_backward_kernel(Activation a, float p, GradientRule r
   }
 }
 
+template <class T>
+__global__ void add_relu_forward_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y,
+                                        int64_t n) {
+  KILN_GRID_STRIDE_LOOP(i, n) {
+    const float sum = to_float(a[i]) + to_float(b[i]);
+    y[i] = from_float<T>(sum > 0.f ? sum : 0.f);
+  }
+}
+
 }  // namespace
+
+void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y) {
+  KILN_CHECK(a.dtype() == b.dtype() && a.dtype() == y.dtype() && a.layout() == b.layout() &&
+                 a.layout() == y.layout() && a.numel() == b.numel() && a.numel() == y.numel(),
+             "add_relu: a, b and y must match, got ", a.describe(), ", ", b.describe(), " and ", y.describe());
+  const int64_t n = a.numel();
+  if (n == 0) return;
+  Context& ctx = context_for(a);
+  set_device(ctx);
+  KILN_DISPATCH_CUDA_FLOAT(a.dtype(), "add_relu", {
+    add_relu_forward_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+        static_cast<const scalar_t*>(a.raw_data()), static_cast<const scalar_t*>(b.raw_data()),
+        static_cast<scalar_t*>(y.raw_data()), n);
+  });
+  KILN_CHECK_LAUNCH("add_relu");
+}
 
 void activation_forward(Activation a, double parameter, const Tensor& x, const Tensor& y) {
   KILN_CHECK(x.dtype() == y.dtype() && x.layout() == y.layout() && x.numel() == y.numel(),

@@ -1,4 +1,5 @@
-// Batch normalisation on CUDA: statistics, forward and backward (engine/ops/norm.h).
+// Batch normalisation on CUDA: statistics, forward and backward (engine/ops/norm.h),
+// for batch_norm and batch_norm_act (batch norm + relu/relu6 fused, docs/ops/fused.md).
 //
 // Math, per channel c over its M = N*H*W values (x seen as (N, C, L), L = H*W):
 //   mean = sum x / M,  var = sum (x - mean)^2 / M,  invstd = rsqrt(var + eps)
@@ -11,7 +12,12 @@
 // Shapes: x, y, grad_output, grad_input (N, C, H, W) nchw/nhwc or (N, C), dtype
 //   f32/f16/bf16; weight, bias, running stats, mean, invstd, grad_weight, grad_bias
 //   (C) f32 (all arithmetic is f32; half types are only a storage format).
-// Saved for backward (by the op): x, weight, mean, invstd.
+// Saved for backward (by the op): x, weight, mean, invstd; batch_norm_act also y.
+// Fused activation f (NormActivation; identity for batch_norm): the forward kernel
+//   stores f(z) instead of z; both backward kernels read y and use
+//   gradient_through_activation(f, guided, y, dy) wherever they read dy. So the
+//   fused op moves 2*sizeof(T) bytes per element forward (batch_norm + relu: 4) and
+//   3 + 4 backward (batch_norm + relu: 3 for relu, then 2 + 3), and never allocates z.
 // Kernels:
 //   batch_norm_stats_kernel: one block per channel, two passes over the channel
 //     (mean, then squared deviations) so var never suffers E[x^2] - E[x]^2
@@ -108,30 +114,42 @@ __global__ void batch_norm_eval_stats_kernel(const float* running_mean, const fl
   }
 }
 
+// dL/dz at (n, c, l) from grad_output, through the fused activation if there is one.
+template <class T>
+__device__ __forceinline__ float grad_z(const T* __restrict__ grad_output, const ChannelView& gv,
+                                        const ActivationGrad<T>& activation, int64_t n, int64_t c, int64_t l) {
+  const float dy = to_float(grad_output[offset_of(gv, n, c, l)]);
+  if (activation.y == nullptr) return dy;
+  return gradient_through_activation(activation.activation, activation.guided,
+                                     to_float(activation.y[offset_of(activation.yv, n, c, l)]), dy);
+}
+
 template <class T>
 __global__ void batch_norm_forward_kernel(const T* __restrict__ x, ChannelView xv, const float* mean,
                                           const float* invstd, const float* weight, const float* bias,
-                                          T* __restrict__ y, ChannelView yv) {
+                                          NormActivation activation, T* __restrict__ y, ChannelView yv) {
   KILN_GRID_STRIDE_LOOP(i, xv.N * xv.C * xv.L) {
     int64_t n, c, l;
     decode(xv, i, n, c, l);
     const float scale = invstd[c] * (weight ? weight[c] : 1.0f);
     const float shift = (bias ? bias[c] : 0.0f) - mean[c] * scale;
-    y[offset_of(yv, n, c, l)] = from_float<T>(to_float(x[offset_of(xv, n, c, l)]) * scale + shift);
+    const float z = to_float(x[offset_of(xv, n, c, l)]) * scale + shift;
+    y[offset_of(yv, n, c, l)] = from_float<T>(apply_norm_activation(activation, z));
   }
 }
 
 // One block per channel: sum_dy[c] = sum dy, sum_dy_xhat[c] = sum dy * xhat.
 template <class T>
 __global__ void batch_norm_backward_reduce_kernel(const T* __restrict__ grad_output, ChannelView gv,
-                                                  const T* __restrict__ x, ChannelView xv, const float* mean,
-                                                  const float* invstd, float* sum_dy, float* sum_dy_xhat) {
+                                                  ActivationGrad<T> activation, const T* __restrict__ x,
+                                                  ChannelView xv, const float* mean, const float* invstd,
+                                                  float* sum_dy, float* sum_dy_xhat) {
   const int64_t c = blockIdx.x, count = xv.count();
   const float channel_mean = mean[c], channel_invstd = invstd[c];
   float partial_dy = 0, partial_dy_xhat = 0;
   for (int64_t m = threadIdx.x; m < count; m += blockDim.x) {
     const int64_t n = m / xv.L, l = m % xv.L;
-    const float dy = to_float(grad_output[offset_of(gv, n, c, l)]);
+    const float dy = grad_z(grad_output, gv, activation, n, c, l);
     partial_dy += dy;
     partial_dy_xhat += dy * (to_float(x[offset_of(xv, n, c, l)]) - channel_mean) * channel_invstd;
   }
@@ -145,16 +163,16 @@ __global__ void batch_norm_backward_reduce_kernel(const T* __restrict__ grad_out
 
 template <class T>
 __global__ void batch_norm_backward_input_kernel(const T* __restrict__ grad_output, ChannelView gv,
-                                                 const T* __restrict__ x, ChannelView xv, const float* mean,
-                                                 const float* invstd, const float* weight, const float* sum_dy,
-                                                 const float* sum_dy_xhat, bool training, T* __restrict__ grad_input,
-                                                 ChannelView giv) {
+                                                 ActivationGrad<T> activation, const T* __restrict__ x,
+                                                 ChannelView xv, const float* mean, const float* invstd,
+                                                 const float* weight, const float* sum_dy, const float* sum_dy_xhat,
+                                                 bool training, T* __restrict__ grad_input, ChannelView giv) {
   const float inverse_count = 1.0f / static_cast<float>(xv.count());
   KILN_GRID_STRIDE_LOOP(i, giv.N * giv.C * giv.L) {
     int64_t n, c, l;
     decode(giv, i, n, c, l);
     const float scale = invstd[c] * (weight ? weight[c] : 1.0f);
-    float dy = to_float(grad_output[offset_of(gv, n, c, l)]);
+    float dy = grad_z(grad_output, gv, activation, n, c, l);
     if (training) {  // remove the parts of dy that flow through mean and var
       const float xhat = (to_float(x[offset_of(xv, n, c, l)]) - mean[c]) * invstd[c];
       dy -= (sum_dy[c] + xhat * sum_dy_xhat[c]) * inverse_count;
@@ -193,18 +211,19 @@ void batch_norm_stats(const Tensor& x, bool training, double momentum, double ep
 }
 
 void batch_norm_forward(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
-                        const Tensor& bias, const Tensor& y) {
+                        const Tensor& bias, NormActivation activation, const Tensor& y) {
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "batch_norm", {
     batch_norm_forward_kernel<scalar_t><<<grid_size(x.numel()), kThreads, 0, ctx.stream()>>>(
         static_cast<const scalar_t*>(x.raw_data()), channel_view(x), mean.data<float>(), invstd.data<float>(),
-        f32_or_null(weight), f32_or_null(bias), static_cast<scalar_t*>(y.raw_data()), channel_view(y));
+        f32_or_null(weight), f32_or_null(bias), activation, static_cast<scalar_t*>(y.raw_data()), channel_view(y));
   });
   KILN_CHECK_LAUNCH("batch_norm_forward");
 }
 
-void batch_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+void batch_norm_backward(const Tensor& grad_output, NormActivation activation, GradientRule rule,
+                         const Tensor& output, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                          const Tensor& weight, bool training, const Tensor& grad_input, const Tensor& grad_weight,
                          const Tensor& grad_bias) {
   Context& ctx = context_for(x);
@@ -218,17 +237,21 @@ void batch_norm_backward(const Tensor& grad_output, const Tensor& x, const Tenso
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "batch_norm_backward", {
     const auto* dy = static_cast<const scalar_t*>(grad_output.raw_data());
     const auto* x_data = static_cast<const scalar_t*>(x.raw_data());
+    ActivationGrad<scalar_t> through;  // identity unless batch_norm_act
+    if (activation != NormActivation::identity)
+      through = {activation, rule == GradientRule::guided, static_cast<const scalar_t*>(output.raw_data()),
+                 channel_view(output)};
     if (training || grad_weight.defined() || grad_bias.defined()) {  // eval's grad_input needs no sums
       batch_norm_backward_reduce_kernel<scalar_t>
           <<<static_cast<unsigned>(xv.C), reduce_threads(xv.count()), 0, ctx.stream()>>>(
-              dy, gv, x_data, xv, mean.data<float>(), invstd.data<float>(), sum_dy.data<float>(),
+              dy, gv, through, x_data, xv, mean.data<float>(), invstd.data<float>(), sum_dy.data<float>(),
               sum_dy_xhat.data<float>());
       KILN_CHECK_LAUNCH("batch_norm_backward_reduce");
     }
     if (grad_input.defined()) {
       batch_norm_backward_input_kernel<scalar_t><<<grid_size(x.numel()), kThreads, 0, ctx.stream()>>>(
-          dy, gv, x_data, xv, mean.data<float>(), invstd.data<float>(), f32_or_null(weight), sum_dy.data<float>(),
-          sum_dy_xhat.data<float>(), training, static_cast<scalar_t*>(grad_input.raw_data()),
+          dy, gv, through, x_data, xv, mean.data<float>(), invstd.data<float>(), f32_or_null(weight),
+          sum_dy.data<float>(), sum_dy_xhat.data<float>(), training, static_cast<scalar_t*>(grad_input.raw_data()),
           channel_view(grad_input));
       KILN_CHECK_LAUNCH("batch_norm_backward_input");
     }

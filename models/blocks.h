@@ -6,6 +6,8 @@
 //
 //   ConvBNAct         torchvision.ops.Conv2dNormActivation: a Sequential
 //                     "0" conv (no bias) -> "1" batch norm -> "2" activation
+//                     (Sequential runs "1" and "2" as one fused batch_norm_act
+//                     for relu/relu6; the modules and their names stay)
 //   init_torchvision  the weight init loop every torchvision classifier runs
 //                     after building itself (kaiming-normal convs, BN 1/0, ...)
 //   for_each_module   a depth-first walk with dotted names, as torch's named_modules()

@@ -4,6 +4,7 @@
 
 #include "engine/nn/init.h"
 #include "engine/ops/dropout.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/linear.h"
 #include "engine/ops/norm.h"
 #include "engine/ops/shape_ops.h"
@@ -66,12 +67,16 @@ BatchNorm::BatchNorm(int64_t channels, double momentum_value, double eps_value, 
   register_buffer("running_var", &running_var, ones({channels}));
 }
 
-Tensor BatchNorm::forward_impl(const Tensor& x) {
+BatchNormOptions BatchNorm::options() const {
   BatchNormOptions options;
   options.training = is_training() && !freeze_statistics;
   options.momentum = momentum;
   options.eps = eps;
-  return batch_norm(x, weight, bias, running_mean, running_var, options);
+  return options;
+}
+
+Tensor BatchNorm::forward_impl(const Tensor& x) {
+  return batch_norm(x, weight, bias, running_mean, running_var, options());
 }
 
 std::string BatchNorm::extra_repr() const {
@@ -104,9 +109,32 @@ Sequential& Sequential::add(const std::string& name, ModulePtr module) {
 }
 
 Tensor Sequential::forward_impl(const Tensor& x) {
+  const auto children = named_children();
   Tensor h = x;
-  for (auto& [name, module] : named_children()) h = module->forward(h);
+  for (size_t i = 0; i < children.size(); ++i) {
+    // A BatchNorm followed by an activation runs as one fused op where it can.
+    auto* bn = dynamic_cast<BatchNorm*>(children[i].second.get());
+    auto* act = i + 1 < children.size() ? dynamic_cast<ActivationLayer*>(children[i + 1].second.get()) : nullptr;
+    if (bn && act) {
+      h = batch_norm_then_activation(*bn, *act, h);
+      ++i;
+      continue;
+    }
+    h = children[i].second->forward(h);
+  }
   return h;
+}
+
+Tensor batch_norm_then_activation(BatchNorm& bn, ActivationLayer& act, const Tensor& x) {
+  if (!batch_norm_can_fuse(act.activation) || bn.has_forward_hooks() || act.has_forward_hooks())
+    return act.forward(bn.forward(x));
+  return batch_norm_act(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.options(), act.activation);
+}
+
+Tensor add_then_activation(ActivationLayer& act, const Tensor& a, const Tensor& b) {
+  const bool fusable = act.activation == Activation::relu && !act.has_forward_hooks() && a.defined() &&
+                       b.defined() && a.shape() == b.shape() && a.dtype() == b.dtype();
+  return fusable ? add_relu(a, b) : act.forward(add(a, b));
 }
 
 }  // namespace kiln::nn

@@ -8,6 +8,7 @@
 #include "engine/nn/module.h"
 #include "engine/ops/activation.h"
 #include "engine/ops/conv.h"
+#include "engine/ops/norm.h"
 #include "engine/ops/pool.h"
 
 namespace kiln::nn {
@@ -64,6 +65,9 @@ class BatchNorm : public Module {
   // When frozen, the layer normalises with its running statistics even in train()
   // mode and never updates them (fine-tuning with frozen batch-norm statistics).
   bool freeze_statistics = false;
+  // What forward() passes to batch_norm in the current mode (training unless eval()
+  // or frozen statistics); batch_norm_then_activation passes the same.
+  BatchNormOptions options() const;
 
  protected:
   Tensor forward_impl(const Tensor& x) override;
@@ -141,6 +145,9 @@ class Flatten : public Module {
 };
 
 // Runs its children in order; children are named "0", "1", ... as in torch.nn.Sequential.
+// A BatchNorm child followed by an ActivationLayer child runs as
+// batch_norm_then_activation (one fused op for relu/relu6, below), which is how
+// ConvBNAct (MobileNetV2), VGG-BN and cnn5 with batch norm get the fusion.
 class Sequential : public Module {
  public:
   Sequential() = default;
@@ -153,5 +160,25 @@ class Sequential : public Module {
  protected:
   Tensor forward_impl(const Tensor& x) override;
 };
+
+// ---- fused forward of two modules (docs/ops/fused.md)
+//
+// activation(bn(x)) and activation(a + b) as one op each (batch_norm_act, add_relu)
+// where that computes the same thing, and as the two module calls otherwise. A
+// network keeps its BatchNorm and ActivationLayer children, so parameter and buffer
+// names, state dicts, freeze-by-prefix, the ONNX exporter (which walks the modules)
+// and the importer see no difference; only the forward pass is shorter.
+//
+// The fused op skips the modules' forward(), so it is used only when neither module
+// has a forward hook: a hook (kiln visualize's LayerCapture on "layer1.0.relu", a
+// test's counter) must see the module run and may replace its output, so with a hook
+// the two calls run as before. The fused ops record guided backprop's rule exactly
+// where relu and relu6 would, so visualize's guided gradients are unchanged too.
+
+// act(bn(x)); fused when act is relu or relu6 and no hook is registered on either.
+Tensor batch_norm_then_activation(BatchNorm& bn, ActivationLayer& act, const Tensor& x);
+// act(a + b) (a residual block's end); fused when act is relu, a and b have one
+// shape and dtype, and act has no hook. Otherwise act.forward(add(a, b)).
+Tensor add_then_activation(ActivationLayer& act, const Tensor& a, const Tensor& b);
 
 }  // namespace kiln::nn

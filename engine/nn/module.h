@@ -80,6 +80,9 @@ class Module {
   using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
   class HookHandle;
   [[nodiscard]] HookHandle register_forward_hook(ForwardHook hook);
+  // True while a hook is registered. Code that would compute this module's output
+  // without calling forward() (a fused op, engine/nn/layers.h) must not do so then.
+  bool has_forward_hooks() const { return !forward_hooks_->hooks.empty(); }
 
   // Integer state that is neither a parameter nor a buffer but must survive a
   // checkpoint for an exact resume (how many masks a Dropout has drawn), by

@@ -103,6 +103,43 @@ Tensor activate(const Tensor& x, Activation a) {
   }
 }
 
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  const char* op = "add_relu";
+  check_defined(op, "a", a);
+  check_defined(op, "b", b);
+  check_dtype_supported(op, a);
+  check_same_dtype(op, {a, b});
+  check_same_device(op, {a, b});
+  KILN_CHECK(a.shape() == b.shape(), "add_relu: a and b must have one shape (no broadcasting), got a ", a.shape(),
+             " and b ", b.shape());
+  // The loop pairs elements by memory position: b must be laid out like a.
+  const Tensor b_like_a = b.layout() == a.layout() ? b : b.to(a.layout());
+  Tensor y = empty_like(a);
+  on_device(
+      a.device(),
+      [&] {
+        cpu_floating(a.dtype(), op, [&](auto tag) {
+          using T = decltype(tag);
+          cpu::add_relu_forward<T>(a.data<T>(), b_like_a.data<T>(), y.data<T>(), a.numel());
+        });
+      },
+      [&] { KILN_CUDA_ONLY(cuda::add_relu_forward(a, b_like_a, y)); });
+  if (any_needs_grad({a, b_like_a})) {
+    const Tensor y_saved = y.detach();  // relu'(a + b) = [y > 0]
+    const GradientRule rule = guided_backprop_enabled() ? GradientRule::guided : GradientRule::exact;
+    // Two leaves must not share one gradient tensor (an optimizer may scale one in
+    // place); anything else may, since the tape sums non-leaf gradients out of place.
+    const bool both_leaves = a.is_leaf() && b_like_a.is_leaf();
+    record(y, op, {a, b_like_a},
+           [y_saved, rule, both_leaves](const Tensor& grad_output, const std::vector<bool>& mask) {
+             const Tensor grad = activation_backward(Activation::relu, 0.0, y_saved, grad_output, rule);
+             const Tensor grad_b = mask[0] && mask[1] && both_leaves ? grad.clone() : grad;
+             return std::vector<Tensor>{mask[0] ? grad : Tensor(), mask[1] ? grad_b : Tensor()};
+           });
+  }
+  return y;
+}
+
 Tensor relu(const Tensor& x) { return activation_op(Activation::relu, 0.0, x); }
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return activation_op(Activation::leaky_relu, negative_slope, x);

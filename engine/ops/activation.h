@@ -17,7 +17,12 @@
 //
 // Backward rules (GradientRule): `exact` is the derivative; `guided` is guided
 // backpropagation's rule f'(x) * max(grad_output, 0), recorded for relu and relu6
-// while a GuidedBackpropGuard is alive (engine/autograd/grad_mode.h).
+// (and for add_relu and batch_norm_act) while a GuidedBackpropGuard is alive
+// (engine/autograd/grad_mode.h).
+//
+// add_relu(a, b) = relu(a + b) in one pass (a residual block's last step; the fused
+// math and the bytes it saves are in docs/ops/fused.md). Saves y only: relu'(a + b)
+// = [y > 0], so backward is relu's backward read off y, and da = db = that.
 #pragma once
 #include <string>
 
@@ -35,6 +40,9 @@ Tensor relu6(const Tensor& x);
 Tensor hardswish(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
+// relu(a + b): a and b of one shape and dtype; y has a's layout (b is converted if
+// its layout differs). One pass: reads a and b, writes y; no a + b tensor exists.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 
 enum class Activation { relu, leaky_relu, elu, gelu, silu, mish, relu6, hardswish, sigmoid, tanh };
 constexpr int kActivationCount = 10;  // keep in step with Activation (activation.cpp static_asserts it)
@@ -67,11 +75,13 @@ template <class T> void activation_forward(Activation a, double parameter, const
 template <class T>
 void activation_backward(Activation a, double parameter, GradientRule rule, const T* saved, const T* grad_output,
                          T* grad_input, int64_t n);
+template <class T> void add_relu_forward(const T* a, const T* b, T* y, int64_t n);
 }  // namespace cpu
 namespace cuda {
 void activation_forward(Activation a, double parameter, const Tensor& x, const Tensor& y);
 void activation_backward(Activation a, double parameter, GradientRule rule, const Tensor& saved,
                          const Tensor& grad_output, const Tensor& grad_input);
+void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y);
 }  // namespace cuda
 
 }  // namespace kiln

@@ -22,10 +22,20 @@
 // statistics are f64 when x is f64 and f32 otherwise, so that on the GPU an f16 or
 // bf16 x keeps its statistics and affine parameters in f32 (as cuDNN and PyTorch's
 // mixed-precision batch norm do). Output layout = input layout.
+//
+// batch_norm_act (docs/ops/fused.md) is batch_norm followed by relu or relu6 in one
+// op and one tape node: y = f(batch_norm(x)). The backend functions below take the
+// activation (NormActivation::identity for plain batch_norm), so both ops share one
+// CPU reference and one set of CUDA kernels. Backward reads f' off the output y
+// (relu: y > 0; relu6: 0 < y < 6) and applies it to dy inside batch norm's own
+// reduction and input-gradient pass: the pre-activation batch_norm(x) is never
+// stored, and the masked gradient f'(z) * dy is never written out.
 #pragma once
 #include <array>
 #include <cstdint>
 
+#include "engine/core/rng.h"  // KILN_HOST_DEVICE
+#include "engine/ops/activation.h"
 #include "engine/tensor/tensor.h"
 
 namespace kiln {
@@ -42,6 +52,35 @@ struct BatchNormOptions {
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, const BatchNormOptions& options);
 
+// y = activation(batch_norm(x)) for activation relu or relu6, one tape node. Saves x,
+// weight, mean, invstd and y (detached); the gradient rule (exact or guided, see
+// engine/autograd/grad_mode.h) is fixed when the op is recorded, as relu's is.
+Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                      const Tensor& running_var, const BatchNormOptions& options, Activation activation);
+// True for the activations batch_norm_act fuses: relu and relu6.
+bool batch_norm_can_fuse(Activation activation);
+
+// The activation inside the batch norm kernels: identity for batch_norm itself.
+enum class NormActivation { identity, relu, relu6 };
+
+// z -> f(z). Written as relu and relu6 in engine/ops/cpu/activation_cpu.cpp are.
+template <class T> KILN_HOST_DEVICE inline T apply_norm_activation(NormActivation a, T z) {
+  if (a == NormActivation::relu) return z > T(0) ? z : T(0);
+  if (a == NormActivation::relu6) return z > T(0) ? (z < T(6) ? z : T(6)) : T(0);
+  return z;
+}
+
+// The gradient that reaches batch norm's output z = batch_norm(x) from dy = dL/dy,
+// with f'(z) read off y = f(z): relu' = [y > 0], relu6' = [0 < y < 6] (the same
+// values relu and relu6 take at their kinks, 0 at z = 0 and at z = 6). guided:
+// f'(z) * max(dy, 0), guided backpropagation's rule (GradientRule::guided).
+template <class T> KILN_HOST_DEVICE inline T gradient_through_activation(NormActivation a, bool guided, T y, T dy) {
+  if (a == NormActivation::identity) return dy;
+  const bool active = a == NormActivation::relu ? y > T(0) : (y > T(0) && y < T(6));
+  if (guided && dy < T(0)) return T(0);
+  return active ? dy : T(0);
+}
+
 // The dtype weight, bias, running stats and saved statistics have for an x of `x_dtype`.
 DType batch_norm_parameter_dtype(DType x_dtype);
 
@@ -54,9 +93,13 @@ struct BatchNormGrads {
   Tensor grad_bias;    // (C)
 };
 // grad_output: like x (any layout); weight: (C) or undefined; save_mean, save_invstd: (C).
+// For batch_norm_act: `activation` and `rule` as recorded, and `output` its y (any
+// layout, x's dtype); grad_output is then dL/dy and is taken through f' first.
 BatchNormGrads batch_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& weight,
                                    const Tensor& save_mean, const Tensor& save_invstd, bool training,
-                                   const std::array<bool, 3>& grad_input_mask);
+                                   const std::array<bool, 3>& grad_input_mask,
+                                   NormActivation activation = NormActivation::identity,
+                                   GradientRule rule = GradientRule::exact, const Tensor& output = Tensor());
 
 // x seen as (N, C, L), L = H*W: element (n, c, l) is at n*stride_n + c*stride_c +
 // l*stride_l. Both layouts flatten (h, w) with one stride (1 in nchw, C in nhwc).
@@ -68,6 +111,15 @@ struct ChannelView {
 };
 ChannelView channel_view(const Tensor& t);
 
+// What the backward kernels need to take dy through a fused activation: which one,
+// the rule, and the output y it reads f' from (null for identity).
+template <class T> struct ActivationGrad {
+  NormActivation activation = NormActivation::identity;
+  bool guided = false;
+  const T* y = nullptr;
+  ChannelView yv;
+};
+
 // Backend functions. T = x's dtype on the CPU (float or double; statistics in T too).
 // Pointers to optional tensors (weight, bias, running stats, gradients) may be null.
 namespace cpu {
@@ -76,21 +128,24 @@ namespace cpu {
 template <class T>
 void batch_norm_stats(const T* x, const ChannelView& xv, bool training, double momentum, double eps,
                       T* running_mean, T* running_var, T* mean, T* invstd);
+// y = f((x - mean) * invstd * weight + bias), f = activation.
 template <class T>
 void batch_norm_forward(const T* x, const ChannelView& xv, const T* mean, const T* invstd, const T* weight,
-                        const T* bias, T* y, const ChannelView& yv);
+                        const T* bias, NormActivation activation, T* y, const ChannelView& yv);
 template <class T>
-void batch_norm_backward(const T* grad_output, const ChannelView& gv, const T* x, const ChannelView& xv,
-                         const T* mean, const T* invstd, const T* weight, bool training, T* grad_input,
-                         const ChannelView& giv, T* grad_weight, T* grad_bias);
+void batch_norm_backward(const T* grad_output, const ChannelView& gv, const ActivationGrad<T>& activation,
+                         const T* x, const ChannelView& xv, const T* mean, const T* invstd, const T* weight,
+                         bool training, T* grad_input, const ChannelView& giv, T* grad_weight, T* grad_bias);
 }  // namespace cpu
 namespace cuda {
 // Same contracts; x, y, grad_output, grad_input in f32/f16/bf16, the rest f32.
 void batch_norm_stats(const Tensor& x, bool training, double momentum, double eps, const Tensor& running_mean,
                       const Tensor& running_var, const Tensor& mean, const Tensor& invstd);
 void batch_norm_forward(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
-                        const Tensor& bias, const Tensor& y);
-void batch_norm_backward(const Tensor& grad_output, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& bias, NormActivation activation, const Tensor& y);
+// output: y of batch_norm_act (undefined for identity).
+void batch_norm_backward(const Tensor& grad_output, NormActivation activation, GradientRule rule,
+                         const Tensor& output, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                          const Tensor& weight, bool training, const Tensor& grad_input, const Tensor& grad_weight,
                          const Tensor& grad_bias);
 }  // namespace cuda

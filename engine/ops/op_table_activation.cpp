@@ -38,6 +38,18 @@ std::vector<OpCase> activation_cases() {
                     [](Rng& rng, DType dt) { return Inputs{activation_input(rng, dt)}; }, {true},
                     [a](const Inputs& in) { return activate(in[0], a); }});
   }
+  // add_relu (fused relu(a + b)): a stays 0.3 away from 0 and |b| <= 0.1, so a + b
+  // stays 0.2 away from relu's kink, also after rounding to f16/bf16.
+  auto add_relu_inputs = [](Shape shape) {
+    return [shape](Rng& rng, DType dt) {
+      return Inputs{uniform_avoiding(shape, -2, 2, {0.0}, 0.3, rng, dt), uniform(shape, -0.1, 0.1, rng, {dt})};
+    };
+  };
+  auto run_add_relu = [](const Inputs& in) { return add_relu(in[0], in[1]); };
+  rows.push_back({"add_relu[(2,3,4,5)]", "activation", kCpuFloat, kCudaFloat, add_relu_inputs({2, 3, 4, 5}),
+                  {true, true}, run_add_relu});
+  rows.push_back({"add_relu[(6,7)]", "activation", kCpuFloat, kCudaFloat, add_relu_inputs({6, 7}), {true, true},
+                  run_add_relu});
   rows.push_back({"leaky_relu[negative_slope=0.2]", "activation", kCpuFloat, kCudaFloat,
                   [](Rng& rng, DType dt) { return Inputs{activation_input(rng, dt)}; }, {true},
                   [](const Inputs& in) { return leaky_relu(in[0], 0.2); }});

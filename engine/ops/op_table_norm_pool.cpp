@@ -7,7 +7,11 @@
 // channel means of dy and dy*xhat from dy, a cancellation that turns bf16's
 // 2^-9 relative rounding of dy (and of the output) into ~3x larger relative error
 // in what is left; 3e-2 covers that with margin, a wrong formula is off by O(1).
+// batch_norm_act (batch norm + relu/relu6 in one op) keeps the same tolerances: its
+// inputs are built so that no pre-activation value is near a kink (see
+// batch_norm_act_inputs), so f' is the same at every point the checks evaluate.
 #include <algorithm>
+#include <cmath>
 
 #include "engine/ops/norm.h"
 #include "engine/ops/op_table.h"
@@ -31,6 +35,51 @@ std::vector<Tensor> batch_norm_inputs(const Shape& x_shape, Rng& rng, DType dtyp
   return {uniform(x_shape, -2, 2, rng, {dtype}), uniform({channels}, 0.5, 1.5, rng, {dtype}),
           uniform({channels}, -0.5, 0.5, rng, {dtype}), uniform({channels}, -0.5, 0.5, rng, {dtype}),
           uniform({channels}, 0.5, 2.0, rng, {dtype})};
+}
+
+// Inputs for batch_norm_act whose pre-activation z = batch_norm(x) stays far from
+// the kinks at z = 0 and z = 6. Batch norm rescales x per channel, so the kinks
+// cannot be avoided by drawing x alone; instead x is drawn in [-2.5, 3.5] at least
+// 0.3 away from 0 and 2, and weight and bias are then set per channel from the
+// statistics the op will use (the batch's in training, the running ones in eval):
+//     weight = s / invstd,  bias = s * mean   =>   z = (x - mean) * invstd * weight + bias = s x
+// with s in [2.9, 3.1], so z's kinks 0 and 6 fall at x = 0 and x = 6 / s in [1.93, 2.07],
+// inside the gaps: every z is at least 0.6 from a kink (gradcheck moves z by ~1e-6;
+// rounding to bf16 moves it by < 0.05). relu6 clips z above 6, so both its flat
+// pieces and its slope are exercised.
+// "(3,4,5,5)": a shape as the row names write it.
+std::string compact(const Shape& shape) {
+  std::string text = shape.to_string();
+  text.erase(std::remove(text.begin(), text.end(), ' '), text.end());
+  return text;
+}
+
+std::vector<Tensor> batch_norm_act_inputs(const Shape& x_shape, bool training, Rng& rng, DType dtype) {
+  const int64_t channels = x_shape[1];
+  const int64_t per_image = x_shape.numel() / x_shape[0], spatial = per_image / channels;
+  const Tensor x = uniform_avoiding(x_shape, -2.5, 3.5, {0.0, 2.0}, 0.3, rng, DType::f64);
+  const std::vector<double> values = x.to_vector();  // (n, c, l) row-major
+  const std::vector<double> running_mean = uniform({channels}, -0.5, 0.5, rng, {DType::f64}).to_vector();
+  const std::vector<double> running_var = uniform({channels}, 0.5, 2.0, rng, {DType::f64}).to_vector();
+  const double eps = BatchNormOptions{}.eps;
+  std::vector<double> weight(static_cast<size_t>(channels)), bias(static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c) {
+    double mean = running_mean[c], var = running_var[c];
+    if (training) {
+      double sum = 0, squares = 0, count = 0;
+      for (size_t k = static_cast<size_t>(c * spatial); k < values.size(); k += static_cast<size_t>(per_image))
+        for (int64_t l = 0; l < spatial; ++l, ++count) sum += values[k + l];
+      mean = sum / count;
+      for (size_t k = static_cast<size_t>(c * spatial); k < values.size(); k += static_cast<size_t>(per_image))
+        for (int64_t l = 0; l < spatial; ++l) squares += (values[k + l] - mean) * (values[k + l] - mean);
+      var = squares / count;  // biased, as batch norm normalises with
+    }
+    const double s = rng.uniform(2.9, 3.1);
+    weight[c] = s * std::sqrt(var + eps);
+    bias[c] = s * mean;
+  }
+  return {x.to(dtype), from_vector(weight, {channels}, {dtype}), from_vector(bias, {channels}, {dtype}),
+          from_vector(running_mean, {channels}, {dtype}), from_vector(running_var, {channels}, {dtype})};
 }
 
 // The values 0.05 * (k - numel/2) for k = 0 .. numel-1, shuffled: all distinct, and
@@ -86,6 +135,36 @@ std::vector<OpCase> norm_cases() {
                     return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), BatchNormOptions{});
                   },
                   1e-6, 1e-4, half_tolerance});
+
+  // batch_norm_act: both activations, both modes, 4-D shapes with different channel
+  // strides (H*W = 25, 24, 21 in nchw; the harness adds nhwc) and a 2-D (N, C) input.
+  struct FusedRow {
+    Activation activation;
+    bool training;
+    Shape shape;
+  };
+  const FusedRow fused_rows[] = {
+      {Activation::relu, true, {3, 4, 5, 5}},  {Activation::relu6, true, {3, 4, 5, 5}},
+      {Activation::relu, false, {2, 3, 4, 6}}, {Activation::relu6, false, {2, 3, 4, 6}},
+      {Activation::relu6, true, {2, 5, 3, 7}}, {Activation::relu, true, {8, 3}},
+  };
+  for (const FusedRow& r : fused_rows) {
+    const Shape shape = r.shape;
+    const bool training = r.training;
+    const Activation activation = r.activation;
+    rows.push_back({str("batch_norm_act[", activation_name(activation), training ? ",training," : ",eval,",
+                        compact(shape), "]"),
+                    "norm", kCpuFloat, kCudaFloat,
+                    [shape, training](Rng& rng, DType dt) { return batch_norm_act_inputs(shape, training, rng, dt); },
+                    x_weight_bias,
+                    [training, activation](const std::vector<Tensor>& in) {
+                      BatchNormOptions options;
+                      options.training = training;
+                      return batch_norm_act(in[0], as_parameter(in[1], in[0]), as_parameter(in[2], in[0]), in[3],
+                                            in[4], options, activation);
+                    },
+                    1e-6, 1e-4, half_tolerance});
+  }
   return rows;
 }
 

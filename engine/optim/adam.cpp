@@ -1,5 +1,5 @@
-// AdamFamily: per-parameter state, the host-side scalars of each step, and the
-// CPU reference update. The fused CUDA update is kernels/optim_adam.cu.
+// AdamFamily: per-parameter state, the scalars of each step (adam_math.h), and the
+// CPU reference update. The fused CUDA updates are kernels/optim_adam.cu.
 #include "engine/optim/adam.h"
 
 #include <cmath>
@@ -30,63 +30,50 @@ std::string AdamFamily::name() const {
   return "adam?";
 }
 
-double nadam_mu(double beta1, double momentum_decay, double step) {
-  return beta1 * (1.0 - 0.5 * std::pow(0.96, step * momentum_decay));
+AdamHyperparameters AdamFamily::hyperparameters(const ParamGroup& group) const {
+  AdamHyperparameters h;
+  h.variant = options_.variant;
+  h.lr = group.lr;
+  h.beta1 = options_.beta1;
+  h.beta2 = options_.beta2;
+  h.eps = options_.eps;
+  h.weight_decay = group.weight_decay;
+  h.amsgrad = options_.amsgrad;
+  h.momentum_decay = options_.momentum_decay;
+  return h;
 }
 
-double radam_rectification(double beta2, double step) {
-  const double rho_inf = 2.0 / (1.0 - beta2) - 1.0;  // the length of the SMA that v approximates, as t -> inf
-  const double beta2_t = std::pow(beta2, step);
-  const double rho_t = rho_inf - 2.0 * step * beta2_t / (1.0 - beta2_t);
-  // Below 5 the variance of the adaptive term is unbounded (Liu et al. 2019):
-  // the step falls back to bias-corrected momentum.
-  if (rho_t <= 5.0) return 0.0;
-  return std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t));
-}
-
-void AdamFamily::step() {
-  NoGradGuard no_grad;
+void AdamFamily::apply_step(const Tensor& found_inf) {
+  const bool nadam = options_.variant == AdamVariant::nadam;
   for (ParamGroup& group : groups_) {
+    const AdamHyperparameters h = hyperparameters(group);
+    std::vector<Tensor> multi_tensor_params;
     for (Tensor& p : group.params) {
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;  // frozen, or not reached by this backward
       KILN_CHECK(grad.dtype() == p.dtype() && grad.layout() == p.layout(), name(), ": the gradient of a ",
                  p.describe(), " parameter is ", grad.describe());
       ParamState& state = state_of(p);
-      if (state.tensors.empty()) {  // the first step: the averages start at zero, as in torch
+      if (!state.tensors.count("exp_avg")) {  // the first step: the averages start at zero, as in torch
         state.tensors["exp_avg"] = zeros_like(p);
         state.tensors["exp_avg_sq"] = zeros_like(p);
         if (options_.amsgrad) state.tensors["max_exp_avg_sq"] = zeros_like(p);
-        state.scalars["step"] = 0;
-        if (options_.variant == AdamVariant::nadam) state.scalars["mu_product"] = 1;
+      }
+      if (goes_multi_tensor(p)) {
+        multi_tensor_params.push_back(p);
+        continue;
       }
       // Each parameter counts its own steps, as torch does: one that had no
       // gradient for a while gets the bias correction of the steps it really took.
-      const double t = state.scalars["step"] += 1;
-
-      AdamStepScalars s;
-      s.variant = options_.variant;
-      s.lr = group.lr;
-      s.beta1 = options_.beta1;
-      s.beta2 = options_.beta2;
-      s.eps = options_.eps;
-      s.weight_decay = group.weight_decay;
-      s.amsgrad = options_.amsgrad;
-      s.bias_correction1 = 1.0 - std::pow(options_.beta1, t);
-      s.bias_correction2 = 1.0 - std::pow(options_.beta2, t);
-      if (options_.variant == AdamVariant::nadam) {
-        const double mu = nadam_mu(options_.beta1, options_.momentum_decay, t);
-        const double mu_next = nadam_mu(options_.beta1, options_.momentum_decay, t + 1);
-        // torch 1.13 keeps mu_product in a float32 0-d tensor whatever the
-        // parameter dtype, so the product is rounded to f32 at each multiply;
-        // doing the same keeps f64 runs equal to torch's to 1e-10.
-        const float mu_product = static_cast<float>(state.scalars["mu_product"]) * static_cast<float>(mu);
-        const float mu_product_next = mu_product * static_cast<float>(mu) * static_cast<float>(mu_next);
-        state.scalars["mu_product"] = mu_product;
-        s.nadam_grad_coefficient = group.lr * (1.0 - mu) / (1.0 - static_cast<double>(mu_product));
-        s.nadam_exp_avg_coefficient = group.lr * mu_next / (1.0 - static_cast<double>(mu_product_next));
+      double& step = host_scalar(state, "step", 0);
+      step += 1;
+      double mu_product = 1;
+      if (nadam) {
+        double& product = host_scalar(state, "mu_product", 1);
+        mu_product = product;
+        product = nadam_mu_product_after(h, step, product);
       }
-      if (options_.variant == AdamVariant::radam) s.radam_rectification = radam_rectification(options_.beta2, t);
+      const AdamStepScalars s = adam_step_scalars(h, step, mu_product);
 
       const Tensor exp_avg = state.tensors.at("exp_avg");
       const Tensor exp_avg_sq = state.tensors.at("exp_avg_sq");
@@ -102,8 +89,21 @@ void AdamFamily::step() {
           },
           [&] { KILN_CUDA_ONLY(cuda::adam_step(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, s)); });
     }
+    for (const std::vector<Tensor>& list : split_by_device_and_dtype(multi_tensor_params)) {
+      std::vector<Tensor> grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, mu_products;
+      for (const Tensor& p : list) {
+        ParamState& state = state_of(p);
+        grads.push_back(p.grad());
+        exp_avgs.push_back(state.tensors.at("exp_avg"));
+        exp_avg_sqs.push_back(state.tensors.at("exp_avg_sq"));
+        if (options_.amsgrad) max_exp_avg_sqs.push_back(state.tensors.at("max_exp_avg_sq"));
+        steps.push_back(device_scalar(state, "step", p.device(), 0));
+        if (nadam) mu_products.push_back(device_scalar(state, "mu_product", p.device(), 1));
+      }
+      KILN_CUDA_ONLY(cuda::adam_multi_tensor_step(list, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
+                                                  mu_products, h, found_inf));
+    }
   }
-  ++steps_;
 }
 
 namespace cpu {

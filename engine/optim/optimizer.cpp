@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "engine/autograd/grad_mode.h"
 #include "engine/nn/module.h"
+#include "engine/ops/dispatch.h"
 #include "engine/optim/adam.h"
 #include "engine/tensor/factory.h"
 
@@ -12,6 +14,69 @@ namespace kiln::optim {
 
 Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
   for (const ParamGroup& g : groups_) base_lrs_.push_back(g.lr);
+}
+
+void Optimizer::step(const Tensor& found_inf) {
+  NoGradGuard no_grad;
+  bool device_decides = found_inf.defined() && found_inf.device().is_cuda();
+  for (const ParamGroup& g : groups_)
+    for (const Tensor& p : g.params) device_decides = device_decides && goes_multi_tensor(p);
+  if (found_inf.defined()) {
+    KILN_CHECK(found_inf.numel() == 1 && found_inf.dtype() == DType::f32, name(),
+               ".step: found_inf must be a one-element f32 tensor, got ", found_inf.describe());
+    // The CPU and the per-tensor path decide here; this reads a CUDA flag once.
+    if (!device_decides && found_inf.to(Device::cpu()).item() != 0) return;
+  }
+  const Tensor device_flag = device_decides ? found_inf : Tensor();
+  apply_step(device_flag);
+  ++steps_;
+  if (device_flag.defined()) {
+    if (!steps_skipped_on_device_.defined())
+      steps_skipped_on_device_ = scalar(0.0, {DType::f64}).to(device_flag.device());
+    KILN_CUDA_ONLY(cuda::count_skipped_step(device_flag, steps_skipped_on_device_));
+  }
+}
+
+int64_t Optimizer::step_count() const {
+  if (!steps_skipped_on_device_.defined()) return steps_;
+  return steps_ - static_cast<int64_t>(steps_skipped_on_device_.to(Device::cpu()).item());
+}
+
+double& Optimizer::host_scalar(ParamState& state, const std::string& name, double initial) {
+  const auto on_device = state.tensors.find(name);
+  if (on_device != state.tensors.end()) {  // the multi-tensor path had it: one read
+    state.scalars[name] = on_device->second.to(Device::cpu()).item();
+    state.tensors.erase(on_device);
+  }
+  return state.scalars.emplace(name, initial).first->second;
+}
+
+Tensor Optimizer::device_scalar(ParamState& state, const std::string& name, const Device& device, double initial) {
+  const auto found = state.tensors.find(name);
+  if (found != state.tensors.end()) return found->second;
+  const auto on_host = state.scalars.find(name);
+  double value = initial;
+  if (on_host != state.scalars.end()) {
+    value = on_host->second;
+    state.scalars.erase(on_host);
+  }
+  Tensor t = scalar(value, {DType::f64}).to(device);
+  state.tensors[name] = t;
+  return t;
+}
+
+std::vector<std::vector<Tensor>> split_by_device_and_dtype(const std::vector<Tensor>& params) {
+  std::vector<std::vector<Tensor>> lists;
+  for (const Tensor& p : params) {
+    auto same = std::find_if(lists.begin(), lists.end(), [&](const std::vector<Tensor>& list) {
+      return list.front().device() == p.device() && list.front().dtype() == p.dtype();
+    });
+    if (same == lists.end())
+      lists.push_back({p});
+    else
+      same->push_back(p);
+  }
+  return lists;
 }
 
 void Optimizer::zero_grad() {
@@ -42,11 +107,17 @@ std::map<std::string, Tensor> Optimizer::state_dict(const std::vector<std::strin
     const auto found = state_.find(params[i].impl_ptr().get());
     if (found == state_.end()) continue;  // never stepped (frozen, or no gradient yet)
     // Copies, so that training on does not change a checkpoint already taken.
-    for (const auto& [key, t] : found->second.tensors) out[param_names[i] + "." + key] = t.clone();
+    // Scalars the multi-tensor path keeps on the device are written as the host
+    // path writes them: the file does not depend on which path ran.
+    const std::vector<std::string> scalar_names = scalar_state_names();
+    for (const auto& [key, t] : found->second.tensors) {
+      const bool is_scalar = std::find(scalar_names.begin(), scalar_names.end(), key) != scalar_names.end();
+      out[param_names[i] + "." + key] = is_scalar ? scalar(t.to(Device::cpu()).item(), {DType::f64}) : t.clone();
+    }
     for (const auto& [key, value] : found->second.scalars)
       out[param_names[i] + "." + key] = scalar(value, {DType::f64});
   }
-  out["step"] = scalar(static_cast<double>(steps_), {DType::f64});
+  out["step"] = scalar(static_cast<double>(step_count()), {DType::f64});
   return out;
 }
 
@@ -78,6 +149,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state,
     if (!restored.tensors.empty() || !restored.scalars.empty()) state_[params[i].impl_ptr().get()] = restored;
   }
   steps_ = static_cast<int64_t>(step->second.to(Device::cpu()).to(DType::f64).item());
+  steps_skipped_on_device_ = Tensor();
 }
 
 // ---- the registry

@@ -7,7 +7,10 @@
 // Every optimizer keeps per-parameter state (momentum buffers, moment estimates,
 // a step count) in the base class, so that one state_dict()/load_state_dict()
 // pair serves them all and a resumed run continues exactly. The update rules are
-// in docs/optim.md; SGD is here, the Adam family in engine/optim/adam.h.
+// in docs/optim.md; SGD is here, the Adam family in engine/optim/adam.h. On CUDA a
+// group's parameters are updated together, a few multi-tensor launches a step
+// (engine/optim/multi_tensor.h), and a step can be skipped on the device by the
+// loss scaler's found_inf flag without a host read.
 #pragma once
 #include <functional>
 #include <map>
@@ -44,18 +47,31 @@ class Optimizer {
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;  // the registry name: "sgd", "adamw", ...
   // Applies one update to every parameter of every group that has a gradient.
-  virtual void step() = 0;
+  void step() { step(Tensor()); }
+  // The same, unless found_inf (a one-element f32 tensor, nonzero when a gradient
+  // was inf or nan: LossScaler::unscale writes it) is set: then nothing changes,
+  // neither parameters nor state nor step counts. On CUDA the multi-tensor kernels
+  // read the flag on the device, so the step needs no host synchronisation; the
+  // CPU and the per-tensor path read it on the host.
+  void step(const Tensor& found_inf);
   void zero_grad();  // drops every parameter's gradient
   std::vector<ParamGroup>& groups() { return groups_; }
   // Sets every group's lr to base_lr_i * factor (what a scheduler calls each step).
   void scale_lr(double factor);
   const std::vector<double>& base_lrs() const { return base_lrs_; }
-  int64_t step_count() const { return steps_; }
+  // Steps taken (skipped ones not counted); reads the device's count of skipped
+  // steps, so call it outside the training loop.
+  int64_t step_count() const;
+  // CUDA parameters are updated by one multi-tensor launch per chunk of a group
+  // (default) or by one launch per parameter (the reference the tests compare to).
+  void set_multi_tensor(bool on) { multi_tensor_ = on; }
+  bool multi_tensor() const { return multi_tensor_; }
 
   // The optimizer state for a checkpoint. param_names[i] names the i-th parameter
   // in group order (group 0's params, then group 1's, ...), e.g. from
   // Module::named_parameters(). Keys: "<param name>.<state name>" (copies, on the
-  // parameter's device) and "step" (a 0-d f64 tensor: steps taken).
+  // parameter's device; per-parameter scalars such as "step" as 0-d f64 tensors on
+  // the host) and "step" (a 0-d f64 tensor: steps taken).
   std::map<std::string, Tensor> state_dict(const std::vector<std::string>& param_names) const;
   // Restores what state_dict() wrote, into this optimizer's own parameters (same
   // names, same order); tensors are copied onto each parameter's device and dtype.
@@ -63,20 +79,36 @@ class Optimizer {
   void load_state_dict(const std::map<std::string, Tensor>& state, const std::vector<std::string>& param_names);
 
  protected:
+  // One update. found_inf is undefined, or a flag on the CUDA device that every
+  // parameter goes to the multi-tensor path on (step() reads any other on the host).
+  virtual void apply_step(const Tensor& found_inf) = 0;
   // The state of parameter p, created empty on first use.
   ParamState& state_of(const Tensor& p) { return state_[p.impl_ptr().get()]; }
   // Names of this optimizer's per-parameter scalars, so load_state_dict can tell
   // them from tensors.
   virtual std::vector<std::string> scalar_state_names() const { return {"step"}; }
   std::vector<Tensor> all_params() const;  // group order, as state_dict expects names
+  // Whether p is updated by the multi-tensor CUDA path.
+  bool goes_multi_tensor(const Tensor& p) const { return multi_tensor_ && p.device().is_cuda(); }
+  // A per-parameter scalar for the host paths, or for the multi-tensor path a 0-d
+  // f64 tensor on `device` (a step skipped on the device must leave it alone, so it
+  // cannot live on the host there). Each moves the value from the other place
+  // when it is there, and starts at `initial` when it is nowhere.
+  double& host_scalar(ParamState& state, const std::string& name, double initial);
+  Tensor device_scalar(ParamState& state, const std::string& name, const Device& device, double initial);
 
   std::vector<ParamGroup> groups_;
   std::vector<double> base_lrs_;
-  int64_t steps_ = 0;
 
  private:
   std::map<const TensorImpl*, ParamState> state_;
+  int64_t steps_ = 0;              // calls of step() that reached apply_step
+  Tensor steps_skipped_on_device_;  // 0-d f64 on the device: those whose device flag was set
+  bool multi_tensor_ = true;
 };
+
+// Parameters split by (device, dtype), in first-seen order: one multi-tensor list each.
+std::vector<std::vector<Tensor>> split_by_device_and_dtype(const std::vector<Tensor>& params);
 
 // Every hyperparameter any registered optimizer reads; each reads only its own.
 struct OptimizerOptions {
@@ -128,7 +160,9 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, SgdOptions options);
   SGD(std::vector<ParamGroup> groups, SgdOptions options);  // group lr/weight_decay override the options'
   std::string name() const override { return "sgd"; }
-  void step() override;
+
+ protected:
+  void apply_step(const Tensor& found_inf) override;
 
  private:
   SgdOptions options_;
@@ -140,8 +174,25 @@ void sgd_step(T* param, const T* grad, T* momentum_buffer, int64_t n, double lr,
               double weight_decay, bool nesterov, bool first_step);
 }
 namespace cuda {
+// One parameter, one launch (kernels/optim_sgd.cu).
 void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr, double momentum,
               double dampening, double weight_decay, bool nesterov, bool first_step);
+// Every parameter of a list (one device and dtype) in one launch per chunk: the
+// same update, the first step told by steps[i] == 0 (0-d f64 device tensors),
+// then steps[i] += 1; all skipped while *found_inf != 0 (found_inf may be undefined).
+// momentum_buffers is empty without momentum.
+void sgd_multi_tensor_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                           const std::vector<Tensor>& momentum_buffers, const std::vector<Tensor>& steps, double lr,
+                           double momentum, double dampening, double weight_decay, bool nesterov,
+                           const Tensor& found_inf);
+// What a multi-tensor step does after its update launches, once every block has
+// read the old counts (kernels/optim_step_count.cu): unless *found_inf != 0,
+// steps[i] += 1 and, for nadam (mu_products not empty), the running product
+// mu_products[i] advances by mu_t (nadam_mu_product_after in adam_math.h).
+void advance_step_counts(const std::vector<Tensor>& steps, const std::vector<Tensor>& mu_products, double beta1,
+                         double momentum_decay, const Tensor& found_inf);
+// steps_skipped += (*found_inf != 0), on the device.
+void count_skipped_step(const Tensor& found_inf, const Tensor& steps_skipped);
 }
 
 }  // namespace kiln::optim

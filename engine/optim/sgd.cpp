@@ -1,5 +1,5 @@
-// SGD (torch.optim.SGD) and its CPU reference update; the fused CUDA update is
-// kernels/optim_sgd.cu.
+// SGD (torch.optim.SGD) and its CPU reference update; the fused CUDA updates (one
+// launch per parameter, or one per chunk of a whole group) are kernels/optim_sgd.cu.
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops/dispatch.h"
 #include "engine/optim/optimizer.h"
@@ -24,25 +24,30 @@ SGD::SGD(std::vector<ParamGroup> groups, SgdOptions options) : Optimizer(std::mo
              options.dampening, ")");
 }
 
-void SGD::step() {
-  NoGradGuard no_grad;
+void SGD::apply_step(const Tensor& found_inf) {
   for (ParamGroup& group : groups_) {
+    std::vector<Tensor> multi_tensor_params;
     for (Tensor& p : group.params) {
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;  // frozen, or not reached by this backward
       KILN_CHECK(grad.dtype() == p.dtype() && grad.layout() == p.layout(), "SGD: the gradient of a ",
                  p.describe(), " parameter is ", grad.describe());
+      if (goes_multi_tensor(p)) {
+        multi_tensor_params.push_back(p);
+        continue;
+      }
       ParamState& state = state_of(p);
+      double& step = host_scalar(state, "step", 0);
       Tensor buffer;
       bool first_step = false;
       if (options_.momentum != 0) {
         // torch starts the buffer at the first gradient rather than at zero
         Tensor& slot = state.tensors["momentum_buffer"];
-        first_step = !slot.defined();
-        if (first_step) slot = empty_like(p);
+        first_step = !slot.defined() || step == 0;
+        if (!slot.defined()) slot = empty_like(p);
         buffer = slot;
       }
-      state.scalars["step"] += 1;
+      step += 1;
       on_device(
           p.device(),
           [&] {
@@ -58,8 +63,25 @@ void SGD::step() {
                                           group.weight_decay, options_.nesterov, first_step));
           });
     }
+    for (const std::vector<Tensor>& list : split_by_device_and_dtype(multi_tensor_params)) {
+      std::vector<Tensor> grads, buffers, steps;
+      for (const Tensor& p : list) {
+        ParamState& state = state_of(p);
+        grads.push_back(p.grad());
+        // The buffer's first contents are never read: the kernel sees step 0 and
+        // starts it at the gradient, or a skipped step leaves step at 0.
+        if (options_.momentum != 0) {
+          Tensor& slot = state.tensors["momentum_buffer"];
+          if (!slot.defined()) slot = empty_like(p);
+          buffers.push_back(slot);
+        }
+        steps.push_back(device_scalar(state, "step", p.device(), 0));
+      }
+      KILN_CUDA_ONLY(cuda::sgd_multi_tensor_step(list, grads, buffers, steps, group.lr, options_.momentum,
+                                                 options_.dampening, group.weight_decay, options_.nesterov,
+                                                 found_inf));
+    }
   }
-  ++steps_;
 }
 
 namespace cpu {

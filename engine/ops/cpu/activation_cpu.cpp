@@ -91,9 +91,16 @@ void activation_backward(Activation a, double parameter, GradientRule rule, cons
   }
 }
 
+// y = relu(a + b): the sum lives in a register only.
+template <class T> void add_relu_forward(const T* a, const T* b, T* y, int64_t n) {
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) y[i] = forward_of(Activation::relu, T(0), a[i] + b[i]);
+}
+
 #define KILN_INSTANTIATE(T)                                                            \
   template void activation_forward<T>(Activation, double, const T*, T*, int64_t);     \
-  template void activation_backward<T>(Activation, double, GradientRule, const T*, const T*, T*, int64_t);
+  template void activation_backward<T>(Activation, double, GradientRule, const T*, const T*, T*, int64_t); \
+  template void add_relu_forward<T>(const T*, const T*, T*, int64_t);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)
 #undef KILN_INSTANTIATE

@@ -1,6 +1,9 @@
 // CPU reference for batch_norm: plain loops over (N, C, L), templated on float and
 // double. Statistics use two passes (mean first, then sum of squared deviations),
 // which avoids the cancellation of E[x^2] - E[x]^2. Math: engine/ops/norm.h.
+// The same loops serve batch_norm_act: the forward applies the activation as it
+// writes y, the backward takes dy through it (gradient_through_activation) where it
+// reads dy, in both passes, so nothing in between is stored.
 #include <cmath>
 
 #include "engine/ops/norm.h"
@@ -47,29 +50,37 @@ void batch_norm_stats(const T* x, const ChannelView& xv, bool training, double m
 
 template <class T>
 void batch_norm_forward(const T* x, const ChannelView& xv, const T* mean, const T* invstd, const T* weight,
-                        const T* bias, T* y, const ChannelView& yv) {
+                        const T* bias, NormActivation activation, T* y, const ChannelView& yv) {
 #pragma omp parallel for if (xv.C * xv.count() > 65536)
   for (int64_t c = 0; c < xv.C; ++c) {
     // Fold the affine map into one scale and shift per channel: y = x * scale + shift.
     const T scale = invstd[c] * (weight ? weight[c] : T(1));
     const T shift = (bias ? bias[c] : T(0)) - mean[c] * scale;
     for (int64_t n = 0; n < xv.N; ++n)
-      for (int64_t l = 0; l < xv.L; ++l) y[at(yv, n, c, l)] = x[at(xv, n, c, l)] * scale + shift;
+      for (int64_t l = 0; l < xv.L; ++l)
+        y[at(yv, n, c, l)] = apply_norm_activation(activation, x[at(xv, n, c, l)] * scale + shift);
   }
 }
 
 template <class T>
-void batch_norm_backward(const T* grad_output, const ChannelView& gv, const T* x, const ChannelView& xv,
-                         const T* mean, const T* invstd, const T* weight, bool training, T* grad_input,
-                         const ChannelView& giv, T* grad_weight, T* grad_bias) {
+void batch_norm_backward(const T* grad_output, const ChannelView& gv, const ActivationGrad<T>& activation,
+                         const T* x, const ChannelView& xv, const T* mean, const T* invstd, const T* weight,
+                         bool training, T* grad_input, const ChannelView& giv, T* grad_weight, T* grad_bias) {
   const double count = static_cast<double>(xv.count());
+  // dL/dz at (n, c, l), z = batch_norm(x): dy itself, or dy taken through f'.
+  auto grad_z = [&](int64_t n, int64_t c, int64_t l) -> double {
+    const T dy = grad_output[at(gv, n, c, l)];
+    if (!activation.y) return dy;
+    return gradient_through_activation(activation.activation, activation.guided,
+                                       activation.y[at(activation.yv, n, c, l)], dy);
+  };
 #pragma omp parallel for if (xv.C * xv.count() > 65536)
   for (int64_t c = 0; c < xv.C; ++c) {
     // The two per-channel sums every gradient is built from.
     double sum_dy = 0, sum_dy_xhat = 0;
     for (int64_t n = 0; n < xv.N; ++n)
       for (int64_t l = 0; l < xv.L; ++l) {
-        const double dy = grad_output[at(gv, n, c, l)];
+        const double dy = grad_z(n, c, l);
         sum_dy += dy;
         sum_dy_xhat += dy * (x[at(xv, n, c, l)] - mean[c]) * invstd[c];
       }
@@ -79,7 +90,7 @@ void batch_norm_backward(const T* grad_output, const ChannelView& gv, const T* x
     const double scale = static_cast<double>(invstd[c]) * (weight ? weight[c] : 1.0);
     for (int64_t n = 0; n < xv.N; ++n)
       for (int64_t l = 0; l < xv.L; ++l) {
-        const double dy = grad_output[at(gv, n, c, l)];
+        const double dy = grad_z(n, c, l);
         double grad;
         if (training) {
           // mean and var depend on every x of the channel: subtract the mean of dy
@@ -96,10 +107,11 @@ void batch_norm_backward(const T* grad_output, const ChannelView& gv, const T* x
 
 #define KILN_INSTANTIATE(T)                                                                                     \
   template void batch_norm_stats<T>(const T*, const ChannelView&, bool, double, double, T*, T*, T*, T*);        \
-  template void batch_norm_forward<T>(const T*, const ChannelView&, const T*, const T*, const T*, const T*, T*, \
-                                      const ChannelView&);                                                       \
-  template void batch_norm_backward<T>(const T*, const ChannelView&, const T*, const ChannelView&, const T*,    \
-                                       const T*, const T*, bool, T*, const ChannelView&, T*, T*);
+  template void batch_norm_forward<T>(const T*, const ChannelView&, const T*, const T*, const T*, const T*,     \
+                                      NormActivation, T*, const ChannelView&);                                   \
+  template void batch_norm_backward<T>(const T*, const ChannelView&, const ActivationGrad<T>&, const T*,        \
+                                       const ChannelView&, const T*, const T*, const T*, bool, T*,              \
+                                       const ChannelView&, T*, T*);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)
 #undef KILN_INSTANTIATE
