@@ -1,3 +1,5 @@
+// The running training totals on the cpu, and the dispatch to the CUDA kernel
+// (kernels/running_totals.cu): see running_totals.h.
 #include "engine/metrics/running_totals.h"
 
 #include "engine/ops/dispatch.h"
