@@ -125,13 +125,18 @@ Batch Loader::fill(const std::vector<int64_t>& indices) const {
   return batch;
 }
 
-LoaderThroughput measure_loader_throughput(const Dataset& dataset, const LoaderConfig& config) {
+LoaderThroughput measure_loader_throughput(const Dataset& dataset, const LoaderConfig& config,
+                                           const LoaderConsumer& consumer, int64_t epoch) {
   Loader loader(dataset, config);
   const auto start = std::chrono::steady_clock::now();
-  loader.start_epoch(0);
+  loader.start_epoch(epoch);
   LoaderThroughput result;
   Batch batch;
-  while (loader.next(batch)) result.images += static_cast<int64_t>(batch.indices.size());
+  while (loader.next(batch)) {
+    if (consumer.consume) consumer.consume(batch);
+    result.images += static_cast<int64_t>(batch.indices.size());
+  }
+  if (consumer.finish) consumer.finish();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.images_per_second = result.seconds > 0 ? static_cast<double>(result.images) / result.seconds : 0;
   return result;

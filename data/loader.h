@@ -89,10 +89,19 @@ class Loader {
 struct LoaderThroughput {
   int64_t images = 0;
   double seconds = 0;
-  double images_per_second = 0;
+  double images_per_second = 0;  // images / seconds: the whole epoch, the workers' start included
 };
 
-// Runs one epoch of `config` over `dataset` and times it (no training, only loading).
-LoaderThroughput measure_loader_throughput(const Dataset& dataset, const LoaderConfig& config);
+// What the consumer does with each batch (`kiln bench loader --device`: copy to the
+// GPU and augment there), and a last call before the clock stops (waiting for the
+// device). Both optional: without them only the loading is timed.
+struct LoaderConsumer {
+  std::function<void(const Batch& batch)> consume;
+  std::function<void()> finish;
+};
+
+// Runs one epoch of `config` over `dataset` (the order of `epoch`) and times it.
+LoaderThroughput measure_loader_throughput(const Dataset& dataset, const LoaderConfig& config,
+                                           const LoaderConsumer& consumer = {}, int64_t epoch = 0);
 
 }  // namespace kiln::data

@@ -12,6 +12,11 @@
 //   kiln bench infer  SGD momentum) or of inference; tools/model_bench.h says what is
 //                     timed; twin: benchmarks/torch_bench.py, both run by
 //                     benchmarks/bench_compare.sh
+//   kiln bench loader DATA   images/s the data loader delivers (worker threads copying
+//                     batches out of a pack); with --device also the copy to that device
+//                     (pinned and asynchronous on a GPU) and the fused augmentation
+//                     there, the number to hold against `kiln bench train` images/s
+//                     (docs/benchmarks.md, "Loader throughput")
 //
 // Output: a table or a summary line, and with --json FILE the same numbers as JSON
 // (one object per line) for the comparison scripts.
@@ -22,11 +27,15 @@
 #include <ostream>
 #include <vector>
 
+#include "data/loader.h"
+#include "engine/augment/augment.h"
 #include "engine/core/backend_info.h"
 #include "engine/core/step_timer.h"
 #include "engine/ops/conv.h"
+#include "engine/tensor/async_upload.h"
 #include "engine/tensor/factory.h"
 #include "tools/commands.h"
+#include "tools/data_options.h"
 #include "tools/model_bench.h"
 #include "tools/model_options.h"
 #include "weights/atomic_file.h"
@@ -64,6 +73,12 @@ struct BenchOptions {
   int warmup = -1, iterations = -1;  // -1: 3 and 10 for ops, 10 and 50 for train/infer
   std::string json;                // file for JSON lines; "" = none
   std::string convs = "resnet18";  // ops: resnet18 | mobilenet_v2_depthwise
+  // loader
+  std::string data;                // DATA: a folder, CSV, .kpack or fashion-mnist
+  int workers = 2;
+  std::string augment;             // --device only: the training augmentation timed on the device
+  std::string cache_dir = ".cache/kiln";
+  bool on_device = false;          // --device given: time the copy and the augmentation too
 } options;
 
 // Writes the JSON lines to --json FILE (atomically), when one was given.
@@ -220,11 +235,81 @@ int run_model(const Device& device, Layout layout) {
   return 0;
 }
 
+// Epochs through the loader; with --device, each batch is also copied to the device
+// and augmented there, and an epoch's clock stops once the device has finished.
+int run_loader(const Device& device, Layout layout) {
+  KILN_CHECK(!options.data.empty(), "bench loader: give the DATA to load (a folder, CSV, .kpack or fashion-mnist)");
+  DataOptions data_options;
+  data_options.size = options.size;
+  data_options.cache_dir = options.cache_dir;
+  const data::Dataset dataset = load_data(data_options, options.data);  // a folder is packed on first use
+  const augment::AugmentSpec spec = augment::parse_augment_spec(options.augment);
+  augment::AugmentParams image;
+  image.out_size = options.size;
+  const size_t channels = static_cast<size_t>(dataset.images.shape()[1]);
+  image.mean.assign(channels, 0.5);  // the values do not change the speed
+  image.std.assign(channels, 0.5);
+  image.layout = layout;
+  data::LoaderConfig config;
+  config.batch_size = options.batch;
+  config.workers = options.workers;
+  config.drop_last = dataset.size() > options.batch;
+  data::LoaderConsumer consumer;
+  AsyncUpload upload;  // as in the trainer: the previous batch's copy is held until the next one starts
+  uint64_t step = 0;
+  if (options.on_device) {
+    if (device.is_cuda())
+      config.host_buffer = [](const Shape& shape, DType dtype) { return empty_pinned(shape, dtype); };
+    consumer.consume = [&](const data::Batch& batch) {
+      upload = AsyncUpload({batch.images_u8, batch.labels}, device);
+      augment::augment_batch(upload.device_tensor(0), spec, image, step++);
+    };
+    consumer.finish = [&] { synchronize(device); };
+  }
+  // --warmup untimed epochs (default 0), then --iterations timed ones (default 3),
+  // each a new Loader (so its workers' start-up counts), in the orders of epochs 0, 1, ...
+  const int warmup = options.warmup < 0 ? 0 : options.warmup, epochs = options.iterations < 0 ? 3 : options.iterations;
+  KILN_CHECK(epochs >= 1, "bench loader: --iterations (timed epochs) must be at least 1, got ", epochs);
+  for (int e = 0; e < warmup; ++e) data::measure_loader_throughput(dataset, config, consumer, e);
+  std::vector<double> per_epoch;
+  int64_t images = 0;
+  double seconds = 0;
+  for (int e = 0; e < epochs; ++e) {
+    const data::LoaderThroughput r = data::measure_loader_throughput(dataset, config, consumer, warmup + e);
+    per_epoch.push_back(r.images_per_second);
+    images += r.images;
+    seconds += r.seconds;
+  }
+  const double median_images_per_second = median(per_epoch);
+  const double total_images_per_second = seconds > 0 ? static_cast<double>(images) / seconds : 0;
+  const std::string where = options.on_device ? device.to_string() : "host";
+  const std::string pipeline =
+      options.on_device ? str("copied to ", where, " and augmented to ", options.size, " px (",
+                              options.augment.empty() ? "resize only" : options.augment, ")")
+                        : std::string("loading only (no --device)");
+  std::printf("kiln bench loader: %s (%lld images %lldx%lld), batch %lld, %d workers, %s\n", options.data.c_str(),
+              static_cast<long long>(dataset.size()), static_cast<long long>(dataset.images.shape()[2]),
+              static_cast<long long>(dataset.images.shape()[3]), static_cast<long long>(options.batch),
+              options.workers, pipeline.c_str());
+  std::printf("  %.1f images/s median of %d epochs (after %d warm-up)   %.1f images/s total (%lld images in %.3f s)\n",
+              median_images_per_second, epochs, warmup, total_images_per_second, static_cast<long long>(images),
+              seconds);
+  write_json({{{"framework", "kiln"}, {"mode", "loader"}, {"data", options.data}, {"batch", options.batch},
+               {"size", options.size}, {"workers", options.workers}, {"augment", options.augment},
+               {"device", where}, {"warmup", warmup}, {"iterations", epochs}, {"images", images},
+               {"seconds", seconds}, {"median_images_per_second", median_images_per_second},
+               {"images_per_second", total_images_per_second}}});
+  return 0;
+}
+
 int run_bench() {
+  KILN_CHECK(options.data.empty() || options.what == "loader", "bench ", options.what, ": DATA ('", options.data,
+             "') is for `kiln bench loader` only");
   const Device device = resolve_device(options.device);
   const Layout layout = parse_layout(options.layout.empty() ? (device.is_cuda() ? "nhwc" : "nchw") : options.layout);
   if (options.what == "ops" && options.convs == "mobilenet_v2_depthwise") return run_depthwise_ops(device, layout);
   if (options.what == "ops") return run_ops(device, layout);
+  if (options.what == "loader") return run_loader(device, layout);
   return run_model(device, layout);
 }
 
@@ -232,10 +317,13 @@ const bool registered = register_command({
     "bench",
     [](CLI::App& app) {
       CLI::App* cmd = app.add_subcommand(
-          "bench", "time kiln: ops (ResNet-18 convolutions), train or infer (images/s of a whole model)");
-      cmd->add_option("what", options.what, "what to time: ops, train or infer")
+          "bench",
+          "time kiln: ops (ResNet-18 convolutions), train or infer (images/s of a whole model), loader (images/s of "
+          "the data pipeline)");
+      cmd->add_option("what", options.what, "what to time: ops, train, infer or loader")
           ->required()
-          ->check(CLI::IsMember({"ops", "train", "infer"}));
+          ->check(CLI::IsMember({"ops", "train", "infer", "loader"}));
+      cmd->add_option("data", options.data, "loader: DATA, a folder (packed at --size on first use), CSV, .kpack");
       cmd->add_option("--model", options.model, "train/infer: a model name (kiln models) or cnn5")
           ->capture_default_str();
       cmd->add_option("--classes", options.classes, "train/infer: output classes (default 1000, cnn5 10)");
@@ -250,10 +338,18 @@ const bool registered = register_command({
       cmd->add_option("--dtype", options.dtype, "ops: f32, bf16 or f16")->capture_default_str();
       cmd->add_option("--layout", options.layout,
                       "nhwc (channels-last) or nchw (default: nhwc on a GPU, nchw on the cpu)");
-      cmd->add_option("--device", options.device, "auto, cuda, cuda:N or cpu")->capture_default_str();
-      cmd->add_option("--warmup", options.warmup, "untimed steps first (default: ops 3, train/infer 10)");
+      cmd->add_option("--device", options.device,
+                      "auto, cuda, cuda:N or cpu; loader: given, the batches are also copied there and augmented")
+          ->capture_default_str()
+          ->each([](const std::string&) { options.on_device = true; });
+      cmd->add_option("--workers", options.workers, "loader: worker threads")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+      cmd->add_option("--augment", options.augment, "loader --device: the training augmentation (kiln train's syntax)");
+      cmd->add_option("--cache-dir", options.cache_dir, "loader: where a folder's pack is kept")->capture_default_str();
+      cmd->add_option("--warmup", options.warmup, "untimed steps first (default: ops 3, train/infer 10; loader 0 epochs)");
       cmd->add_option("--iterations", options.iterations,
-                      "timed steps, the median is reported (default: ops 10, train/infer 50)");
+                      "timed steps, the median is reported (default: ops 10, train/infer 50; loader 3 epochs)");
       cmd->add_option("--convs", options.convs,
                       "ops: which convolutions, resnet18 or mobilenet_v2_depthwise (kiln's kernel vs cuDNN, "
                       "or the direct kernel vs im2col + GEMM on the cpu)")

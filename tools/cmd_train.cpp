@@ -57,6 +57,10 @@ const bool registered = register_command({
                       "f16 with dynamic loss scaling)")
           ->capture_default_str();
       cmd->add_option("--workers", o.workers, "loader threads")->capture_default_str();
+      cmd->add_option("--log-interval", o.log_interval,
+                      "steps between reads of the running loss and accuracy from the device (the progress text)")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
       cmd->add_option("--run-dir", o.run_dir, "the run folder (default runs/<model>-<time>)");
       cmd->add_option("--resume", o.resume, "continue from a last.safetensors checkpoint");
       cmd->add_flag("--quiet", o.quiet, "no progress bar");

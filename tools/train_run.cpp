@@ -93,6 +93,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.precision = precision;
   setup.seed = o.data.seed;
   setup.workers = o.workers;
+  setup.log_interval = o.log_interval;
   setup.progress = !o.quiet;
   setup.run_dir = o.run_dir;
   setup.config = {{"command", "train"},

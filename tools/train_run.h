@@ -36,6 +36,7 @@ struct TrainOptions {
   std::string layout = "nchw";
   std::string precision = "f32";  // f32 | tf32 | bf16 | f16
   int workers = 2;
+  int log_interval = 50;  // steps between host reads of the running loss/accuracy
   std::string run_dir;
   std::string resume;
   bool quiet = false;

@@ -12,12 +12,17 @@
 // (engine/augment/pixel.h) with the same random draws (engine/augment/draws.h).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/augment/pixel.h"
 #include "engine/augment/spec.h"
 #include "engine/tensor/tensor.h"
+
+namespace kiln {
+class AsyncUpload;  // engine/tensor/async_upload.h
+}  // namespace kiln
 
 namespace kiln::augment {
 
@@ -54,6 +59,9 @@ struct MixResult {
   Tensor targets;               // f32 (N, K) on the images' device; each row sums to 1
   std::vector<float> lambda;    // per image: the weight of its own label
   std::vector<int64_t> partner; // per image: the image it was mixed with
+  // A GPU batch: the pinned host copies of the masks and targets, kept until their
+  // asynchronous copy has read them (engine/tensor/async_upload.h); null on the cpu.
+  std::shared_ptr<AsyncUpload> staged;
 };
 // images: float (N, C, H, W), any layout and device; labels: i64 (N) on the cpu.
 // With spec disabled the images are returned unchanged and targets are one-hot.

@@ -11,12 +11,15 @@
 // The partners are a random permutation of the batch. Draws are made on the host
 // from Rng(seed) (a handful per image); the mixing itself runs on the images'
 // device with the elementwise ops, so a GPU batch never comes back to the host.
+// The masks and targets made on the host reach a GPU through pinned memory and an
+// asynchronous copy (AsyncUpload), so mixing adds no host sync to a training step.
 #include <algorithm>
 #include <cmath>
 
 #include "engine/augment/augment.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/shape_ops.h"
+#include "engine/tensor/async_upload.h"
 #include "engine/tensor/factory.h"
 
 namespace kiln::augment {
@@ -47,6 +50,28 @@ double sample_beta(Rng& rng, double alpha) {
   return a + b > 0 ? a / (a + b) : 0.5;
 }
 
+// Tables computed on the host (masks, targets) as tensors of `dtype` on `device`.
+// On a GPU they are staged as f32 in pinned memory and copied asynchronously;
+// `result.staged` keeps that upload (and so its host buffers) until the copy is done.
+std::vector<Tensor> upload_tables(const std::vector<const std::vector<double>*>& tables,
+                                  const std::vector<Shape>& shapes, const std::vector<DType>& dtypes,
+                                  const Device& device, MixResult& result) {
+  std::vector<Tensor> out;
+  if (device.is_cpu()) {
+    for (size_t i = 0; i < tables.size(); ++i) out.push_back(from_vector(*tables[i], shapes[i], {dtypes[i]}));
+    return out;
+  }
+  std::vector<Tensor> pinned;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    Tensor host = empty_pinned(shapes[i], DType::f32);
+    std::copy(tables[i]->begin(), tables[i]->end(), host.data<float>());
+    pinned.push_back(host);
+  }
+  result.staged = std::make_shared<AsyncUpload>(pinned, device);
+  for (size_t i = 0; i < tables.size(); ++i) out.push_back(result.staged->device_tensor(i).to(dtypes[i]));
+  return out;
+}
+
 }  // namespace
 
 MixResult mix_batch(const Tensor& images, const Tensor& labels, int64_t num_classes, const MixSpec& spec,
@@ -71,11 +96,15 @@ MixResult mix_batch(const Tensor& images, const Tensor& labels, int64_t num_clas
   result.partner.resize(static_cast<size_t>(batch));
   for (int64_t n = 0; n < batch; ++n) result.partner[n] = n;
   result.images = images;
-  if (spec.enabled() && batch > 1) {
+  const bool mixing = spec.enabled() && batch > 1;
+  std::vector<double> keep, take;  // the masks M and 1 - M, (N, 1, H, W)
+  Tensor partners;
+  if (mixing) {
     Rng rng(seed);
     for (int64_t n = batch - 1; n > 0; --n)  // Fisher-Yates shuffle
       std::swap(result.partner[n], result.partner[static_cast<int64_t>(rng.next_u64() % (n + 1))]);
-    std::vector<double> keep(static_cast<size_t>(batch * H * W)), take(keep.size());
+    keep.resize(static_cast<size_t>(batch * H * W));
+    take.resize(keep.size());
     for (int64_t n = 0; n < batch; ++n) {
       const bool use_cutmix = spec.cutmix_alpha > 0 && (spec.mixup_alpha <= 0 || rng.uniform() < 0.5f);
       double lambda = sample_beta(rng, use_cutmix ? spec.cutmix_alpha : spec.mixup_alpha);
@@ -98,11 +127,7 @@ MixResult mix_batch(const Tensor& images, const Tensor& labels, int64_t num_clas
     // The partners' images, gathered on the device as a concat of batch rows.
     std::vector<Tensor> rows;
     for (int64_t n = 0; n < batch; ++n) rows.push_back(images.narrow0(result.partner[n], 1));
-    const Tensor partners = concat(rows, 0);
-    const TensorOptions mask_options{images.dtype(), images.device(), Layout::nchw};
-    const Tensor keep_mask = from_vector(keep, {batch, 1, H, W}, mask_options);
-    const Tensor take_mask = from_vector(take, {batch, 1, H, W}, mask_options);
-    result.images = add(mul(images, keep_mask), mul(partners, take_mask));
+    partners = concat(rows, 0);
   }
 
   std::vector<double> targets(static_cast<size_t>(batch * num_classes), 0.0);
@@ -110,7 +135,15 @@ MixResult mix_batch(const Tensor& images, const Tensor& labels, int64_t num_clas
     targets[n * num_classes + y[n]] += result.lambda[n];
     targets[n * num_classes + y[result.partner[n]]] += 1.0 - result.lambda[n];
   }
-  result.targets = from_vector(targets, {batch, num_classes}, {DType::f32, images.device()});
+  if (mixing) {
+    const std::vector<Tensor> tables = upload_tables(
+        {&keep, &take, &targets}, {{batch, 1, H, W}, {batch, 1, H, W}, {batch, num_classes}},
+        {images.dtype(), images.dtype(), DType::f32}, images.device(), result);
+    result.images = add(mul(images, tables[0]), mul(partners, tables[1]));
+    result.targets = tables[2];
+  } else {
+    result.targets = upload_tables({&targets}, {{batch, num_classes}}, {DType::f32}, images.device(), result)[0];
+  }
   return result;
 }
 

@@ -10,8 +10,9 @@
 // Host->device and device->host wait for the copy (cudaStreamSynchronize), so the
 // caller may reuse or read the host buffer on return. The host buffers are
 // ordinary pageable memory: the driver stages them through its own pinned buffer.
-// A pinned host staging pool (cudaHostAlloc) would let H2D copies overlap with
-// compute; that is an optimisation for the data loader, not a correctness need.
+// The one exception is copy_host_to_device_async, for pinned buffers only: it does
+// not wait, and its caller (AsyncUpload, engine/tensor/async_upload.h) records an
+// event after it and keeps the host buffer until the event has passed.
 #include "engine/cuda/memory_ops.h"
 
 #include "engine/cuda/context.h"
@@ -40,6 +41,28 @@ void copy_device_to_host(void* host_dst, const void* device_src, size_t bytes, c
   Context& ctx = context_of(device);
   CUDA_CHECK(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, ctx.stream()));
   CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));  // the caller reads host_dst next
+}
+
+void copy_host_to_device_async(void* device_dst, const void* host_src, size_t bytes, const Device& device) {
+  if (bytes == 0) return;
+  Context& ctx = context_of(device);
+  CUDA_CHECK(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, ctx.stream()));
+}
+
+CUevent_st* record_event(const Device& device) {
+  Context& ctx = context_of(device);
+  cudaEvent_t event = nullptr;
+  // No timing: a plain event is cheaper to record and to wait for.
+  CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventRecord(event, ctx.stream()));
+  return event;
+}
+
+void wait_and_destroy_event(CUevent_st* event) {
+  if (!event) return;
+  const cudaError_t waited = cudaEventSynchronize(event);
+  CUDA_CHECK_NOTHROW(cudaEventDestroy(event));
+  CUDA_CHECK(waited);
 }
 
 void copy_device_to_device(void* dst, const void* src, size_t bytes, const Device& device) {

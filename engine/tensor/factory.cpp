@@ -38,6 +38,10 @@ Tensor empty_pinned(const Shape& shape, DType dtype) {
   return Tensor(std::move(impl));
 }
 
+bool is_pinned(const Tensor& t) {
+  return KILN_WITH_CUDA && t.defined() && &t.storage()->allocator() == &pinned_host_allocator();
+}
+
 Tensor full(const Shape& shape, double value, TensorOptions options) {
   Tensor t = empty(shape, options);
   fill_(t, value);

@@ -23,6 +23,8 @@ Tensor empty_like(const Tensor& t);
 // A CPU tensor in page-locked memory (see pinned_host_allocator()): the staging
 // buffer for host-to-GPU copies that should overlap with compute.
 Tensor empty_pinned(const Shape& shape, DType dtype = DType::f32);
+// True for a tensor made by empty_pinned in a CUDA build (without CUDA nothing is pinned).
+bool is_pinned(const Tensor& t);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);

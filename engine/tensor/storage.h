@@ -19,6 +19,7 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return allocator_.device(); }
+  const Allocator& allocator() const { return allocator_; }  // e.g. pinned_host_allocator() (is_pinned)
 
  private:
   void* data_;

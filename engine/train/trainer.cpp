@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <tuple>
 
 #include "data/loader.h"
 #include "engine/augment/mix_loss.h"
@@ -9,8 +10,10 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/backend_info.h"
 #include "engine/metrics/accumulator.h"
+#include "engine/metrics/running_totals.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/loss.h"
+#include "engine/tensor/async_upload.h"
 #include "engine/tensor/factory.h"
 #include "engine/train/grad_clip.h"
 #include "engine/train/progress.h"
@@ -27,17 +30,33 @@ uint64_t stream_seed(uint64_t seed, uint64_t purpose, uint64_t index) {
 }
 constexpr uint64_t kAugmentStream = 1, kMixStream = 2;
 
-int64_t count_correct(const Tensor& logits, const Tensor& labels_cpu) {
-  const std::vector<double> values = logits.to(Device::cpu()).to(DType::f32).to_vector();
-  const int64_t batch = logits.shape()[0], classes = logits.shape()[1];
-  const int64_t* y = labels_cpu.data<int64_t>();
-  int64_t correct = 0;
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto row = values.begin() + b * classes;
-    correct += (std::max_element(row, row + classes) - row) == y[b];
-  }
-  return correct;
+// Correct predictions of host logits (N, K) f32 against host labels (N).
+int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+  return metrics::cpu::count_correct(logits.data<float>(), labels.data<int64_t>(), logits.shape()[0],
+                                     logits.shape()[1]);
 }
+
+// The running totals (summed loss, correct count) of a training epoch, which live on
+// the model's device: read() is the one place the training loop reads the device.
+class DeviceTotals {
+ public:
+  explicit DeviceTotals(const Device& device) : totals_(zeros({2}, {DType::f64, device})) {}
+  void add(const Tensor& loss, const Tensor& logits, const Tensor& labels) {
+    NoGradGuard no_grad;
+    metrics::accumulate_loss_and_correct(totals_, loss.detach(), logits.detach(), labels);
+  }
+  // Waits for the queued steps (a device-to-host copy of 16 bytes) and returns the totals.
+  std::pair<double, double> read() {
+    ++reads_;
+    const std::vector<double> t = totals_.to(Device::cpu()).to_vector();
+    return {t[0], t[1]};
+  }
+  int64_t reads() const { return reads_; }
+
+ private:
+  Tensor totals_;  // f64 (2): loss * N summed, correct predictions
+  int64_t reads_ = 0;
+};
 
 double peak_memory_mb(const Device& device) {
   return static_cast<double>(allocator_for(device).stats().peak_bytes_in_use) / (1 << 20);
@@ -64,6 +83,7 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, std::function<d
     : model_(model), optimizer_(optimizer), lr_factor_(std::move(lr_factor)), setup_(std::move(setup)) {
   KILN_CHECK(setup_.monitor == "val_accuracy" || setup_.monitor == "val_loss" || setup_.monitor == "val_f1",
              "train: --monitor must be val_accuracy, val_loss or val_f1, got '", setup_.monitor, "'");
+  KILN_CHECK(setup_.log_interval >= 1, "train: --log-interval must be at least 1, got ", setup_.log_interval);
   if (needs_loss_scaling(setup_.precision)) loss_scaler_ = std::make_unique<optim::LossScaler>();
 }
 
@@ -114,11 +134,12 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augme
     const int64_t n = std::min(batch_size, dataset.size() - start);
     const Tensor labels = dataset.labels.narrow0(start, n);
     const Tensor x = augment::eval_transform(dataset.images.narrow0(start, n).to(device), image);
-    const Tensor logits = model.forward(x).to(DType::f32);
+    // The metrics need the logits on the host: one copy per batch, and the loss is
+    // computed there from that copy (the same op on the cpu) instead of a second read.
+    const Tensor host_logits = model.forward(x).to(DType::f32).to(Device::cpu());
     CrossEntropyOptions sum_loss;
     sum_loss.reduction = Reduction::sum;
-    loss_sum += cross_entropy(logits, labels.to(device), sum_loss).to(Device::cpu()).item();
-    const Tensor host_logits = logits.to(Device::cpu());
+    loss_sum += cross_entropy(host_logits, labels, sum_loss).item();
     copy_(result.logits.narrow0(start, n), host_logits);
     correct += count_correct(host_logits, labels);
     result.count += n;
@@ -154,6 +175,10 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   loader_config.seed = setup_.seed;
   loader_config.workers = setup_.workers;
   loader_config.drop_last = train_set.size() > setup_.batch_size;  // a batch of one breaks batch norm
+  // On a GPU the loader fills pinned buffers, so that each batch's copy is queued on
+  // the stream without a host wait (AsyncUpload below).
+  if (setup_.device.is_cuda())
+    loader_config.host_buffer = [](const Shape& shape, DType dtype) { return empty_pinned(shape, dtype); };
   data::Loader loader(train_set, loader_config);
   const int64_t classes = train_set.num_classes();
 
@@ -164,14 +189,28 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     allocator_for(setup_.device).reset_peak();
     loader.start_epoch(epoch);
     ProgressBar bar(str("epoch ", epoch, "/", setup_.epochs), loader.batches_per_epoch() * setup_.batch_size);
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0;
+    DeviceTotals totals(setup_.device);
+    double loss_sum = 0, correct = 0;  // the totals as of the last read
+    int64_t seen = 0, steps = 0, steps_read = 0;
+    std::string status;  // the progress text: loss and accuracy as of the last read
+    const auto read_totals = [&] {
+      std::tie(loss_sum, correct) = totals.read();
+      steps_read = steps;
+      const double images = static_cast<double>(std::max<int64_t>(seen, 1));
+      status = str("loss ", loss_sum / images, "  acc ", correct / images);
+    };
     const int64_t skipped_before = loss_scaler_ ? loss_scaler_->skipped_steps() : 0;
     data::Batch batch;
+    // Holds the previous step's copy until this step's starts: its pinned buffers go
+    // back to the loader only once that copy has completed (see async_upload.h).
+    AsyncUpload upload;
+    std::shared_ptr<AsyncUpload> mix_tables;  // likewise for mixup/cutmix's masks and targets
     while (loader.next(batch)) {
       optimizer_.scale_lr(lr_factor_(step_));
       const int64_t n = batch.labels.numel();
-      Tensor x = augment::augment_batch(batch.images_u8.to(setup_.device), setup_.augment, setup_.image,
+      upload = AsyncUpload({batch.images_u8, batch.labels}, setup_.device);  // images and labels, one copy each
+      const Tensor& labels = upload.device_tensor(1);
+      Tensor x = augment::augment_batch(upload.device_tensor(0), setup_.augment, setup_.image,
                                         stream_seed(setup_.seed, kAugmentStream, static_cast<uint64_t>(step_)));
       optimizer_.zero_grad();
       Tensor loss, logits;
@@ -179,12 +218,14 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
         AutocastGuard autocast(autocast_dtype_of(setup_.precision));  // bf16/f16: mixed-precision forward
         if (setup_.augment.mix.enabled()) {
           const uint64_t mix_seed = stream_seed(setup_.seed, kMixStream, static_cast<uint64_t>(step_));
+          // (mix_batch draws the partners and builds the soft targets from the host labels)
           const augment::MixResult mixed = augment::mix_batch(x, batch.labels, classes, setup_.augment.mix, mix_seed);
+          mix_tables = mixed.staged;
           logits = model_.forward(mixed.images).to(DType::f32);
           loss = augment::soft_cross_entropy(logits, mixed.targets);
         } else {
           logits = model_.forward(x).to(DType::f32);
-          loss = cross_entropy(logits, batch.labels.to(setup_.device));
+          loss = cross_entropy(logits, labels);
         }
       }
       if (loss_scaler_) {  // f16: backward of loss * scale, unscale before clipping, skip inf/nan steps
@@ -200,22 +241,23 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
         optimizer_.step();
       }
       ++step_;
-      // One read of the loss and the predictions per step: the performance issue
-      // keeps these sums on the device and reads them once per log interval.
-      loss_sum += loss.to(Device::cpu()).item() * static_cast<double>(n);
-      correct += count_correct(logits.detach(), batch.labels);
+      // No read here: the loss and the correct count join the totals on the device.
+      totals.add(loss, logits, labels);
       seen += n;
-      if (setup_.progress)
-        bar.update(seen, str("loss ", loss_sum / static_cast<double>(seen), "  acc ",
-                             static_cast<double>(correct) / static_cast<double>(seen)));
+      ++steps;
+      if (steps % setup_.log_interval == 0) read_totals();
+      if (setup_.progress) bar.update(seen, status);
     }
+    if (steps_read != steps || totals.reads() == 0) read_totals();  // the epoch's last steps
     EpochStats s;
     s.epoch = epoch;
     for (const auto& group : optimizer_.groups()) s.lr = std::max(s.lr, group.lr);  // the head's, with stage lrs
     s.seconds = bar.elapsed_seconds();
     s.images_per_second = static_cast<double>(seen) / std::max(s.seconds, 1e-9);
     s.train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
-    s.train_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
+    s.train_accuracy = correct / static_cast<double>(std::max<int64_t>(seen, 1));
+    s.steps = steps;
+    s.host_reads = totals.reads();
     s.peak_memory_mb = peak_memory_mb(setup_.device);
     if (loss_scaler_) {
       s.skipped_steps = loss_scaler_->skipped_steps() - skipped_before;

@@ -3,6 +3,11 @@
 // every step, evaluation on a validation set after every epoch, a per-epoch log,
 // the best and the last checkpoint, early stopping, and exact resume.
 //
+// No host sync in a step: the batch goes to the device as an asynchronous copy from
+// pinned memory (engine/tensor/async_upload.h), and the loss and the correct count
+// accumulate in a device tensor (engine/metrics/running_totals.h) that the host reads
+// once every `log_interval` steps and at the end of the epoch.
+//
 // Exact resume: everything random is a pure function of (seed, epoch, step) — the
 // loader's order, the augmentation draws, mixup's partners — and a checkpoint holds
 // the model, the optimizer state, the module counters (dropout) and the step. A run
@@ -35,6 +40,7 @@ struct TrainSetup {
   Precision precision = Precision::f32;  // bf16/f16: autocast forward (f16 with loss scaling); tf32: TF32 math
   uint64_t seed = 0;
   int workers = 2;
+  int log_interval = 50;  // steps between host reads of the running loss/accuracy (and the progress text)
   bool progress = true;
   std::string run_dir;  // where logs and checkpoints go; "" writes nothing
   nlohmann::json config = nlohmann::json::object();  // saved into checkpoints, to rebuild the model
@@ -48,6 +54,8 @@ struct EpochStats {
   double seconds = 0, images_per_second = 0;
   double peak_memory_mb = 0;  // of the model's device
   int64_t skipped_steps = 0;  // f16: steps the loss scaler skipped in this epoch (inf/nan gradients)
+  int64_t steps = 0;          // training steps in this epoch
+  int64_t host_reads = 0;     // reads of the device-resident running totals: one per log interval, plus the end
 };
 
 struct Evaluation {
