@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "engine/memory/allocator.h"
 #include "engine/train/progress.h"
 #include "report/compare_report.h"
 #include "report/comparison.h"
@@ -243,6 +244,9 @@ int run_compare() {
     std::printf("[%zu/%zu] %s: %s -> %s\n", i + 1, total, r.name.c_str(), r.recipe.c_str(), r.run_dir.c_str());
     std::fflush(stdout);
     const TrainOutcome run = train_and_evaluate(recipes[i], /*print_test_table=*/false);
+    // The next row is another model at another size: hand this row's cached blocks back.
+    cpu_allocator().release_cache();
+    allocator_for(Device::parse(run.device)).release_cache();
     r.status = "ok";
     r.training_seconds = run.training_seconds;
     r.images_per_second = run.images_per_second;

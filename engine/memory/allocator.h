@@ -32,6 +32,10 @@ class Allocator {
   virtual void deallocate(void* ptr, size_t bytes) = 0;
   virtual MemoryStats stats() const = 0;
   virtual void reset_peak() = 0;
+  // Gives memory that is cached but not in use back to the system (what
+  // torch.cuda.empty_cache() does): between runs that need different sizes, e.g. the
+  // rows of `kiln compare`. A no-op for an allocator that keeps no cache.
+  virtual void release_cache() {}
   virtual Device device() const = 0;
 };
 

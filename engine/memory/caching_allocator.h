@@ -54,7 +54,7 @@ class CachingAllocator final : public Allocator {
   void reset_peak() override;
   Device device() const override { return raw_.device(); }
 
-  void release_cache();             // give every cached block back to the system
+  void release_cache() override;    // give every cached block back to the system
   int64_t cached_bytes() const;     // reserved but not in use
 
  private:
