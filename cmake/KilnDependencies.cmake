@@ -9,8 +9,14 @@ find_package(nlohmann_json 3 REQUIRED)
 find_path(KILN_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
 
 set(KILN_WITH_CUDA OFF)
+set(KILN_CUDA_EMULATED OFF)
 set(KILN_CUDA_WHY "")
-if(KILN_CUDA STREQUAL "ON" OR KILN_CUDA STREQUAL "AUTO")
+if(KILN_CUDA STREQUAL "EMULATE")
+  # The emulated GPU (emulator/, docs/cuda.md): the CUDA backend compiled by the host
+  # compiler against kiln's own CUDA headers, run on the CPU. Needs no toolkit.
+  set(KILN_WITH_CUDA ON)
+  set(KILN_CUDA_EMULATED ON)
+elseif(KILN_CUDA STREQUAL "ON" OR KILN_CUDA STREQUAL "AUTO")
   include(CheckLanguage)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)

@@ -117,7 +117,7 @@ void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y) {
   Context& ctx = context_for(a);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(a.dtype(), "add_relu", {
-    add_relu_forward_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), add_relu_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(a.raw_data()), static_cast<const scalar_t*>(b.raw_data()),
         static_cast<scalar_t*>(y.raw_data()), n);
   });
@@ -132,7 +132,7 @@ void activation_forward(Activation a, double parameter, const Tensor& x, const T
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), activation_name(a), {
-    activation_forward_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), activation_forward_kernel<scalar_t>)(
         a, static_cast<float>(parameter), static_cast<const scalar_t*>(x.raw_data()),
         static_cast<scalar_t*>(y.raw_data()), n);
   });
@@ -150,7 +150,7 @@ void activation_backward(Activation a, double parameter, GradientRule rule, cons
   Context& ctx = context_for(saved);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(saved.dtype(), activation_name(a), {
-    activation_backward_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), activation_backward_kernel<scalar_t>)(
         a, static_cast<float>(parameter), rule, static_cast<const scalar_t*>(saved.raw_data()),
         static_cast<const scalar_t*>(grad_output.raw_data()), static_cast<scalar_t*>(grad_input.raw_data()), n);
   });

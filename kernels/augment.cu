@@ -93,7 +93,7 @@ void augment_forward(const Tensor& images_u8, const augment::AugmentSpec& spec, 
   set_device(ctx);
   const bool nhwc = out.layout() == Layout::nhwc;
   KILN_DISPATCH_CUDA_FLOAT(out.dtype(), "augment_batch", {
-    kiln::cuda::augment_kernel<scalar_t><<<static_cast<unsigned>(batch), kiln::cuda::kAugmentThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(static_cast<unsigned>(batch), kiln::cuda::kAugmentThreads, 0, ctx.stream(), kiln::cuda::augment_kernel<scalar_t>)(
         static_cast<const uint8_t*>(images_u8.raw_data()), static_cast<scalar_t*>(out.raw_data()), C, H, W, S, spec,
         seed, norm, nhwc);
   });

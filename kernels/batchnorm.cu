@@ -196,14 +196,14 @@ void batch_norm_stats(const Tensor& x, bool training, double momentum, double ep
   set_device(ctx);
   const ChannelView xv = channel_view(x);
   if (!training) {
-    batch_norm_eval_stats_kernel<<<grid_size(xv.C), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(xv.C), kThreads, 0, ctx.stream(), batch_norm_eval_stats_kernel)(
         running_mean.data<float>(), running_var.data<float>(), xv.C, static_cast<float>(eps), mean.data<float>(),
         invstd.data<float>());
     KILN_CHECK_LAUNCH("batch_norm_eval_stats");
     return;
   }
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "batch_norm", {
-    batch_norm_stats_kernel<scalar_t><<<static_cast<unsigned>(xv.C), reduce_threads(xv.count()), 0, ctx.stream()>>>(
+    KILN_LAUNCH(static_cast<unsigned>(xv.C), reduce_threads(xv.count()), 0, ctx.stream(), batch_norm_stats_kernel<scalar_t>)(
         static_cast<const scalar_t*>(x.raw_data()), xv, static_cast<float>(momentum), static_cast<float>(eps),
         f32_out_or_null(running_mean), f32_out_or_null(running_var), mean.data<float>(), invstd.data<float>());
   });
@@ -215,7 +215,7 @@ void batch_norm_forward(const Tensor& x, const Tensor& mean, const Tensor& invst
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "batch_norm", {
-    batch_norm_forward_kernel<scalar_t><<<grid_size(x.numel()), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(x.numel()), kThreads, 0, ctx.stream(), batch_norm_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(x.raw_data()), channel_view(x), mean.data<float>(), invstd.data<float>(),
         f32_or_null(weight), f32_or_null(bias), activation, static_cast<scalar_t*>(y.raw_data()), channel_view(y));
   });
@@ -242,14 +242,13 @@ void batch_norm_backward(const Tensor& grad_output, NormActivation activation, G
       through = {activation, rule == GradientRule::guided, static_cast<const scalar_t*>(output.raw_data()),
                  channel_view(output)};
     if (training || grad_weight.defined() || grad_bias.defined()) {  // eval's grad_input needs no sums
-      batch_norm_backward_reduce_kernel<scalar_t>
-          <<<static_cast<unsigned>(xv.C), reduce_threads(xv.count()), 0, ctx.stream()>>>(
+      KILN_LAUNCH(static_cast<unsigned>(xv.C), reduce_threads(xv.count()), 0, ctx.stream(), batch_norm_backward_reduce_kernel<scalar_t>)(
               dy, gv, through, x_data, xv, mean.data<float>(), invstd.data<float>(), sum_dy.data<float>(),
               sum_dy_xhat.data<float>());
       KILN_CHECK_LAUNCH("batch_norm_backward_reduce");
     }
     if (grad_input.defined()) {
-      batch_norm_backward_input_kernel<scalar_t><<<grid_size(x.numel()), kThreads, 0, ctx.stream()>>>(
+      KILN_LAUNCH(grid_size(x.numel()), kThreads, 0, ctx.stream(), batch_norm_backward_input_kernel<scalar_t>)(
           dy, gv, through, x_data, xv, mean.data<float>(), invstd.data<float>(), f32_or_null(weight),
           sum_dy.data<float>(), sum_dy_xhat.data<float>(), training, static_cast<scalar_t*>(grad_input.raw_data()),
           channel_view(grad_input));

@@ -64,7 +64,7 @@ void channel_bias_forward(const Tensor& bias, const Tensor& y, int64_t N, int64_
   const int64_t total = y.numel();
   if (total == 0) return;
   KILN_DISPATCH_CUDA_FLOAT(y.dtype(), "channel_bias_forward", {
-    channel_bias_forward_kernel<scalar_t><<<grid_size(total), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(total), kThreads, 0, ctx.stream(), channel_bias_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(bias.raw_data()), static_cast<scalar_t*>(y.raw_data()), total, K, P,
         channels_last);
   });
@@ -81,7 +81,7 @@ void channel_bias_backward(const Tensor& grad_output, const Tensor& grad_bias, i
   set_device(ctx);
   if (K == 0) return;
   KILN_DISPATCH_CUDA_FLOAT(grad_output.dtype(), "channel_bias_backward", {
-    channel_bias_backward_kernel<scalar_t><<<static_cast<unsigned>(K), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(static_cast<unsigned>(K), kThreads, 0, ctx.stream(), channel_bias_backward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(grad_output.raw_data()), static_cast<scalar_t*>(grad_bias.raw_data()), N, K, P,
         channels_last);
   });

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/core/check.h"
+#include "kernels/launch.cuh"
 #include "engine/core/dtype.h"
 #include "engine/tensor/tensor.h"
 

@@ -7,7 +7,8 @@
 //   writes) and reads src through an OffsetCalculator (a gather when layouts differ).
 //   Values pass through double, as in the CPU path (engine/tensor/factory.cpp), so
 //   that both give the same bits: f32 -> bf16 rounds to nearest even, like
-//   float_to_bf16_bits. Same dtype and only a layout change: bits are copied.
+//   float_to_bf16_bits; to u8 / i32 truncates and saturates (NaN -> 0), like
+//   saturate_to_u8 / saturate_to_i32. Same dtype and only a layout change: bits are copied.
 //   Bytes moved per element: sizeof(src) + sizeof(dst).
 //
 // fill:  dst[i] = value for all i. The host converts value to dst's dtype once (with
@@ -38,13 +39,30 @@ __device__ __forceinline__ double load_as_double(const void* base, DType dtype, 
   return 0.0;
 }
 
-// float -> bf16 bits with exactly the host's rule (engine/core/dtype.h), NaN
-// payload included, so CPU and GPU conversions agree bit for bit.
+// float -> bf16 bits with exactly the host's rule (engine/core/dtype.h): round to
+// nearest even, every NaN -> 0x7fff. That is also __float2bfloat16_rn's rule; spelled
+// out so that the bits do not depend on which GPU runs it (cvt.rn.bf16.f32 exists
+// from sm_80 on, older GPUs take a software path).
 __device__ __forceinline__ uint16_t float_to_bf16_bits_device(float value) {
   uint32_t u = __float_as_uint(value);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;  // NaN: CUDA's canonical bf16 NaN
   u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
   return static_cast<uint16_t>(u >> 16);
+}
+
+// Saturating conversions, the device twins of saturate_to_u8 / saturate_to_i32 in
+// engine/core/dtype.h, same rule: truncate toward zero, clamp to [0, 255] /
+// [INT32_MIN, INT32_MAX], NaN -> 0. (A bare cast of an out-of-range value is
+// undefined: the CPU and the GPU would disagree.)
+__device__ __forceinline__ uint8_t saturate_to_u8_device(double value) {
+  if (!(value > 0)) return 0;  // negatives, -0 and NaN
+  return value < 255 ? static_cast<uint8_t>(value) : 255;
+}
+__device__ __forceinline__ int32_t saturate_to_i32_device(double value) {
+  if (value != value) return 0;  // NaN
+  if (value <= -2147483648.0) return INT32_MIN;
+  if (value >= 2147483647.0) return INT32_MAX;
+  return static_cast<int32_t>(value);
 }
 
 __device__ __forceinline__ void store_from_double(void* base, DType dtype, int64_t i, double v) {
@@ -54,8 +72,8 @@ __device__ __forceinline__ void store_from_double(void* base, DType dtype, int64
     // Through float first, as the CPU does (double -> f16 directly could round differently).
     case DType::f16: static_cast<__half*>(base)[i] = __float2half_rn(static_cast<float>(v)); break;
     case DType::bf16: static_cast<uint16_t*>(base)[i] = float_to_bf16_bits_device(static_cast<float>(v)); break;
-    case DType::u8: static_cast<uint8_t*>(base)[i] = static_cast<uint8_t>(v); break;
-    case DType::i32: static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v); break;
+    case DType::u8: static_cast<uint8_t*>(base)[i] = saturate_to_u8_device(v); break;
+    case DType::i32: static_cast<int32_t*>(base)[i] = saturate_to_i32_device(v); break;
     case DType::i64: static_cast<int64_t*>(base)[i] = static_cast<int64_t>(v); break;
   }
 }
@@ -110,10 +128,10 @@ void convert(const Tensor& src, const Tensor& dst) {
   set_device(ctx);
   const bool same_order = src.layout() == dst.layout() || src.dim() != 4;
   if (same_order) {
-    convert_kernel<true><<<grid_size(n), kThreads, 0, ctx.stream()>>>(src.raw_data(), src.dtype(), dst.raw_data(),
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), convert_kernel<true>)(src.raw_data(), src.dtype(), dst.raw_data(),
                                                                        dst.dtype(), n, OffsetCalculator<1>{});
   } else {
-    convert_kernel<false><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), convert_kernel<false>)(
         src.raw_data(), src.dtype(), dst.raw_data(), dst.dtype(), n,
         source_offsets_in_destination_order(src, dst, "convert"));
   }
@@ -131,8 +149,8 @@ void fill(const Tensor& dst, double value) {
     case DType::f64: std::memcpy(&bits, &value, 8); break;
     case DType::f16: bits = float_to_f16_bits(static_cast<float>(value)); break;
     case DType::bf16: bits = float_to_bf16_bits(static_cast<float>(value)); break;
-    case DType::u8: bits = static_cast<uint8_t>(value); break;
-    case DType::i32: { const int32_t v = static_cast<int32_t>(value); std::memcpy(&bits, &v, 4); break; }
+    case DType::u8: bits = saturate_to_u8(value); break;
+    case DType::i32: { const int32_t v = saturate_to_i32(value); std::memcpy(&bits, &v, 4); break; }
     case DType::i64: { const int64_t v = static_cast<int64_t>(value); std::memcpy(&bits, &v, 8); break; }
   }
   Context& ctx = context_for(dst);
@@ -142,7 +160,7 @@ void fill(const Tensor& dst, double value) {
     return;
   }
   KILN_DISPATCH_CUDA_ELEMENT_SIZE(dst.dtype(), "fill", {
-    fill_kernel<element_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(static_cast<element_t*>(dst.raw_data()),
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), fill_kernel<element_t>)(static_cast<element_t*>(dst.raw_data()),
                                                                          static_cast<element_t>(bits), n);
     KILN_CHECK_LAUNCH("fill");
   });

@@ -259,11 +259,9 @@ void depthwise_conv2d_forward(const Tensor& x, const Tensor& weight, const Tenso
     with_index_type(shape, [&](auto d) {
       using Index = decltype(d.N);
       if (channels_last)
-        depthwise_forward_kernel<scalar_t, true, Index>
-            <<<grid_size(total), kThreads, 0, ctx.stream()>>>(x_data, w_data, y_data, d);
+        KILN_LAUNCH(grid_size(total), kThreads, 0, ctx.stream(), depthwise_forward_kernel<scalar_t, true, Index>)(x_data, w_data, y_data, d);
       else
-        depthwise_forward_kernel<scalar_t, false, Index>
-            <<<grid_size(total), kThreads, 0, ctx.stream()>>>(x_data, w_data, y_data, d);
+        KILN_LAUNCH(grid_size(total), kThreads, 0, ctx.stream(), depthwise_forward_kernel<scalar_t, false, Index>)(x_data, w_data, y_data, d);
     });
   });
   KILN_CHECK_LAUNCH(op);
@@ -286,11 +284,9 @@ void depthwise_conv2d_backward_input(const Tensor& grad_output, const Tensor& we
     with_index_type(shape, [&](auto d) {
       using Index = decltype(d.N);
       if (channels_last)
-        depthwise_backward_input_kernel<scalar_t, true, Index>
-            <<<grid_size(total), kThreads, 0, ctx.stream()>>>(dy, w_data, dx, d);
+        KILN_LAUNCH(grid_size(total), kThreads, 0, ctx.stream(), depthwise_backward_input_kernel<scalar_t, true, Index>)(dy, w_data, dx, d);
       else
-        depthwise_backward_input_kernel<scalar_t, false, Index>
-            <<<grid_size(total), kThreads, 0, ctx.stream()>>>(dy, w_data, dx, d);
+        KILN_LAUNCH(grid_size(total), kThreads, 0, ctx.stream(), depthwise_backward_input_kernel<scalar_t, false, Index>)(dy, w_data, dx, d);
     });
   });
   KILN_CHECK_LAUNCH(op);
@@ -330,17 +326,15 @@ void depthwise_conv2d_backward_weight(const Tensor& grad_output, const Tensor& x
           const dim3 grid(static_cast<unsigned>(channel_tiles), static_cast<unsigned>(chunks),
                           static_cast<unsigned>(taps));
           const dim3 block(kChannelTile, kPixelLanes);
-          depthwise_weight_partial_nhwc<scalar_t, Index>
-              <<<grid, block, 0, ctx.stream()>>>(dy, x_data, partial, d, static_cast<Index>(pixels_per_chunk));
+          KILN_LAUNCH(grid, block, 0, ctx.stream(), depthwise_weight_partial_nhwc<scalar_t, Index>)(dy, x_data, partial, d, static_cast<Index>(pixels_per_chunk));
         } else {
           const dim3 grid(static_cast<unsigned>(weights), static_cast<unsigned>(chunks));
-          depthwise_weight_partial_nchw<scalar_t, Index>
-              <<<grid, kThreads, 0, ctx.stream()>>>(dy, x_data, partial, d, static_cast<Index>(pixels_per_chunk));
+          KILN_LAUNCH(grid, kThreads, 0, ctx.stream(), depthwise_weight_partial_nchw<scalar_t, Index>)(dy, x_data, partial, d, static_cast<Index>(pixels_per_chunk));
         }
       });
       KILN_CHECK_LAUNCH(op);
     }
-    depthwise_weight_finish<scalar_t><<<grid_size(weights), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(weights), kThreads, 0, ctx.stream(), depthwise_weight_finish<scalar_t>)(
         partial, static_cast<scalar_t*>(grad_weight.raw_data()), weights, chunks);
   });
   KILN_CHECK_LAUNCH(op);

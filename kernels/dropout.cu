@@ -37,7 +37,7 @@ void dropout_forward(const Tensor& x, const Tensor& y, float p, double scale, ui
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "dropout", {
-    dropout_forward_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), dropout_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(x.raw_data()), static_cast<scalar_t*>(y.raw_data()), n, p,
         static_cast<float>(scale), seed, indexing);
   });

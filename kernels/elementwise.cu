@@ -79,7 +79,7 @@ void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor&
                           b.layout() == out.layout();
   if (same_shape) {
     KILN_DISPATCH_CUDA_FLOAT(out.dtype(), name, {
-      binary_same_shape_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+      KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), binary_same_shape_kernel<scalar_t>)(
           op, static_cast<const scalar_t*>(a.raw_data()), static_cast<const scalar_t*>(b.raw_data()),
           static_cast<scalar_t*>(out.raw_data()), n);
       KILN_CHECK_LAUNCH(name);
@@ -99,7 +99,7 @@ void binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor&
   }
   const OffsetCalculator<2> at = make_offset_calculator<2>(sizes, strides, name);
   KILN_DISPATCH_CUDA_FLOAT(out.dtype(), name, {
-    binary_broadcast_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), binary_broadcast_kernel<scalar_t>)(
         op, static_cast<const scalar_t*>(a.raw_data()), static_cast<const scalar_t*>(b.raw_data()),
         static_cast<scalar_t*>(out.raw_data()), n, at);
     KILN_CHECK_LAUNCH(name);
@@ -113,7 +113,7 @@ void affine_scalar_forward(const Tensor& x, const Tensor& y, double alpha, doubl
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "affine_scalar", {
-    affine_scalar_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), affine_scalar_kernel<scalar_t>)(
         static_cast<const scalar_t*>(x.raw_data()), static_cast<scalar_t*>(y.raw_data()), n,
         static_cast<float>(alpha), static_cast<float>(beta));
     KILN_CHECK_LAUNCH("affine_scalar");
@@ -127,7 +127,7 @@ void pow_scalar_forward(const Tensor& x, const Tensor& y, double p) {
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "pow_scalar", {
-    pow_scalar_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), pow_scalar_kernel<scalar_t>)(
         static_cast<const scalar_t*>(x.raw_data()), static_cast<scalar_t*>(y.raw_data()), n, static_cast<float>(p));
     KILN_CHECK_LAUNCH("pow_scalar");
   });

@@ -135,7 +135,7 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Ten
   Context& ctx = context_for(logits);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(logits.dtype(), "cross_entropy", {
-    cross_entropy_forward_kernel<scalar_t><<<static_cast<unsigned>(N), row_block_threads(K), 0, ctx.stream()>>>(
+    KILN_LAUNCH(static_cast<unsigned>(N), row_block_threads(K), 0, ctx.stream(), cross_entropy_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(logits.raw_data()), target.data<int64_t>(), weights,
         static_cast<scalar_t*>(losses.raw_data()),
         target_weights.defined() ? static_cast<scalar_t*>(target_weights.raw_data()) : nullptr, K,
@@ -155,7 +155,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Te
   Context& ctx = context_for(logits);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(logits.dtype(), "cross_entropy_backward", {
-    cross_entropy_backward_kernel<scalar_t><<<static_cast<unsigned>(N), row_block_threads(K), 0, ctx.stream()>>>(
+    KILN_LAUNCH(static_cast<unsigned>(N), row_block_threads(K), 0, ctx.stream(), cross_entropy_backward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(logits.raw_data()), target.data<int64_t>(), weights,
         static_cast<const scalar_t*>(grad_losses.raw_data()), static_cast<scalar_t*>(grad_logits.raw_data()), K,
         static_cast<float>(label_smoothing));
@@ -173,7 +173,7 @@ void bce_with_logits_forward(const Tensor& logits, const Tensor& target, const T
   Context& ctx = context_for(logits);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(logits.dtype(), op, {
-    bce_with_logits_forward_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), bce_with_logits_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(logits.raw_data()), targets, weights, static_cast<scalar_t*>(losses.raw_data()),
         n, K);
   });
@@ -192,7 +192,7 @@ void bce_with_logits_backward(const Tensor& logits, const Tensor& target, const 
   Context& ctx = context_for(logits);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(logits.dtype(), op, {
-    bce_with_logits_backward_kernel<scalar_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), bce_with_logits_backward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(logits.raw_data()), targets, weights,
         static_cast<const scalar_t*>(grad_losses.raw_data()), static_cast<scalar_t*>(grad_logits.raw_data()), n, K);
   });

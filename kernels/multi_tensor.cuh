@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/core/check.h"
+#include "kernels/launch.cuh"
 #include "engine/cuda/cuda_check.h"
 #include "engine/optim/multi_tensor.h"
 
@@ -95,7 +96,7 @@ int multi_tensor_apply(const std::vector<void*> (&lists)[kDepth], const std::vec
     }
     meta.first_block = blocks_so_far;
     const int blocks = static_cast<int>(launch.blocks.size());
-    multi_tensor_kernel<kDepth><<<blocks, kMultiTensorThreads, 0, stream>>>(meta, functor);
+    KILN_LAUNCH(blocks, kMultiTensorThreads, 0, stream, multi_tensor_kernel<kDepth, Functor>)(meta, functor);
     KILN_CHECK_LAUNCH(op);
     blocks_so_far += blocks;
   }

@@ -107,7 +107,7 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, c
   const int64_t n = param.numel();
   const AdamKernelScalars k = kernel_scalars(s);
   KILN_DISPATCH_CUDA_FLOAT(param.dtype(), "adam_step", {
-    adam_step_kernel<scalar_t><<<kiln::cuda::grid_size(n), kiln::cuda::kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(kiln::cuda::grid_size(n), kiln::cuda::kThreads, 0, ctx.stream(), adam_step_kernel<scalar_t>)(
         static_cast<scalar_t*>(param.raw_data()), static_cast<const scalar_t*>(grad.raw_data()),
         static_cast<scalar_t*>(exp_avg.raw_data()), static_cast<scalar_t*>(exp_avg_sq.raw_data()),
         max_exp_avg_sq.defined() ? static_cast<scalar_t*>(max_exp_avg_sq.raw_data()) : nullptr, n, k);

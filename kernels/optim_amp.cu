@@ -87,7 +87,7 @@ void update_scale(const Tensor& scale, const Tensor& good_steps, const Tensor& s
              "update_scale: expected an f32 scale and flag and f64 counts");
   kiln::cuda::Context& ctx = kiln::cuda::context_for(scale);
   kiln::cuda::set_device(ctx);
-  update_scale_kernel<<<1, 1, 0, ctx.stream()>>>(
+  KILN_LAUNCH(1, 1, 0, ctx.stream(), update_scale_kernel)(
       static_cast<float*>(scale.raw_data()), static_cast<double*>(good_steps.raw_data()),
       static_cast<double*>(skipped_steps.raw_data()), static_cast<const float*>(found_inf.raw_data()),
       options.growth_factor, options.backoff_factor, options.growth_interval);

@@ -90,7 +90,7 @@ Tensor clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
     });
   }
   KILN_CHECK(written == chunks, "clip_grad_norm: the plans launched ", written, " blocks for ", chunks, " chunks");
-  finish_norm_kernel<<<1, kFinishThreads, 0, ctx.stream()>>>(static_cast<const float*>(partials.raw_data()),
+  KILN_LAUNCH(1, kFinishThreads, 0, ctx.stream(), finish_norm_kernel)(static_cast<const float*>(partials.raw_data()),
                                                             static_cast<int>(written), max_norm,
                                                             static_cast<float*>(norm.raw_data()),
                                                             static_cast<float*>(coefficient.raw_data()));

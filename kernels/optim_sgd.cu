@@ -55,7 +55,7 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buffer, dou
   const int64_t n = param.numel();
   const SgdKernelScalars s = kernel_scalars(lr, momentum, dampening, weight_decay, nesterov);
   KILN_DISPATCH_CUDA_FLOAT(param.dtype(), "sgd_step", {
-    sgd_step_kernel<scalar_t><<<kiln::cuda::grid_size(n), kiln::cuda::kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(kiln::cuda::grid_size(n), kiln::cuda::kThreads, 0, ctx.stream(), sgd_step_kernel<scalar_t>)(
         static_cast<scalar_t*>(param.raw_data()), static_cast<const scalar_t*>(grad.raw_data()),
         buffer.defined() ? static_cast<scalar_t*>(buffer.raw_data()) : nullptr, n, s, first_step);
   });

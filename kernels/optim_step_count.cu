@@ -64,7 +64,7 @@ void count_skipped_step(const Tensor& found_inf, const Tensor& steps_skipped) {
              " and ", steps_skipped.describe());
   kiln::cuda::Context& ctx = kiln::cuda::context_for(found_inf);
   kiln::cuda::set_device(ctx);
-  count_skipped_step_kernel<<<1, 1, 0, ctx.stream()>>>(static_cast<const float*>(found_inf.raw_data()),
+  KILN_LAUNCH(1, 1, 0, ctx.stream(), count_skipped_step_kernel)(static_cast<const float*>(found_inf.raw_data()),
                                                       static_cast<double*>(steps_skipped.raw_data()));
   KILN_CHECK_LAUNCH("count_skipped_step");
 }

@@ -210,7 +210,7 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, 
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "max_pool2d", {
-    max_pool2d_forward_kernel<scalar_t><<<grid_size(y.numel()), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(y.numel()), kThreads, 0, ctx.stream(), max_pool2d_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(x.raw_data()), image_view(x), static_cast<scalar_t*>(y.raw_data()),
         argmax.data<int64_t>(), image_view(y), window);
   });
@@ -222,7 +222,7 @@ void max_pool2d_backward(const Tensor& grad_output, const Tensor& argmax, const 
   Context& ctx = context_for(grad_output);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(grad_output.dtype(), "max_pool2d_backward", {
-    max_pool2d_backward_kernel<scalar_t><<<grid_size(grad_input.numel()), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(grad_input.numel()), kThreads, 0, ctx.stream(), max_pool2d_backward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(grad_output.raw_data()), image_view(grad_output), argmax.data<int64_t>(),
         image_view(argmax), static_cast<scalar_t*>(grad_input.raw_data()), image_view(grad_input), window);
   });
@@ -233,7 +233,7 @@ void avg_pool2d_forward(const Tensor& x, const Tensor& y, const PoolWindow& wind
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "avg_pool2d", {
-    avg_pool2d_forward_kernel<scalar_t><<<grid_size(y.numel()), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(y.numel()), kThreads, 0, ctx.stream(), avg_pool2d_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(x.raw_data()), image_view(x), static_cast<scalar_t*>(y.raw_data()),
         image_view(y), window, count_include_pad);
   });
@@ -245,7 +245,7 @@ void avg_pool2d_backward(const Tensor& grad_output, const Tensor& grad_input, co
   Context& ctx = context_for(grad_output);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(grad_output.dtype(), "avg_pool2d_backward", {
-    avg_pool2d_backward_kernel<scalar_t><<<grid_size(grad_input.numel()), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(grad_input.numel()), kThreads, 0, ctx.stream(), avg_pool2d_backward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(grad_output.raw_data()), image_view(grad_output),
         static_cast<scalar_t*>(grad_input.raw_data()), image_view(grad_input), window, count_include_pad);
   });
@@ -256,7 +256,7 @@ void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) {
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "adaptive_avg_pool2d", {
-    adaptive_avg_pool2d_forward_kernel<scalar_t><<<grid_size(y.numel()), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(y.numel()), kThreads, 0, ctx.stream(), adaptive_avg_pool2d_forward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(x.raw_data()), image_view(x), static_cast<scalar_t*>(y.raw_data()),
         image_view(y));
   });
@@ -267,7 +267,7 @@ void adaptive_avg_pool2d_backward(const Tensor& grad_output, const Tensor& grad_
   Context& ctx = context_for(grad_output);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(grad_output.dtype(), "adaptive_avg_pool2d_backward", {
-    adaptive_avg_pool2d_backward_kernel<scalar_t><<<grid_size(grad_input.numel()), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(grad_input.numel()), kThreads, 0, ctx.stream(), adaptive_avg_pool2d_backward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(grad_output.raw_data()), image_view(grad_output),
         static_cast<scalar_t*>(grad_input.raw_data()), image_view(grad_input));
   });

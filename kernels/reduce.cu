@@ -151,10 +151,10 @@ void sum_forward(const Tensor& x, const Tensor& out, const std::vector<bool>& re
     const int blocks = std::min(kReduceAllBlocks, (grid_size(n) + 1) / 2);
     float* partials = static_cast<float*>(ctx.workspace(sizeof(float) * static_cast<size_t>(blocks)));
     KILN_DISPATCH_CUDA_FLOAT(x.dtype(), "sum", {
-      sum_all_partials_kernel<scalar_t><<<blocks, kReduceThreads, 0, ctx.stream()>>>(
+      KILN_LAUNCH(blocks, kReduceThreads, 0, ctx.stream(), sum_all_partials_kernel<scalar_t>)(
           static_cast<const scalar_t*>(x.raw_data()), partials, n);
       KILN_CHECK_LAUNCH("sum (pass 1 of 2)");
-      sum_partials_kernel<scalar_t><<<1, 1024, 0, ctx.stream()>>>(partials, blocks,
+      KILN_LAUNCH(1, 1024, 0, ctx.stream(), sum_partials_kernel<scalar_t>)(partials, blocks,
                                                                   static_cast<scalar_t*>(out.raw_data()));
       KILN_CHECK_LAUNCH("sum (pass 2 of 2)");
     });
@@ -172,10 +172,10 @@ void sum_forward(const Tensor& x, const Tensor& out, const std::vector<bool>& re
     scalar_t* out_data = static_cast<scalar_t*>(out.raw_data());
     if (block_per_output) {
       const int blocks = static_cast<int>(std::min<int64_t>(outputs, 65535LL * 16));
-      sum_block_per_output_kernel<scalar_t><<<blocks, kReduceThreads, 0, ctx.stream()>>>(
+      KILN_LAUNCH(blocks, kReduceThreads, 0, ctx.stream(), sum_block_per_output_kernel<scalar_t>)(
           x_data, out_data, outputs, reduced_count, kept, reduced);
     } else {
-      sum_thread_per_output_kernel<scalar_t><<<grid_size(outputs), kThreads, 0, ctx.stream()>>>(
+      KILN_LAUNCH(grid_size(outputs), kThreads, 0, ctx.stream(), sum_thread_per_output_kernel<scalar_t>)(
           x_data, out_data, outputs, reduced_count, kept, reduced);
     }
     KILN_CHECK_LAUNCH("sum");

@@ -42,7 +42,7 @@ void accumulate_loss_and_correct(const Tensor& totals, const Tensor& loss, const
   const int64_t N = logits.shape()[0], K = logits.shape()[1];
   kiln::cuda::Context& ctx = kiln::cuda::context_for(totals);
   kiln::cuda::set_device(ctx);
-  accumulate_loss_and_correct_kernel<<<1, kiln::cuda::kThreads, 0, ctx.stream()>>>(
+  KILN_LAUNCH(1, kiln::cuda::kThreads, 0, ctx.stream(), accumulate_loss_and_correct_kernel)(
       totals.data<double>(), loss.data<float>(), logits.data<float>(), labels.data<int64_t>(), N, K);
   KILN_CHECK_LAUNCH("accumulate_loss_and_correct");
 }

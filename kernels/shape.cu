@@ -59,7 +59,7 @@ void gather_copy(const Tensor& src, const Tensor& dst, const OffsetCalculator<1>
     return;
   }
   KILN_DISPATCH_CUDA_ELEMENT_SIZE(dst.dtype(), op, {
-    gather_kernel<element_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), gather_kernel<element_t>)(
         static_cast<const element_t*>(src.raw_data()), static_cast<element_t*>(dst.raw_data()), n, src_at);
     KILN_CHECK_LAUNCH(op);
   });
@@ -86,7 +86,7 @@ void copy_rows(const Tensor& x, const Tensor& y, int64_t outer, int64_t x_inner,
   Context& ctx = context_for(y);
   set_device(ctx);
   KILN_DISPATCH_CUDA_ELEMENT_SIZE(x.dtype(), "concat", {
-    copy_rows_kernel<element_t><<<grid_size(n), kThreads, 0, ctx.stream()>>>(
+    KILN_LAUNCH(grid_size(n), kThreads, 0, ctx.stream(), copy_rows_kernel<element_t>)(
         static_cast<const element_t*>(x.raw_data()), static_cast<element_t*>(y.raw_data()), outer, x_inner, y_inner,
         x_offset, y_offset, length);
     KILN_CHECK_LAUNCH("concat");

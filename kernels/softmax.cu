@@ -79,8 +79,7 @@ void softmax_forward(const Tensor& x, const Tensor& y, SoftmaxGeometry geometry,
   Context& ctx = context_for(x);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), op, {
-    softmax_forward_kernel<scalar_t><<<static_cast<unsigned>(rows), row_block_threads(geometry.size), 0,
-                                       ctx.stream()>>>(static_cast<const scalar_t*>(x.raw_data()),
+    KILN_LAUNCH(static_cast<unsigned>(rows), row_block_threads(geometry.size), 0, ctx.stream(), softmax_forward_kernel<scalar_t>)(static_cast<const scalar_t*>(x.raw_data()),
                                                        static_cast<scalar_t*>(y.raw_data()), geometry.size,
                                                        geometry.inner, log);
   });
@@ -100,8 +99,7 @@ void softmax_backward(const Tensor& y, const Tensor& grad_output, const Tensor& 
   Context& ctx = context_for(y);
   set_device(ctx);
   KILN_DISPATCH_CUDA_FLOAT(y.dtype(), op, {
-    softmax_backward_kernel<scalar_t><<<static_cast<unsigned>(rows), row_block_threads(geometry.size), 0,
-                                        ctx.stream()>>>(
+    KILN_LAUNCH(static_cast<unsigned>(rows), row_block_threads(geometry.size), 0, ctx.stream(), softmax_backward_kernel<scalar_t>)(
         static_cast<const scalar_t*>(y.raw_data()), static_cast<const scalar_t*>(grad_output.raw_data()),
         static_cast<scalar_t*>(grad_input.raw_data()), geometry.size, geometry.inner, log);
   });

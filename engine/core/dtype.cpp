@@ -45,7 +45,7 @@ uint16_t float_to_f16_bits(float value) {
   std::memcpy(&x, &value, 4);
   const uint32_t sign = (x >> 16) & 0x8000u;
   const uint32_t abs = x & 0x7fffffffu;
-  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return 0x7fffu;  // NaN: CUDA's canonical half NaN, whatever the sign
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (abs < 0x38800000u) {
     // Subnormal half (or zero): shift the mantissa (with its hidden bit) into place,
@@ -73,7 +73,7 @@ float f16_bits_to_float(uint16_t bits) {
   uint32_t mantissa = bits & 0x3ffu;
   uint32_t out;
   if (exponent == 0x1f) {
-    out = sign | 0x7f800000u | (mantissa << 13);  // inf / NaN
+    out = mantissa ? 0x7fffffffu : sign | 0x7f800000u;  // NaN -> CUDA's canonical NaN; inf keeps its sign
   } else if (exponent == 0) {
     if (mantissa == 0) {
       out = sign;

@@ -76,8 +76,9 @@ void store(void* base, DType dtype, int64_t i, double v) {
     case DType::f64: static_cast<double*>(base)[i] = v; break;
     case DType::f16: static_cast<uint16_t*>(base)[i] = float_to_f16_bits(static_cast<float>(v)); break;
     case DType::bf16: static_cast<uint16_t*>(base)[i] = float_to_bf16_bits(static_cast<float>(v)); break;
-    case DType::u8: static_cast<uint8_t*>(base)[i] = static_cast<uint8_t>(v); break;
-    case DType::i32: static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v); break;
+    // Saturating (NaN -> 0), the same rule as the GPU's convert kernel: engine/core/dtype.h.
+    case DType::u8: static_cast<uint8_t*>(base)[i] = saturate_to_u8(v); break;
+    case DType::i32: static_cast<int32_t*>(base)[i] = saturate_to_i32(v); break;
     case DType::i64: static_cast<int64_t*>(base)[i] = static_cast<int64_t>(v); break;
   }
 }
