@@ -1,12 +1,24 @@
 # The two commands of the README:
 #   make demo   install missing packages, build, run the main job on its embedded default
 #   make test   install missing packages, build, run the whole suite with ctest
-# Build output goes to build/ (ignored). KILN_CUDA=AUTO|ON|OFF picks the backend.
+# Build output goes to build*/ (ignored). KILN_CUDA=AUTO|ON|OFF|EMULATE picks the backend
+# of `make build` / `make demo`.
+#
+# `make test` builds twice and runs the suite three ways (docs/cuda.md):
+#   build-emulate/  KILN_CUDA=EMULATE: the whole suite, CPU tests and the GPU tests on
+#                   the emulated GPU (threads of a block in forward order), then the GPU
+#                   tests again with the threads in a seeded random order;
+#   build-asan/     the same backend under AddressSanitizer + UndefinedBehaviorSanitizer:
+#                   the GPU tests (threads in reverse order) and the emulator's own tests.
+# The GPU passes run the doctest binary with -ts=gpu (the doctest suite), one OpenMP
+# thread: the emulated cuDNN's small GEMMs lose more to OpenMP barriers than they gain.
 KILN_CUDA ?= AUTO
 BUILD ?= build
 JOBS ?= $(shell nproc)
+EMULATE_BUILD ?= build-emulate
+ASAN_BUILD ?= build-asan
 
-.PHONY: all setup build test demo clean
+.PHONY: all setup build test test-emulate test-asan demo clean
 
 all: build
 
@@ -17,11 +29,22 @@ build: setup
 	cmake -S . -B $(BUILD) -DKILN_CUDA=$(KILN_CUDA) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+test: test-emulate test-asan
+
+test-emulate: setup
+	cmake -S . -B $(EMULATE_BUILD) -DKILN_CUDA=EMULATE -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(EMULATE_BUILD) -j $(JOBS)
+	ctest --test-dir $(EMULATE_BUILD) --output-on-failure -j $(JOBS)
+	KILN_EMULATE_ORDER=random:20261204 OMP_NUM_THREADS=1 $(EMULATE_BUILD)/tests/kiln_tests -ts=gpu
+
+test-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -DKILN_CUDA=EMULATE -DKILN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target kiln_tests
+	KILN_EMULATE_ORDER=reverse OMP_NUM_THREADS=1 $(ASAN_BUILD)/tests/kiln_tests -ts=gpu
+	OMP_NUM_THREADS=1 $(ASAN_BUILD)/tests/kiln_tests -tc="emulat*,kiln on the emulated GPU*"
 
 demo: build
 	$(BUILD)/kiln demo
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(EMULATE_BUILD) $(ASAN_BUILD)

@@ -1,5 +1,5 @@
 // Depthwise convolution on the GPU: kiln's own kernels, raced against cuDNN's grouped
-// convolution by the policy in engine/cuda/cudnn_conv.cpp (docs/cuda.md).
+// convolution by the policy in engine/ops/depthwise_race.h (docs/cuda.md).
 //
 // Depthwise: groups = C, channel multiplier M = K/C, output channel k reads input
 // channel c = k/M, weight (K, 1, R, S) (the same bytes in nchw and nhwc):
@@ -27,7 +27,10 @@
 //     the pixels into chunks; a block sums one chunk for one weight tap (nchw: one
 //     (k, tap), its threads along the pixels; nhwc: 32 channels x 8 pixel lanes, so a
 //     warp reads 32 neighbouring channels) and writes an f32 partial. Pass 2 adds the
-//     chunks in order per weight. Deterministic: no atomics, fixed summation order.
+//     chunks in order per weight. Deterministic: no atomics, fixed summation order
+//     (the chunking depends on the shapes only). The grid follows the work: chunks
+//     of at least 16 pixels per summing thread, so a small input gets a few blocks,
+//     up to ~8192 blocks, after which the chunks grow (depthwise_backward_weight_grid).
 //     Partials: chunks*K*R*S f32 in the context's workspace.
 #include <algorithm>
 
@@ -213,6 +216,12 @@ __global__ void depthwise_weight_partial_nhwc(const T* __restrict__ grad_output,
   }
 }
 
+// Pass 1's grid (depthwise_backward_weight_grid): every thread sums at least this
+// many pixels of its chunk, and the grid stops growing at about this many blocks
+// (~60 per SM of a 132-SM H100, enough to hide latency); larger inputs get larger chunks.
+constexpr int64_t kWeightPixelsPerThread = 16;
+constexpr int64_t kWeightMaxBlocks = 8192;
+
 // Pass 2: grad_weight[e] = sum over chunks of partial[chunk][e], in chunk order.
 template <class T>
 __global__ void depthwise_weight_finish(const float* __restrict__ partial, T* __restrict__ grad_weight,
@@ -292,6 +301,34 @@ void depthwise_conv2d_backward_input(const Tensor& grad_output, const Tensor& we
   KILN_CHECK_LAUNCH(op);
 }
 
+DepthwiseWeightGrid depthwise_backward_weight_grid(const Shape& x_shape, const Shape& weight_shape,
+                                                  const Conv2dParams& params, bool channels_last) {
+  const DepthwiseShape<int64_t> shape =
+      depthwise_shape("depthwise_conv2d_backward_weight (cuda)", x_shape, weight_shape, params);
+  DepthwiseWeightGrid grid;
+  const int64_t taps = shape.R * shape.S, weights = shape.K * taps;
+  grid.pixels = shape.N * shape.Ho * shape.Wo;
+  grid.block_threads = channels_last ? kChannelTile * kPixelLanes : kThreads;
+  const int64_t channel_tiles = (shape.K + kChannelTile - 1) / kChannelTile;
+  grid.blocks_per_chunk = channels_last ? channel_tiles * taps : weights;
+  // The threads of a block that share its chunk's pixels: all 256 in nchw, the 8
+  // pixel lanes in nhwc (each lane thread has its own channel).
+  const int64_t pixel_lanes = channels_last ? kPixelLanes : kThreads;
+  // As many chunks as give every summing thread at least kWeightPixelsPerThread
+  // pixels, but no more than fit in about kWeightMaxBlocks blocks (past that the
+  // chunks grow instead) or the grid's y limit. An empty batch has no chunk: pass 2
+  // then writes zeros.
+  const int64_t min_chunk = pixel_lanes * kWeightPixelsPerThread;
+  const int64_t max_chunks = std::min<int64_t>(65535, std::max<int64_t>(1, kWeightMaxBlocks / grid.blocks_per_chunk));
+  grid.chunks = std::min((grid.pixels + min_chunk - 1) / min_chunk, max_chunks);
+  if (grid.chunks > 0) {
+    grid.pixels_per_chunk = (grid.pixels + grid.chunks - 1) / grid.chunks;
+    grid.chunks = (grid.pixels + grid.pixels_per_chunk - 1) / grid.pixels_per_chunk;  // no empty chunk at the end
+  }
+  grid.blocks = grid.chunks * grid.blocks_per_chunk;
+  return grid;
+}
+
 void depthwise_conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
                                       const Conv2dParams& params) {
   const char* op = "depthwise_conv2d_backward_weight (cuda)";
@@ -299,21 +336,13 @@ void depthwise_conv2d_backward_weight(const Tensor& grad_output, const Tensor& x
   const DepthwiseShape<int64_t> shape = depthwise_shape(op, x.shape(), grad_weight.shape(), params);
   Context& ctx = context_for(x);
   set_device(ctx);
-  const int64_t taps = shape.R * shape.S, weights = shape.K * taps, pixels = shape.N * shape.Ho * shape.Wo;
+  const int64_t taps = shape.R * shape.S, weights = shape.K * taps;
   KILN_CHECK(weights <= 2147483647LL && taps <= 65535, op, ": ", weights, " weights (", taps,
              " taps) exceed the grid limits");
   const bool channels_last = x.layout() == Layout::nhwc;
-  // Enough chunks for ~4096 blocks in pass 1 (a few waves on 132 SMs), but no chunk
-  // under 256 pixels, and at most 65535 (the grid's y limit). An empty batch has no
-  // chunk: pass 2 then writes zeros.
   const int64_t channel_tiles = (shape.K + kChannelTile - 1) / kChannelTile;
-  const int64_t blocks_per_chunk = channels_last ? channel_tiles * taps : weights;
-  int64_t chunks = std::min<int64_t>({std::max<int64_t>(1, 4096 / blocks_per_chunk), (pixels + 255) / 256, 65535});
-  int64_t pixels_per_chunk = 1;
-  if (chunks > 0) {
-    pixels_per_chunk = (pixels + chunks - 1) / chunks;
-    chunks = (pixels + pixels_per_chunk - 1) / pixels_per_chunk;  // no empty chunk at the end
-  }
+  const DepthwiseWeightGrid plan = depthwise_backward_weight_grid(x.shape(), grad_weight.shape(), params, channels_last);
+  const int64_t chunks = plan.chunks, pixels_per_chunk = plan.pixels_per_chunk;
   auto* partial = static_cast<float*>(
       ctx.workspace(static_cast<size_t>(std::max<int64_t>(1, chunks * weights)) * sizeof(float)));
   KILN_DISPATCH_CUDA_FLOAT(x.dtype(), op, {

@@ -1,11 +1,12 @@
 // clip_grad_norm on the device (engine/train/grad_clip.h), with no host read:
 //   1. squared_norm: one multi-tensor launch per chunk of the gradients; block b
 //      writes the sum of x^2 over its 65536-element chunk to partials[b]
-//   2. finish: one block sums the partials in a fixed order (the result does not
-//      depend on scheduling), norm = sqrt(sum), coefficient = min(1, max_norm / (norm + 1e-6))
+//   2. finish: one block sums the partials in f64 in a fixed order (the result does
+//      not depend on scheduling), norm = sqrt(sum) in f64 (returned as an f64 0-d
+//      tensor, the CPU's dtype), coefficient = min(1, max_norm / (norm + 1e-6))
 //   3. scale: one multi-tensor launch per chunk multiplies every gradient by the
 //      coefficient; its blocks return at once when the coefficient is 1 (no clipping)
-// Sums in f32 (torch's opmath for f32/f16/bf16 gradients).
+// Per-chunk sums in f32 (torch's opmath for f32/f16/bf16 gradients), their total in f64.
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/optim/optimizer.h"
@@ -35,15 +36,24 @@ struct SquaredNormFunctor {
 
 constexpr int kFinishThreads = 1024;
 
+// Adds the partials in f64 (each thread a strided run, then a shared-memory tree: a
+// fixed order), so the norm is the CPU's f64 norm up to the f32 rounding of the
+// per-chunk sums. Launched with exactly kFinishThreads threads.
 __global__ void __launch_bounds__(kFinishThreads)
-    finish_norm_kernel(const float* partials, int count, double max_norm, float* norm, float* coefficient) {
-  float sum = 0;
-  for (int i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
-  sum = kiln::cuda::block_reduce_sum(sum);
+    finish_norm_kernel(const float* partials, int count, double max_norm, double* norm, float* coefficient) {
+  __shared__ double sums[kFinishThreads];
+  double sum = 0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) sum += static_cast<double>(partials[i]);
+  sums[threadIdx.x] = sum;
+  __syncthreads();
+  for (unsigned stride = kFinishThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) sums[threadIdx.x] += sums[threadIdx.x + stride];
+    __syncthreads();
+  }
   if (threadIdx.x == 0) {
-    const float total = sqrtf(sum);
+    const double total = sqrt(sums[0]);
     *norm = total;
-    const double c = max_norm / (static_cast<double>(total) + 1e-6);
+    const double c = max_norm / (total + 1e-6);
     *coefficient = c < 1.0 ? static_cast<float>(c) : 1.0f;
   }
 }
@@ -71,7 +81,7 @@ Tensor clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
   int64_t chunks = 0;
   for (const Tensor& g : grads) chunks += (g.numel() + optim::kMultiTensorChunk - 1) / optim::kMultiTensorChunk;
   const Tensor partials = empty({std::max<int64_t>(chunks, 1)}, {DType::f32, device});
-  const Tensor norm = empty(Shape{}, {DType::f32, device});
+  const Tensor norm = empty(Shape{}, {DType::f64, device});  // f64, as the CPU returns it
   const Tensor coefficient = empty(Shape{}, {DType::f32, device});
   std::vector<std::vector<void*>> addresses(lists.size());
   std::vector<std::vector<int64_t>> sizes(lists.size());
@@ -92,7 +102,7 @@ Tensor clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
   KILN_CHECK(written == chunks, "clip_grad_norm: the plans launched ", written, " blocks for ", chunks, " chunks");
   KILN_LAUNCH(1, kFinishThreads, 0, ctx.stream(), finish_norm_kernel)(static_cast<const float*>(partials.raw_data()),
                                                             static_cast<int>(written), max_norm,
-                                                            static_cast<float*>(norm.raw_data()),
+                                                            static_cast<double*>(norm.raw_data()),
                                                             static_cast<float*>(coefficient.raw_data()));
   KILN_CHECK_LAUNCH("clip_grad_norm (finish)");
   for (size_t l = 0; l < lists.size(); ++l) {

@@ -56,6 +56,9 @@ const bool registered = register_command({
                       "f32, tf32 (TF32 tensor cores for f32 math), bf16 or f16 (autocast, f32 master weights; "
                       "f16 with dynamic loss scaling)")
           ->capture_default_str();
+      cmd->add_flag("--deterministic", o.deterministic,
+                    "GPU: only deterministic cuDNN convolution algorithms (same bits every run; backward "
+                    "convolutions may be slower, docs/cuda.md)");
       cmd->add_option("--workers", o.workers, "loader threads")->capture_default_str();
       cmd->add_option("--log-interval", o.log_interval,
                       "steps between reads of the running loss and accuracy from the device (the progress text)")

@@ -91,6 +91,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.patience = o.patience;
   setup.device = device;
   setup.precision = precision;
+  setup.deterministic = o.deterministic;
   setup.seed = o.data.seed;
   setup.workers = o.workers;
   setup.log_interval = o.log_interval;
@@ -107,6 +108,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"augment", augment::augment_spec_to_string(setup.augment)},
                   {"epochs", o.epochs},
                   {"precision", o.precision},
+                  {"deterministic", o.deterministic},
                   {"batch_size", o.batch_size},
                   {"clip_grad_norm", o.clip_grad_norm},
                   {"monitor", o.monitor},

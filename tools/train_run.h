@@ -35,6 +35,7 @@ struct TrainOptions {
   std::string device = "auto";
   std::string layout = "nchw";
   std::string precision = "f32";  // f32 | tf32 | bf16 | f16
+  bool deterministic = false;     // GPU: deterministic cuDNN algorithms only
   int workers = 2;
   int log_interval = 50;  // steps between host reads of the running loss/accuracy
   std::string run_dir;

@@ -124,6 +124,15 @@ void set_tf32(const Device& device, bool allowed) {
 #endif
 }
 
+void set_deterministic(const Device& device, bool on) {
+  if (device.is_cpu()) return;
+#if KILN_WITH_CUDA
+  cuda::Context::get(device.index).set_deterministic(on);
+#else
+  throw_built_without_cuda(__FILE__, __LINE__);
+#endif
+}
+
 #if !KILN_WITH_CUDA
 Allocator& pinned_host_allocator() { return cpu_allocator(); }  // engine/cuda/pinned_memory.cpp in CUDA builds
 #endif

@@ -34,6 +34,11 @@ void synchronize(const Device& device);
 // CPU's; `--precision tf32` turns it on. Ignored for the CPU.
 void set_tf32(const Device& device, bool allowed);
 
+// Whether convolutions on a GPU must use deterministic cuDNN algorithms (like
+// torch.backends.cudnn.deterministic; engine/cuda/context.h says what it costs). Off
+// by default; `--deterministic` turns it on. The CPU backend is always deterministic.
+void set_deterministic(const Device& device, bool on);
+
 extern const char* const kVersion;
 
 }  // namespace kiln

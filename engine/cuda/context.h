@@ -42,6 +42,18 @@ class Context {
   void set_tf32(bool allowed);
   bool tf32() const { return tf32_; }
 
+  // Deterministic convolutions (off by default), like torch.backends.cudnn.deterministic:
+  // cuDNN's algorithm choice (engine/cuda/cudnn_conv.cpp) skips every algorithm cuDNN
+  // marks CUDNN_NON_DETERMINISTIC, those that add partial sums with atomics (backward
+  // filter ALGO_0 and ALGO_3, backward data ALGO_0), so the same inputs give the same
+  // bits on every run. The cost is speed: for many layers the fastest backward
+  // algorithm is one of those, and the next deterministic one can be markedly slower,
+  // how much depends on the layer and the GPU. kiln's own kernels never use atomics
+  // and cuBLAS is deterministic on one stream, so this is the only switch needed.
+  // It may change at any time: the cached choices are kept per setting.
+  void set_deterministic(bool on) { deterministic_ = on; }
+  bool deterministic() const { return deterministic_; }
+
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -62,6 +74,7 @@ class Context {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   bool tf32_ = false;
+  bool deterministic_ = false;
 };
 
 inline Context& context_for(const Tensor& t) { return Context::get(t.device().index); }

@@ -15,6 +15,8 @@
 // Memory moved per call: (M*K + K*N + M*N) * batch elements; work 2*M*N*K*batch flops.
 #include <cublas_v2.h>
 
+#include <algorithm>
+
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/ops/linear.h"
@@ -47,8 +49,10 @@ void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64
   // cuBLAS then never reads c, so an uninitialized output buffer is fine.
   const float alpha = 1.0f, beta = 0.0f;
   // Row lengths of the stored matrices (their leading dimension, seen column-major).
-  const int lda = static_cast<int>(trans_a ? M : K);  // a stored (K, M) if trans_a, else (M, K)
-  const int ldb = static_cast<int>(trans_b ? K : N);  // b stored (N, K) if trans_b, else (K, N)
+  // cuBLAS wants every leading dimension >= 1 even when K = 0 (then it only writes
+  // beta * C = 0): an empty operand has no rows to skip, so 1 is as right as 0.
+  const int lda = static_cast<int>(std::max<int64_t>(1, trans_a ? M : K));  // a stored (K, M) if trans_a, else (M, K)
+  const int ldb = static_cast<int>(std::max<int64_t>(1, trans_b ? K : N));  // b stored (N, K) if trans_b, else (K, N)
   const int ldc = static_cast<int>(N);
   // f32 data may run on TF32 tensor cores when the context allows it (--precision tf32).
   const cublasComputeType_t compute =

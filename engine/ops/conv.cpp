@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 
 #include "engine/autograd/autocast.h"
 #include "engine/autograd/tape.h"
+#include "engine/ops/depthwise_race.h"
 #include "engine/ops/dispatch.h"
 #include "engine/tensor/factory.h"
 
@@ -93,8 +95,37 @@ bool cpu_direct_depthwise(const Conv2dGeometry& g) {
 }
 }  // namespace
 
-DepthwiseConvPath depthwise_conv_path() { return depthwise_conv_path_setting().load(); }
+namespace {
+thread_local int thread_depthwise_conv_path = -1;  // a DepthwiseConvPathGuard's path; -1: none
+}  // namespace
+
+DepthwiseConvPath depthwise_conv_path() {
+  if (thread_depthwise_conv_path >= 0) return static_cast<DepthwiseConvPath>(thread_depthwise_conv_path);
+  return depthwise_conv_path_setting().load();
+}
 void set_depthwise_conv_path(DepthwiseConvPath path) { depthwise_conv_path_setting().store(path); }
+
+DepthwiseConvPathGuard::DepthwiseConvPathGuard(DepthwiseConvPath path) : previous_(thread_depthwise_conv_path) {
+  thread_depthwise_conv_path = static_cast<int>(path);
+}
+DepthwiseConvPathGuard::~DepthwiseConvPathGuard() { thread_depthwise_conv_path = previous_; }
+
+// The GPU's choice for a convolution: a depthwise one (groups = C) runs kiln's kernel
+// (`custom`) or the library (`library`: cuDNN) by depthwise_conv_path(), racing them
+// when it is automatic (engine/ops/depthwise_race.h); anything else runs the library.
+// `direction` and `on` (a tensor of the problem: its device, dtype and layout) key the race.
+[[maybe_unused]] static void cuda_conv(const char* direction, const Tensor& on, const Shape& x_shape,
+                                       const Shape& weight_shape, const Conv2dParams& params,
+                                       const std::function<void()>& custom, const std::function<void()>& library) {
+  const Conv2dGeometry g = conv2d_geometry("conv2d", x_shape, weight_shape, params);
+  if (!g.depthwise()) return library();
+  switch (depthwise_conv_path()) {
+    case DepthwiseConvPath::custom: return custom();
+    case DepthwiseConvPath::library: return library();
+    case DepthwiseConvPath::automatic: break;
+  }
+  KILN_CUDA_ONLY(cuda::race_depthwise_conv(direction, on, x_shape, weight_shape, params, custom, library));
+}
 
 // t itself when it is already in `layout`, otherwise a copy in that layout. Never
 // recorded on the tape: callers use it on detached tensors or inside backward.
@@ -173,7 +204,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
       [&] {
         KILN_CUDA_ONLY({
           // cuDNN wants the filter in the same format as the image (KCRS with NCHW, KRSC with NHWC).
-          cuda::conv2d_forward(x, in_layout(weight, x.layout()), y, params);
+          const Tensor weight_same = in_layout(weight, x.layout());
+          cuda_conv(
+              "conv2d forward", x, x.shape(), weight.shape(), params,
+              [&] { cuda::depthwise_conv2d_forward(x, weight_same, y, params); },
+              [&] { cuda::conv2d_forward(x, weight_same, y, params); });
           if (bias.defined()) cuda::channel_bias_forward(bias, y, g.N, g.K, g.Ho * g.Wo, x.layout() == Layout::nhwc);
         });
       });
@@ -229,8 +264,13 @@ Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, co
         if (!grad_input_rm.same_storage(grad_input)) copy_(grad_input, grad_input_rm);
       },
       [&] {
-        KILN_CUDA_ONLY(cuda::conv2d_backward_input(grad_output, in_layout(weight, grad_output.layout()), grad_input,
-                                                   params));
+        KILN_CUDA_ONLY({
+          const Tensor weight_same = in_layout(weight, grad_output.layout());
+          cuda_conv(
+              "conv2d backward input", grad_output, x_shape, weight.shape(), params,
+              [&] { cuda::depthwise_conv2d_backward_input(grad_output, weight_same, grad_input, params); },
+              [&] { cuda::conv2d_backward_input(grad_output, weight_same, grad_input, params); });
+        });
       });
   return grad_input;
 }
@@ -264,7 +304,13 @@ Tensor conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const 
         if (!grad_weight_rm.same_storage(grad_weight)) copy_(grad_weight, grad_weight_rm);
       },
       [&] {
-        KILN_CUDA_ONLY(cuda::conv2d_backward_weight(in_layout(grad_output, x.layout()), x, grad_weight, params));
+        KILN_CUDA_ONLY({
+          const Tensor grad_output_same = in_layout(grad_output, x.layout());
+          cuda_conv(
+              "conv2d backward weight", x, x.shape(), weight_shape, params,
+              [&] { cuda::depthwise_conv2d_backward_weight(grad_output_same, x, grad_weight, params); },
+              [&] { cuda::conv2d_backward_weight(grad_output_same, x, grad_weight, params); });
+        });
       });
   return grad_weight;
 }

@@ -68,7 +68,9 @@ Tensor conv2d_backward_bias(const Tensor& grad_output);
 // multiplier K/C): docs/ops/conv.md#depthwise, docs/cuda.md#depthwise-convolution.
 //   automatic  CPU: the direct kernel. CUDA: on first use of a (shape, dtype, layout,
 //              direction), time kiln's kernel (kernels/depthwise_conv.cu) and cuDNN's
-//              grouped convolution with CUDA events, and keep the faster (cached).
+//              grouped convolution with CUDA events, and keep the faster (cached);
+//              a path that fails on the problem (cuDNN refusing it) loses the race
+//              (engine/ops/depthwise_race.h).
 //   custom     always kiln's direct kernel (engine/ops/cpu/depthwise_conv_cpu.cpp, or
 //              kernels/depthwise_conv.cu)
 //   library    always the general grouped path: im2col + GEMM per group on the CPU,
@@ -78,6 +80,19 @@ Tensor conv2d_backward_bias(const Tensor& grad_output);
 enum class DepthwiseConvPath { automatic, custom, library };
 DepthwiseConvPath depthwise_conv_path();
 void set_depthwise_conv_path(DepthwiseConvPath path);
+// Overrides depthwise_conv_path() on the calling thread while it lives (nests; other
+// threads keep the global setting). conv2d's CUDA dispatch runs each side of the
+// race under one, so the backend below only ever sees a forced path.
+class DepthwiseConvPathGuard {
+ public:
+  explicit DepthwiseConvPathGuard(DepthwiseConvPath path);
+  ~DepthwiseConvPathGuard();
+  DepthwiseConvPathGuard(const DepthwiseConvPathGuard&) = delete;
+  DepthwiseConvPathGuard& operator=(const DepthwiseConvPathGuard&) = delete;
+
+ private:
+  int previous_;  // the thread's override before this guard; -1 for none
+};
 // "auto" | "custom" | "cudnn" | "library" | "gemm"; anything else is an error naming `where`.
 DepthwiseConvPath parse_depthwise_conv_path(const std::string& text, const char* where);
 const char* depthwise_conv_path_name(DepthwiseConvPath path);
@@ -119,16 +134,28 @@ void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, cons
                            const Conv2dParams& params);
 void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
                             const Conv2dParams& params);
-// Above, depthwise shapes go to kiln's kernels or cuDNN by depthwise_conv_path().
-// kiln's depthwise kernels themselves (kernels/depthwise_conv.cu), same contract:
+// The three above always call cuDNN. conv2d chooses between them and kiln's
+// depthwise kernels below (kernels/depthwise_conv.cu, same contract) by
+// depthwise_conv_path(), racing them per shape in automatic mode
+// (engine/ops/depthwise_race.h).
 void depthwise_conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& y, const Conv2dParams& params);
 void depthwise_conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Tensor& grad_input,
                                      const Conv2dParams& params);
 void depthwise_conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
                                       const Conv2dParams& params);
-// What the automatic policy chose so far, one line per (direction, shape, dtype,
-// layout): "<key>: custom 0.123 ms, cudnn 0.456 ms -> custom". For bench and tests.
-std::vector<std::string> depthwise_choices();
+// The grid of the backward weight's pass 1 (partial sums over chunks of the N*Ho*Wo
+// output pixels; pass 2 adds the chunks in order), a function of the shapes only, so
+// the result is deterministic. For tests and benchmarks.
+struct DepthwiseWeightGrid {
+  int64_t pixels = 0;            // N*Ho*Wo
+  int64_t chunks = 0;            // pixel chunks (grid.y); 0 for an empty batch
+  int64_t pixels_per_chunk = 1;  // every chunk but the last has exactly this many
+  int64_t blocks_per_chunk = 0;  // K*R*S in nchw; ceil(K/32)*R*S channel tiles x taps in nhwc
+  int64_t blocks = 0;            // chunks * blocks_per_chunk
+  int64_t block_threads = 0;     // 256
+};
+DepthwiseWeightGrid depthwise_backward_weight_grid(const Shape& x_shape, const Shape& weight_shape,
+                                                  const Conv2dParams& params, bool channels_last);
 // A per-channel bias over a tensor read as (N, K, P) when channels_last is false
 // (nchw, or a (N, K) matrix with P = 1), or as (N, P, K) when it is true (nhwc).
 // y += bias[k]:

@@ -46,6 +46,15 @@ std::vector<OpCase> elementwise_cases() {
     rows.push_back({name + "[broadcast=(3,1,1)]", "elementwise", kCpuFloat, kCudaFloat,
                     [](Rng& rng, DType dt) { return std::vector<Tensor>{smooth({2, 3, 4, 5}, rng, dt), smooth({3, 1, 1}, rng, dt)}; },
                     {true, true}, [op](const std::vector<Tensor>& in) { return binary(op, in[0], in[1]); }});
+    // 4-D operands on both sides, so the parity test also runs them channels-last: a
+    // per-channel (1, C, 1, 1) factor (stride 0 on N, H, W; in nhwc its C stride is 1)
+    // and a per-pixel (N, 1, H, W) one (stride 0 on C, the innermost axis in nhwc).
+    rows.push_back({name + "[broadcast=(1,3,1,1)]", "elementwise", kCpuFloat, kCudaFloat,
+                    [](Rng& rng, DType dt) { return std::vector<Tensor>{smooth({2, 3, 4, 5}, rng, dt), smooth({1, 3, 1, 1}, rng, dt)}; },
+                    {true, true}, [op](const std::vector<Tensor>& in) { return binary(op, in[0], in[1]); }});
+    rows.push_back({name + "[broadcast=(2,1,4,5)]", "elementwise", kCpuFloat, kCudaFloat,
+                    [](Rng& rng, DType dt) { return std::vector<Tensor>{smooth({2, 1, 4, 5}, rng, dt), smooth({2, 3, 4, 5}, rng, dt)}; },
+                    {true, true}, [op](const std::vector<Tensor>& in) { return binary(op, in[0], in[1]); }});
   }
   rows.push_back({"affine_scalar", "elementwise", kCpuFloat, kCudaFloat,
                   [](Rng& rng, DType dt) { return std::vector<Tensor>{smooth({3, 7}, rng, dt)}; }, {true},

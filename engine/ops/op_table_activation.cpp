@@ -78,6 +78,11 @@ std::vector<OpCase> softmax_loss_cases() {
                     [log](const Inputs& in) { return log ? log_softmax(in[0], 1) : softmax(in[0], 1); }};
     channels.parity_tolerance_half = 5e-2;
     rows.push_back(channels);
+    // Over W, the last dim of an image: contiguous rows in nchw, rows C apart in nhwc.
+    OpCase width{name + "[dim=3]", "softmax", kCpuFloat, kCudaFloat, image, {true},
+                 [log](const Inputs& in) { return log ? log_softmax(in[0], 3) : softmax(in[0], 3); }};
+    width.parity_tolerance_half = 5e-2;
+    rows.push_back(width);
   }
 
   // cross_entropy: logits (6, 5), labels (6); class weights (5) are data like the labels.

@@ -14,7 +14,8 @@
 namespace kiln::train {
 
 // Returns the total norm before clipping as a 0-d tensor on the gradients'
-// device (f64 on the CPU, where it is summed in double; f32 on CUDA): a caller
+// device, f64 on both backends (the CPU sums in double; CUDA sums per-chunk f32
+// partials in double in a fixed order): a caller
 // that prints it reads it (.item()) when it wants to, at the cost of one sync.
 // With no gradient at all it is 0 (on the CPU).
 Tensor clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm);

@@ -183,6 +183,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   const int64_t classes = train_set.num_classes();
 
   set_math_mode(setup_.precision, setup_.device);
+  set_deterministic(setup_.device, setup_.deterministic);
   std::vector<EpochStats> history;
   for (int epoch = next_epoch_; epoch <= setup_.epochs; ++epoch) {
     model_.train();

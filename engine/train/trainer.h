@@ -38,6 +38,7 @@ struct TrainSetup {
   int patience = 0;                      // epochs without improvement before stopping; 0: never stop early
   Device device = Device::cpu();
   Precision precision = Precision::f32;  // bf16/f16: autocast forward (f16 with loss scaling); tf32: TF32 math
+  bool deterministic = false;            // GPU: deterministic cuDNN algorithms only (slower backward convs)
   uint64_t seed = 0;
   int workers = 2;
   int log_interval = 50;  // steps between host reads of the running loss/accuracy (and the progress text)

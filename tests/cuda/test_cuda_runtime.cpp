@@ -154,6 +154,13 @@ TEST_CASE("cuda: without a usable GPU, a CUDA tensor is an error that says CUDA"
   if (built_with_cuda())  // the CUDA build names the device it could not find
     test::expect_error_containing([&] { empty({4}, {DType::f32, missing, Layout::nchw}); },
                                   {"cuda:" + std::to_string(count), std::to_string(count) + " GPU(s) visible"});
+  // And the devices that are there work: the error is only for the missing one.
+  for (int index = 0; index < count; ++index) {
+    CAPTURE(index);
+    const Tensor t = full({2, 2}, 1.5, {DType::f32, Device::cuda(index), Layout::nchw});
+    CHECK(t.to(Device::cpu()).to_vector() == std::vector<double>(4, 1.5));
+  }
+  CHECK((count > 0) == gpu_unavailable_reason().empty());
 }
 
 TEST_CASE("cuda: pinned host buffers are cached and round-trip through the GPU" * doctest::test_suite("gpu")) {

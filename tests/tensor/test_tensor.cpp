@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "engine/core/backend_info.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/shape_ops.h"
 #include "engine/tensor/factory.h"
@@ -73,10 +74,27 @@ TEST_CASE("tensor: clear errors for bad input") {
   Tensor b = zeros({4, 5});
   test::expect_error_containing([&] { add(a, b); }, {"add", "(2, 3)", "(4, 5)", "broadcast"});
   test::expect_error_containing([&] { add(a, a.to(DType::f64)); }, {"add", "dtype"});
-  test::expect_error_containing([&] { zeros({2, 3}).to(Device::cuda(0)).item(); }, {"CUDA"});
   test::expect_error_containing([&] { a.item(); }, {"item", "6 elements"});
   test::expect_error_containing([&] { parse_dtype("float128"); }, {"float128", "f32"});
   test::expect_error_containing([&] { Device::parse("tpu"); }, {"tpu", "cuda:N"});
+}
+
+// item() and to_vector() read on the host, so they refuse a device tensor and say how
+// to read it (no metric or print may sync the GPU behind the caller's back); the copy
+// to the CPU then reads it. Without a GPU the CUDA tensor cannot even be made, and
+// that error names CUDA. Both halves run wherever the test runs.
+TEST_CASE("tensor: item() of a CUDA tensor asks for .to(Device::cpu()) first, and without a GPU the error names CUDA") {
+  if (gpu_unavailable_reason().empty()) {
+    const Tensor on_gpu = full({1}, 2.5, {DType::f32, Device::cuda(0), Layout::nchw});
+    test::expect_error_containing([&] { on_gpu.item(); }, {"item", "cuda:0", ".to(Device::cpu())"});
+    test::expect_error_containing([&] { on_gpu.to_vector(); }, {"to_vector", "cuda:0"});
+    CHECK(on_gpu.to(Device::cpu()).item() == 2.5);
+    const Tensor two = from_vector({1, 2}, {2}).to(Device::cuda(0));
+    test::expect_error_containing([&] { two.item(); }, {"item", "2 elements"});  // the count is checked first
+  } else {
+    MESSAGE("no GPU here (" << gpu_unavailable_reason() << "): checking that a CUDA tensor is an error naming CUDA");
+    test::expect_error_containing([&] { zeros({2, 3}).to(Device::cuda(0)).item(); }, {"CUDA"});
+  }
 }
 
 TEST_CASE("tensor: printing shows dtype, shape, values and statistics") {
