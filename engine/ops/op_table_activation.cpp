@@ -83,6 +83,17 @@ std::vector<OpCase> softmax_loss_cases() {
                  [log](const Inputs& in) { return log ? log_softmax(in[0], 3) : softmax(in[0], 3); }};
     width.parity_tolerance_half = 5e-2;
     rows.push_back(width);
+    // Rows wider than a warp (300 -> 256 threads, 8 warps): the CUDA block reductions
+    // then combine warps through shared memory, and a missing barrier there shows
+    // (scripts/plant_bugs.sh found that the narrow rows above never exercise it).
+    OpCase wide{name + "[wide rows]", "softmax", kCpuFloat, kCudaFloat,
+                [](Rng& rng, DType dt) { return Inputs{uniform({3, 300}, -3, 3, rng, {dt})}; }, {true},
+                [log](const Inputs& in) { return log ? log_softmax(in[0]) : softmax(in[0]); }};
+    wide.parity_tolerance_half = 5e-2;
+    // The finite differences of a 300-wide log_softmax lose more to truncation:
+    // 1.0e-5 measured (analytic 0.489739, numeric 0.489729), far below a real error.
+    wide.gradcheck_tolerance = 5e-5;
+    rows.push_back(wide);
   }
 
   // cross_entropy: logits (6, 5), labels (6); class weights (5) are data like the labels.
@@ -103,6 +114,10 @@ std::vector<OpCase> softmax_loss_cases() {
                   }};
   };
   rows.push_back(cross_entropy_row("cross_entropy", false, 0.0, Reduction::mean));
+  // 300 classes: a block of 256 threads (8 warps) per row, as for ImageNet's 1000.
+  rows.push_back(OpCase{"cross_entropy[300 classes]", "loss", kCpuFloat, kCudaFloat,
+                        [](Rng& rng, DType dt) { return Inputs{uniform({4, 300}, -3, 3, rng, {dt}), labels(4, 300, rng)}; },
+                        {true, false}, [](const Inputs& in) { return cross_entropy(in[0], in[1]); }});
   rows.push_back(cross_entropy_row("cross_entropy[label_smoothing=0.1]", false, 0.1, Reduction::mean));
   rows.push_back(cross_entropy_row("cross_entropy[class_weights]", true, 0.0, Reduction::mean));
   rows.push_back(cross_entropy_row("cross_entropy[class_weights,label_smoothing=0.1]", true, 0.1, Reduction::mean));
