@@ -10,6 +10,16 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 mapfile -t names < <("$binary" -ts=gpu -ltc 2>/dev/null | grep -v -e '^\[doctest\]' -e '^====' -e '^$')
 names+=("emulat*" "kiln on the emulated GPU*")
+# Under ASan, tests that run the device in the deferred stream mode are left out: the
+# caching allocator poisons a freed block at once on the host, while work queued
+# earlier on the stream may still use it (legal: reuse is ordered by the stream), so
+# ASan would report a use-after-poison that is not one. They run in the other passes.
+# Making the poisoning stream-ordered is the fix (docs/cuda.md).
+if [[ "${KILN_SKIP_DEFERRED:-0}" == 1 ]]; then
+  kept=()
+  for name in "${names[@]}"; do [[ "$name" == *deferred* ]] && echo "  skip        $name (deferred streams under ASan)" || kept+=("$name"); done
+  names=("${kept[@]}")
+fi
 failed=0
 for name in "${names[@]}"; do
   start=$SECONDS

@@ -104,9 +104,12 @@ BlockRun& block_of_running_thread(const char* what) {
 }
 
 // Stops the running thread for good with an error; the scheduler abandons the block.
-[[noreturn]] void fail_running_thread(BlockRun& block, const std::string& message) {
+// The fiber's frames are never unwound, so `message` (the caller's local) hands its
+// heap buffer back here, or LeakSanitizer would rightly report it.
+[[noreturn]] void fail_running_thread(BlockRun& block, std::string& message) {
   EmulatedThread& thread = *block.running;
   if (block.error.empty()) block.error = "thread " + coordinates(thread.index) + ": " + message;
+  std::string().swap(message);
   thread.status = Status::failed;
   fiber_switch(thread.context, block.scheduler, /*from_finished=*/true);
   std::abort();  // never resumed
@@ -335,12 +338,18 @@ uint64_t warp_exchange(WarpOp op, const char* name, SourceSite site, unsigned ma
   BlockRun& block = block_of_running_thread(name);
   EmulatedThread& thread = *block.running;
   const int lane = thread.linear % 32;
-  const std::string call = std::string(name) + " at " + where(site);
-  if (!(mask >> lane & 1u))
-    fail_running_thread(block, call + ": the mask " + hex(mask) + " does not include the calling lane " +
-                                   std::to_string(lane));
-  if (width < 1 || width > 32 || (width & (width - 1)) != 0)
-    fail_running_thread(block, call + ": width " + std::to_string(width) + " is not a power of two from 1 to 32");
+  // (No std::string lives across wait_here: a fiber abandoned while waiting is never
+  // unwound, and its heap memory would leak.)
+  if (!(mask >> lane & 1u)) {
+    std::string message = std::string(name) + " at " + where(site) + ": the mask " + hex(mask) +
+                          " does not include the calling lane " + std::to_string(lane);
+    fail_running_thread(block, message);
+  }
+  if (width < 1 || width > 32 || (width & (width - 1)) != 0) {
+    std::string message = std::string(name) + " at " + where(site) + ": width " + std::to_string(width) +
+                          " is not a power of two from 1 to 32";
+    fail_running_thread(block, message);
+  }
   thread.warp = WarpRequest{op, name, site, mask, bits, operand, width, 0};
   wait_here(block, Status::at_warp_op);
   return thread.warp.result;
