@@ -38,7 +38,7 @@
 //                    2 FFT, 3 FFT_TILING, 4 WINOGRAD, 5 WINOGRAD_NONFUSED: as forward
 //   backward filter  0 ALGO_0 (non-deterministic, workspace 0), 1 ALGO_1 (tensor cores),
 //                    3 ALGO_3 (non-deterministic): any problem; 2 FFT, 5 WINOGRAD_NONFUSED,
-//                    6 FFT_TILING: as forward; 4 WINOGRAD: never (not implemented in cuDNN)
+//                    6 FFT_TILING: as forward; 4 WINOGRAD: never (cuDNN documents no such algorithm for this direction)
 // "NCHW" means x and y densely packed NCHW and the filter KCRS. A KRSC (NHWC) filter
 // needs NHWC tensors. Non-deterministic algorithms really are: they add partial sums
 // in a random order each call (as atomics would), so two runs may differ in the last bits.
@@ -225,7 +225,7 @@ typedef enum {
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 = 1,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT = 2,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3 = 3,  // non-deterministic
-  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD = 4,  // not implemented
+  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD = 4,  // cuDNN lists it but supports no problem with it
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED = 5,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING = 6,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT = 7

@@ -99,7 +99,7 @@ Family family_of(Direction d, int algo) {
         case 0: return Family::implicit;
         case 1: return Family::precomp;
         case 2: return Family::gemm;
-        case 3: return Family::never;  // DIRECT: not implemented by cuDNN
+        case 3: return Family::never;  // DIRECT: cuDNN supports no problem with it
         case 4: return Family::fft;
         case 5: return Family::fft_tiling;
         case 6: return Family::winograd;
@@ -121,7 +121,7 @@ Family family_of(Direction d, int algo) {
         case 1: return Family::implicit;
         case 2: return Family::fft;
         case 3: return Family::precomp;
-        case 4: return Family::never;  // WINOGRAD: not implemented by cuDNN
+        case 4: return Family::never;  // WINOGRAD: cuDNN supports no problem with it
         case 5: return Family::winograd_nonfused;
         case 6: return Family::fft_tiling;
       }
@@ -253,7 +253,7 @@ cudnnStatus_t algorithm_support(Direction d, int algo, const Problem& p, std::st
     case Family::implicit:
     case Family::precomp: return CUDNN_STATUS_SUCCESS;
     case Family::direct:
-    case Family::never: return no("not implemented by cuDNN");
+    case Family::never: return no("cuDNN supports no problem with this algorithm");
     case Family::gemm:
       if (!nchw) return no("needs NCHW-packed x and y and an NCHW filter");
       if (!unit_dilation) return no("needs dilation 1");
