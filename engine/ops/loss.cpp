@@ -1,4 +1,4 @@
-// cross_entropy and binary_cross_entropy_with_logits: a fused per-sample loss with
+// cross_entropy, binary_cross_entropy_with_logits and sigmoid_focal_loss: a fused per-sample loss with
 // its backward right below, then the reduction with ordinary differentiable ops.
 #include "engine/ops/loss.h"
 
@@ -187,6 +187,62 @@ Tensor binary_cross_entropy_with_logits_backward(const Tensor& logits, const Ten
         });
       },
       [&] { KILN_CUDA_ONLY(cuda::bce_with_logits_backward(logits, target, pos_weight, g, grad_logits)); });
+  return grad_logits;
+}
+
+// ---------------------------------------------------------------- sigmoid_focal_loss
+Tensor sigmoid_focal_loss(const Tensor& logits_in, const Tensor& target_in, const FocalOptions& options) {
+  const char* op = "sigmoid_focal_loss";
+  check_defined(op, "logits", logits_in);
+  check_defined(op, "target", target_in);
+  check_dtype_supported(op, logits_in);
+  check_floating(op, "target", target_in);
+  KILN_CHECK(target_in.shape() == logits_in.shape(), op, ": target must have the shape of logits ",
+             logits_in.shape(), ", got ", target_in.shape());
+  check_same_device(op, {logits_in, target_in});
+  KILN_CHECK(options.gamma >= 0, op, ": gamma must be >= 0, got ", options.gamma);
+  KILN_CHECK(options.alpha <= 1, op, ": alpha must be in [0, 1] (or negative for none), got ", options.alpha);
+  const Tensor logits = logits_in.contiguous();
+  const Tensor target = prepare_data(target_in.contiguous(), logits);
+  const double gamma = options.gamma, alpha = options.alpha;
+  const int64_t n = logits.numel();
+  Tensor losses = empty_like(logits);
+  on_device(
+      logits.device(),
+      [&] {
+        cpu_floating(logits.dtype(), op, [&](auto tag) {
+          using T = decltype(tag);
+          cpu::focal_loss_forward<T>(logits.data<T>(), target.data<T>(), losses.data<T>(), n, gamma, alpha);
+        });
+      },
+      [&] { KILN_CUDA_ONLY(cuda::focal_loss_forward(logits, target, losses, gamma, alpha)); });
+  if (needs_grad(logits)) {
+    const Tensor logits_saved = logits.detach();
+    record(losses, op, {logits}, [logits_saved, target, gamma, alpha](const Tensor& grad_losses,
+                                                                      const std::vector<bool>&) {
+      return std::vector<Tensor>{sigmoid_focal_loss_backward(logits_saved, target, grad_losses, gamma, alpha)};
+    });
+  }
+  return reduce_losses(losses, options.reduction);
+}
+
+Tensor sigmoid_focal_loss_backward(const Tensor& logits, const Tensor& target, const Tensor& grad_losses,
+                                   double gamma, double alpha) {
+  KILN_CHECK(grad_losses.shape() == logits.shape(), "sigmoid_focal_loss_backward: grad_losses must be ",
+             logits.shape(), ", got ", grad_losses.shape());
+  const Tensor g = grad_losses.contiguous().to(logits.dtype());
+  const int64_t n = logits.numel();
+  Tensor grad_logits = empty_like(logits);
+  on_device(
+      logits.device(),
+      [&] {
+        cpu_floating(logits.dtype(), "sigmoid_focal_loss", [&](auto tag) {
+          using T = decltype(tag);
+          cpu::focal_loss_backward<T>(logits.data<T>(), target.data<T>(), g.data<T>(), grad_logits.data<T>(), n,
+                                      gamma, alpha);
+        });
+      },
+      [&] { KILN_CUDA_ONLY(cuda::focal_loss_backward(logits, target, g, grad_logits, gamma, alpha)); });
   return grad_logits;
 }
 

@@ -15,6 +15,12 @@
 //   loss = -[pw * y * log sigma(x) + (1 - y) * log(1 - sigma(x))]
 //        = (1 - y) * x + (1 + (pw - 1) * y) * softplus(-x)      (the stable form torch uses)
 //   d loss / dx = (1 - y) - (1 + (pw - 1) * y) * sigma(-x)
+// sigmoid_focal_loss (Lin et al. 2017, torchvision.ops.sigmoid_focal_loss), per element
+// with p = sigma(x), ce the BCE above without pos_weight, and
+// m = 1 - p_t = y (1 - p) + (1 - y) p (how wrong the prediction is):
+//   loss = a_t * ce * m^gamma,  a_t = alpha y + (1 - alpha)(1 - y)   (a_t = 1 when alpha < 0)
+//   d loss / dx = a_t [ (p - y) m^gamma + ce * gamma m^(gamma - 1) (1 - 2y) p (1 - p) ]
+// gamma = 0 and alpha < 0 is BCE; gamma > 0 shrinks the loss of well-classified elements.
 //
 // Targets, class weights and pos_weight are data: no gradient flows into them.
 #pragma once
@@ -40,6 +46,14 @@ struct BceOptions {
 // logits: any shape; target: same shape, floating, values in [0, 1].
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, const BceOptions& options = {});
 
+struct FocalOptions {
+  double gamma = 2.0;   // >= 0
+  double alpha = 0.25;  // in [0, 1], or negative for no class balancing (torchvision's alpha = -1)
+  Reduction reduction = Reduction::mean;
+};
+// logits: any shape; target: same shape, floating, values in [0, 1].
+Tensor sigmoid_focal_loss(const Tensor& logits, const Tensor& target, const FocalOptions& options = {});
+
 // Backward of the per-sample losses: grad_logits given grad_losses (N) (or the same
 // shape as logits for BCE). They return new tensors; the tape accumulates them.
 // `class_weights` / `pos_weight` are as prepared by the forward (see loss.cpp).
@@ -47,6 +61,8 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& target, const 
                               const Tensor& grad_losses, double label_smoothing);
 Tensor binary_cross_entropy_with_logits_backward(const Tensor& logits, const Tensor& target,
                                                  const Tensor& pos_weight, const Tensor& grad_losses);
+Tensor sigmoid_focal_loss_backward(const Tensor& logits, const Tensor& target, const Tensor& grad_losses,
+                                   double gamma, double alpha);
 
 // Backend functions. Shapes: logits, grad_logits (N, K) row-major; target (N);
 // class_weights (K) or null; losses, target_weights, grad_losses (N). For BCE,
@@ -67,6 +83,11 @@ void bce_with_logits_forward(const T* logits, const T* target, const T* pos_weig
 template <class T>
 void bce_with_logits_backward(const T* logits, const T* target, const T* pos_weight, const T* grad_losses,
                               T* grad_logits, int64_t n, int64_t K);
+template <class T>
+void focal_loss_forward(const T* logits, const T* target, T* losses, int64_t n, double gamma, double alpha);
+template <class T>
+void focal_loss_backward(const T* logits, const T* target, const T* grad_losses, T* grad_logits, int64_t n,
+                         double gamma, double alpha);
 }  // namespace cpu
 namespace cuda {
 // target_weights may be undefined (not needed without class weights).
@@ -78,6 +99,10 @@ void bce_with_logits_forward(const Tensor& logits, const Tensor& target, const T
                              const Tensor& losses);
 void bce_with_logits_backward(const Tensor& logits, const Tensor& target, const Tensor& pos_weight,
                               const Tensor& grad_losses, const Tensor& grad_logits);
+void focal_loss_forward(const Tensor& logits, const Tensor& target, const Tensor& losses, double gamma,
+                        double alpha);
+void focal_loss_backward(const Tensor& logits, const Tensor& target, const Tensor& grad_losses,
+                         const Tensor& grad_logits, double gamma, double alpha);
 }  // namespace cuda
 
 }  // namespace kiln

@@ -152,6 +152,20 @@ std::vector<OpCase> softmax_loss_cases() {
                     options.reduction = Reduction::none;
                     return binary_cross_entropy_with_logits(in[0], in[1], options);
                   }});
+  // sigmoid_focal_loss: torchvision's defaults, then gamma = 0.5 (m^(gamma-1) grows
+  // near m = 0, where the [0, 1] targets and |x| <= 4 keep m above ~0.02), and no alpha.
+  auto focal_row = [&](const std::string& name, double gamma, double alpha, Reduction reduction) {
+    return OpCase{name, "loss", kCpuFloat, kCudaFloat, bce_inputs, {true, false},
+                  [gamma, alpha, reduction](const Inputs& in) {
+                    FocalOptions options;
+                    options.gamma = gamma;
+                    options.alpha = alpha;
+                    options.reduction = reduction;
+                    return sigmoid_focal_loss(in[0], in[1], options);
+                  }};
+  };
+  rows.push_back(focal_row("sigmoid_focal_loss[gamma=2,alpha=0.25]", 2.0, 0.25, Reduction::mean));
+  rows.push_back(focal_row("sigmoid_focal_loss[gamma=0.5,alpha=none,reduction=none]", 0.5, -1.0, Reduction::none));
   return rows;
 }
 

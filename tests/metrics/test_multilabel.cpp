@@ -2,6 +2,9 @@
 // pred = P >= 0.5; tp = (pred & (Y==1)).sum(0); fp, fn likewise; then the formulas).
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <fstream>
+
 #include "engine/metrics/multilabel.h"
 #include "test_util.h"
 
@@ -53,8 +56,13 @@ TEST_CASE("metrics: multi-label best thresholds maximise per-class F1") {
   // On a grid: column 0 at .75 / .5 / .25 gives F1 .8 / .667 / .75; column 2 gives 0 / .667 / .4.
   const std::vector<double> grid = best_thresholds(kProbabilities, kTargets, 3, {.25, .5, .75});
   CHECK(grid == std::vector<double>{.75, .5, .5});
-  // Equal F1 at 0.7 and 0.75 (both predict images 0 and 1 for column 0): the higher wins.
-  CHECK(best_thresholds(kProbabilities, kTargets, 3, {.7, .75})[0] == .75);
+  // Equal F1 at 0.7 and 0.75 (both predict images 0 and 1 for column 0): the lower wins.
+  CHECK(best_thresholds(kProbabilities, kTargets, 3, {.75, .7})[0] == .7);
+  CHECK(best_thresholds(kProbabilities, kTargets, 3, {.7, .75})[0] == .7);
+  // A class without positives keeps the fallback instead of the lowest candidate.
+  const std::vector<int> no_positives_in_2 = {1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0};
+  CHECK(best_thresholds(kProbabilities, no_positives_in_2, 3, {.1, .5, .9}, 0.5)[2] == .5);
+  CHECK(best_thresholds(kProbabilities, no_positives_in_2, 3, {.1, .5, .9}, 0.3)[2] == .3);
   // The thresholds found give the F1 the search promised.
   const MultilabelReport tuned = multilabel_report(kProbabilities, kTargets, 3, exact);
   CHECK(tuned.per_class[0].f1 == doctest::Approx(0.8));
@@ -62,4 +70,68 @@ TEST_CASE("metrics: multi-label best thresholds maximise per-class F1") {
 
   kiln::test::expect_error_containing([] { best_thresholds({.5, .5}, {1, 2}, 2); }, {"multi-hot", "got 2"});
   kiln::test::expect_error_containing([] { multilabel_report({.5, .5}, {1, 0}, 2, {.5}); }, {"thresholds", "(2)"});
+}
+
+// Every number against scikit-learn on 40 images x 5 classes with tied scores, written
+// by tests/fixtures/multilabel_fixtures.py into multilabel_sklearn.json.
+TEST_CASE("metrics: multi-label reports equal scikit-learn's on the fixture") {
+  std::ifstream in(kiln::test::fixture_dir() + "/multilabel_sklearn.json");
+  REQUIRE(in.good());
+  const nlohmann::json f = nlohmann::json::parse(in);
+  const int64_t K = f["K"].get<int64_t>();
+  const auto P = f["probabilities"].get<std::vector<double>>();
+  const auto Y = f["targets"].get<std::vector<int>>();
+  CHECK(label_ranking_loss(P, Y, K) == doctest::Approx(f["label_ranking_loss"].get<double>()).epsilon(1e-12));
+  CHECK(coverage_error(P, Y, K) == doctest::Approx(f["coverage_error"].get<double>()).epsilon(1e-12));
+  for (const nlohmann::json& c : f["cases"]) {
+    const DecisionRule rule = DecisionRule::from_json(c["rule"]);
+    CAPTURE(rule.describe());
+    CHECK(decide(P, K, rule) == c["decisions"].get<std::vector<int>>());
+    const MultilabelReport r = multilabel_report(P, Y, K, rule);
+    const auto check_average = [](const AveragedMetrics& got, const nlohmann::json& want) {
+      CHECK(got.precision == doctest::Approx(want[0].get<double>()).epsilon(1e-12));
+      CHECK(got.recall == doctest::Approx(want[1].get<double>()).epsilon(1e-12));
+      CHECK(got.f1 == doctest::Approx(want[2].get<double>()).epsilon(1e-12));
+    };
+    check_average(r.micro, c["micro"]);
+    check_average(r.macro, c["macro"]);
+    check_average(r.weighted, c["weighted"]);
+    check_average(r.samples, c["samples"]);
+    for (int64_t k = 0; k < K; ++k) {
+      CAPTURE(k);
+      CHECK(r.per_class[k].precision == doctest::Approx(c["per_class"]["precision"][k].get<double>()));
+      CHECK(r.per_class[k].recall == doctest::Approx(c["per_class"]["recall"][k].get<double>()));
+      CHECK(r.per_class[k].f1 == doctest::Approx(c["per_class"]["f1"][k].get<double>()));
+      CHECK(r.per_class[k].support == c["per_class"]["support"][k].get<int64_t>());
+      CHECK(r.per_class[k].average_precision ==
+            doctest::Approx(f["average_precision"][k].get<double>()).epsilon(1e-12));
+    }
+    CHECK(r.hamming_loss == doctest::Approx(c["hamming_loss"].get<double>()).epsilon(1e-12));
+    CHECK(r.subset_accuracy == doctest::Approx(c["subset_accuracy"].get<double>()).epsilon(1e-12));
+    CHECK(r.mean_average_precision == doctest::Approx(f["mAP"].get<double>()).epsilon(1e-12));
+    CHECK(r.label_ranking_loss == doctest::Approx(f["label_ranking_loss"].get<double>()).epsilon(1e-12));
+    CHECK(r.to_table().find("mAP") != std::string::npos);
+  }
+}
+
+TEST_CASE("metrics: decision rules, and AP of a class without positives") {
+  // Rows: nothing passes 0.5 in row 0; row 1 passes two classes.
+  const std::vector<double> P = {.2, .4, .1, .9, .6, .3};
+  DecisionRule rule;
+  rule.thresholds = {.5, .5, .5};
+  CHECK(decide(P, 3, rule) == std::vector<int>{0, 0, 0, 1, 1, 0});
+  rule.at_least_one = true;
+  CHECK(decide(P, 3, rule) == std::vector<int>{0, 1, 0, 1, 1, 0});
+  CHECK(rule.describe() == "threshold 0.5 + at least one");
+  rule.top_k = 1;
+  CHECK(decide(P, 3, rule) == std::vector<int>{0, 1, 0, 1, 0, 0});
+  CHECK(rule.describe() == "top-1");
+  CHECK(DecisionRule::from_json(rule.to_json()).top_k == 1);
+  // Class 2 never occurs: its AP is undefined and mAP is the mean of the other two.
+  const std::vector<int> Y = {0, 1, 0, 1, 0, 0};
+  CHECK(std::isnan(average_precision({.1, .3}, {0, 0})));
+  const MultilabelReport r = multilabel_report(P, Y, 3, std::vector<double>{.5, .5, .5});
+  CHECK(std::isnan(r.per_class[2].average_precision));
+  CHECK(r.mean_average_precision == doctest::Approx(1.0));  // classes 0 and 1 are ranked perfectly
+  CHECK(r.to_json()["per_class"][2]["average_precision"].is_null());
 }

@@ -146,3 +146,66 @@ TEST_CASE("binary_cross_entropy_with_logits: bad inputs are errors that name the
   test::expect_error_containing([&] { binary_cross_entropy_with_logits(x, x, options); },
                                 {"binary_cross_entropy_with_logits", "pos_weight", "(K) = (2)", "(3,)"});
 }
+
+// sigmoid_focal_loss against torchvision.ops.sigmoid_focal_loss in float64; the numbers
+// are printed by tests/fixtures/loss_values.py (torch 1.13, torchvision 0.14).
+TEST_CASE("sigmoid_focal_loss: values and gradients match torchvision") {
+  const Tensor x = from_vector({-2.0, 0.5, 3.0, -0.25, 1.5, -4.0}, {2, 3}, {DType::f64});
+  const Tensor t = from_vector({0.0, 1.0, 0.3, 0.8, 0.0, 1.0}, {2, 3}, {DType::f64});
+  struct Case {
+    double gamma, alpha;
+    std::vector<double> none;
+    double mean;
+    std::vector<double> grad;
+  };
+  const std::vector<Case> cases = {
+      {2.0, 0.25,
+       {0.0013526721264302832, 0.016893372629375906, 0.5979106738937995, 0.07840415524249139, 0.8529542367143825,
+        0.9687268094893369},
+       0.4193736533493027,
+       {0.0006088675244240963, -0.005747374889621433, 0.035554864303773595, -0.013282524919184552,
+        0.12017808593379503, -0.045266493878534805}},
+      {0.5, -1.0,
+       {0.04382288099120447, 0.2912934651463975, 1.7731114124736114, 0.5687725399863826, 1.5384149093166632,
+        3.9818503200776685},
+       1.366210921331988,
+       {0.010075877801608955, -0.053772755476015455, 0.09367630493129814, -0.057274022410088624,
+        0.14659541397556508, -0.1681585938413276}},
+      // gamma = 0, no alpha: plain BCE (the same numbers as binary_cross_entropy_with_logits).
+      {0.0, -1.0,
+       {0.1269280110429726, 0.4740769841801067, 2.1485873515737417, 0.7759394198788436, 1.7014132779827524,
+        4.0181499279178094},
+       1.5408491620960376,
+       {0.019867153670352924, -0.06292344479969089, 0.10876235447040557, -0.06036275014763302,
+        0.1362624126989406, -0.16366896500631806}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.gamma);
+    FocalOptions options;
+    options.gamma = c.gamma;
+    options.alpha = c.alpha;
+    options.reduction = Reduction::none;
+    check_close(sigmoid_focal_loss(x, t, options).to_vector(), c.none, 1e-10);
+    options.reduction = Reduction::mean;
+    Tensor x_leaf = x.detach();
+    x_leaf.set_requires_grad(true);
+    const Tensor loss = sigmoid_focal_loss(x_leaf, t, options);
+    CHECK(loss.item() == doctest::Approx(c.mean).epsilon(1e-10));
+    loss.backward();
+    check_close(x_leaf.grad().to_vector(), c.grad, 1e-9);
+  }
+  // gamma = 0 without alpha is BCE.
+  CHECK(binary_cross_entropy_with_logits(x, t).item() == doctest::Approx(1.5408491620960376).epsilon(1e-12));
+}
+
+TEST_CASE("sigmoid_focal_loss: bad options are errors that name the op") {
+  const Tensor x = from_vector({0.0, 1.0}, {2}, {DType::f64});
+  FocalOptions options;
+  options.gamma = -1;
+  test::expect_error_containing([&] { sigmoid_focal_loss(x, x, options); }, {"sigmoid_focal_loss", "gamma"});
+  options.gamma = 2;
+  options.alpha = 1.5;
+  test::expect_error_containing([&] { sigmoid_focal_loss(x, x, options); }, {"sigmoid_focal_loss", "alpha"});
+  test::expect_error_containing([&] { sigmoid_focal_loss(x, from_vector({0.0}, {1}, {DType::f64})); },
+                                {"sigmoid_focal_loss", "target"});
+}

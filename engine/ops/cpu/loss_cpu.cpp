@@ -90,12 +90,50 @@ void bce_with_logits_backward(const T* logits, const T* target, const T* pos_wei
   }
 }
 
+// The focal loss's pieces at one element (formulas in engine/ops/loss.h).
+struct FocalTerms {
+  double p, ce, m, alpha_t;
+};
+inline FocalTerms focal_terms(double x, double y, double alpha) {
+  FocalTerms t;
+  t.p = sigmoid(x);
+  t.ce = (1 - y) * x + softplus(-x);
+  t.m = y * sigmoid(-x) + (1 - y) * t.p;  // 1 - p_t, with 1 - p as sigma(-x) so it keeps its digits
+  t.alpha_t = alpha >= 0 ? alpha * y + (1 - alpha) * (1 - y) : 1.0;
+  return t;
+}
+
+template <class T>
+void focal_loss_forward(const T* logits, const T* target, T* losses, int64_t n, double gamma, double alpha) {
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    const FocalTerms t = focal_terms(logits[i], target[i], alpha);
+    losses[i] = static_cast<T>(t.alpha_t * t.ce * std::pow(t.m, gamma));
+  }
+}
+
+template <class T>
+void focal_loss_backward(const T* logits, const T* target, const T* grad_losses, T* grad_logits, int64_t n,
+                         double gamma, double alpha) {
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    const double y = target[i];
+    const FocalTerms t = focal_terms(logits[i], y, alpha);
+    // gamma * m^(gamma - 1) is 0 for gamma = 0 and, where m = 0, p (1 - p) = 0 too.
+    const double dm_power = (gamma == 0 || t.m == 0) ? 0.0 : gamma * std::pow(t.m, gamma - 1);
+    const double d = (t.p - y) * std::pow(t.m, gamma) + t.ce * dm_power * (1 - 2 * y) * t.p * (1 - t.p);
+    grad_logits[i] = static_cast<T>(grad_losses[i] * t.alpha_t * d);
+  }
+}
+
 #define KILN_INSTANTIATE(T)                                                                                      \
   template void cross_entropy_forward<T>(const T*, const int64_t*, const T*, T*, T*, int64_t, int64_t, double); \
   template void cross_entropy_backward<T>(const T*, const int64_t*, const T*, const T*, T*, int64_t, int64_t,   \
                                           double);                                                              \
   template void bce_with_logits_forward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);                 \
-  template void bce_with_logits_backward<T>(const T*, const T*, const T*, const T*, T*, int64_t, int64_t);
+  template void bce_with_logits_backward<T>(const T*, const T*, const T*, const T*, T*, int64_t, int64_t);      \
+  template void focal_loss_forward<T>(const T*, const T*, T*, int64_t, double, double);                        \
+  template void focal_loss_backward<T>(const T*, const T*, const T*, T*, int64_t, double, double);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)
 #undef KILN_INSTANTIATE
