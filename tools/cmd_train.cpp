@@ -9,6 +9,7 @@
 //   test_metrics.json, per_class.csv, confusion_matrix.csv, roc_curves.csv
 //   run_info.json      command line, parameter counts, device, set sizes (for the report)
 //   report.html        the run report, with its figures as PNG in figures/ (--no-report: none)
+//   thresholds.json    multi-label runs: the decision rule saved with the model (docs/multilabel.md)
 #include "tools/commands.h"
 #include "tools/train_run.h"
 
@@ -47,8 +48,24 @@ const bool registered = register_command({
           ->capture_default_str();
       cmd->add_option("--augment", o.augment, "e.g. crop:0.35-1,hflip:0.5,rotate:15,mixup:0.2 (kiln augment-preview)");
       cmd->add_option("--clip-grad-norm", o.clip_grad_norm, "clip the global gradient norm (0: off)");
-      cmd->add_option("--monitor", o.monitor, "val_accuracy or val_loss: picks the best checkpoint")
+      cmd->add_option("--monitor", o.monitor,
+                      "val_accuracy, val_loss or val_f1 (multi-label: val_map, val_f1_micro, val_f1_macro or "
+                      "val_loss; default val_map): picks the best checkpoint")
           ->capture_default_str();
+      cmd->add_flag("--multi-label", o.multi_label,
+                    "several labels per image: sigmoid outputs and BCE (automatic when label cells list several)");
+      cmd->add_option("--loss", o.loss, "multi-label loss: bce or focal[:gamma=2,alpha=0.25]")->capture_default_str();
+      cmd->add_option("--pos-weight", o.pos_weight,
+                      "multi-label BCE: none, auto (negatives/positives per class on train, capped at 100) or a "
+                      "JSON file (a list, or {class: weight})")
+          ->capture_default_str();
+      cmd->add_option("--threshold", o.threshold,
+                      "multi-label: one threshold for every class, or tune (per class, best F1 on validation)")
+          ->capture_default_str();
+      cmd->add_option("--top-k", o.top_k, "multi-label: predict exactly the K most probable labels per image")
+          ->check(CLI::PositiveNumber);
+      cmd->add_flag("--at-least-one", o.at_least_one,
+                    "multi-label: keep the most probable label when no class passes its threshold");
       cmd->add_option("--patience", o.patience, "stop after N epochs without improvement (0: never)");
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--layout", o.layout, "nchw or nhwc (channels-last)")->capture_default_str();

@@ -16,6 +16,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/train/progress.h"
 #include "models/registry.h"
+#include "tools/train_multilabel.h"
 #include "tools/train_report.h"
 #include "weights/atomic_file.h"
 #include "weights/checkpoint.h"
@@ -54,6 +55,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
               o.model.arch.c_str(), device.to_string().c_str(), static_cast<long long>(data.train.size()),
               static_cast<long long>(data.val.size()), static_cast<long long>(data.test.size()),
               static_cast<long long>(data.train.num_classes()), o.run_dir.c_str());
+  const train::MultiLabelSetup multi_label = prepare_multi_label(o, data);
 
   nn::init::manual_seed(o.data.seed);
   BuiltModel built = build_model(o.model, data.train);
@@ -116,6 +118,8 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"seed", o.data.seed},
                   {"device", device.to_string()},
                   {"kiln", kVersion}};
+  setup.multi_label = multi_label;
+  if (multi_label.enabled) setup.config["multi_label"] = multi_label.to_json();
   write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });
   record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty());
 
@@ -126,9 +130,15 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   }
   const auto start = std::chrono::steady_clock::now();
   for (const train::EpochStats& s : trainer.fit(data.train, data.val)) {
-    std::printf("epoch %3d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %6.0f img/s  %s  %.0f MiB\n",
-                s.epoch, s.lr, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
-                format_duration(s.seconds).c_str(), s.peak_memory_mb);
+    if (multi_label.enabled)
+      std::printf("epoch %3d  lr %.2e  train loss %.4f  val loss %.4f mAP %.4f F1 micro %.4f macro %.4f  %6.0f img/s  "
+                  "%s  %.0f MiB\n",
+                  s.epoch, s.lr, s.train_loss, s.val_loss, s.val_map, s.val_f1_micro, s.val_f1, s.images_per_second,
+                  format_duration(s.seconds).c_str(), s.peak_memory_mb);
+    else
+      std::printf("epoch %3d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %6.0f img/s  %s  %.0f MiB\n",
+                  s.epoch, s.lr, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
+                  format_duration(s.seconds).c_str(), s.peak_memory_mb);
     outcome.epochs.push_back(s);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -148,6 +158,13 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   if (std::filesystem::exists(best) || std::filesystem::exists(last))
     restore_model(model, load_checkpoint(std::filesystem::exists(best) ? best : last));
   Tensor test_logits;
+  if (multi_label.enabled) {
+    MultiLabelOutcome ml = finish_multi_label(o, model, data, setup);
+    outcome.multi_label = true;
+    outcome.has_test = data.test.size() > 0;
+    outcome.test_multilabel = ml.test;
+    return outcome;
+  }
   if (data.test.size() > 0) {
     const train::Evaluation e = trainer.evaluate(data.test);
     test_logits = e.logits;

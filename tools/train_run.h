@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/metrics/classification.h"
+#include "engine/metrics/multilabel.h"
 #include "engine/train/trainer.h"
 #include "tools/data_options.h"
 #include "tools/model_options.h"
@@ -42,6 +43,13 @@ struct TrainOptions {
   std::string resume;
   bool quiet = false;
   bool no_report = false;  // true: no report.html (kiln report RUN_DIR writes it later)
+  // Multi-label (docs/multilabel.md; automatic when label cells list several labels).
+  bool multi_label = false;
+  std::string loss = "bce";        // bce | focal[:gamma=2,alpha=0.25]
+  std::string pos_weight = "none";  // none | auto | a JSON file
+  std::string threshold = "0.5";   // a number in (0, 1) | tune
+  int64_t top_k = 0;               // > 0: exactly the top K labels per image
+  bool at_least_one = false;       // keep the top label when no class passes its threshold
 };
 
 struct TrainOutcome {
@@ -54,6 +62,8 @@ struct TrainOutcome {
   double peak_memory_mb = 0;     // the largest per-epoch peak of the device allocator
   bool has_test = false;         // false when the split has no test images
   metrics::ClassificationReport test;  // of the best checkpoint on the test split
+  bool multi_label = false;            // then `test` is empty and `test_multilabel` holds the test metrics
+  metrics::MultilabelReport test_multilabel;
 };
 
 // "runs/<model>-<YYYYmmdd-HHMMSS>"

@@ -38,23 +38,31 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
 
 // The running totals (summed loss, correct count) of a training epoch, which live on
 // the model's device: read() is the one place the training loop reads the device.
+// Multi-label steps add only their loss (a label set has no single "correct" answer):
+// an f32 (1) sum on the device, queued like the rest of the step.
 class DeviceTotals {
  public:
-  explicit DeviceTotals(const Device& device) : totals_(zeros({2}, {DType::f64, device})) {}
+  explicit DeviceTotals(const Device& device)
+      : totals_(zeros({2}, {DType::f64, device})), loss_only_(zeros(Shape{}, {DType::f32, device})) {}
   void add(const Tensor& loss, const Tensor& logits, const Tensor& labels) {
     NoGradGuard no_grad;
     metrics::accumulate_loss_and_correct(totals_, loss.detach(), logits.detach(), labels);
+  }
+  void add_loss(const Tensor& loss, int64_t n) {
+    NoGradGuard no_grad;
+    loss_only_ = loss_only_ + loss.detach() * static_cast<double>(n);
   }
   // Waits for the queued steps (a device-to-host copy of 16 bytes) and returns the totals.
   std::pair<double, double> read() {
     ++reads_;
     const std::vector<double> t = totals_.to(Device::cpu()).to_vector();
-    return {t[0], t[1]};
+    return {t[0] + loss_only_.to(Device::cpu()).to_vector()[0], t[1]};
   }
   int64_t reads() const { return reads_; }
 
  private:
-  Tensor totals_;  // f64 (2): loss * N summed, correct predictions
+  Tensor totals_;     // f64 (2): loss * N summed, correct predictions
+  Tensor loss_only_;  // f32 (): loss * N summed, multi-label steps
   int64_t reads_ = 0;
 };
 
@@ -81,8 +89,17 @@ std::vector<std::string> parameter_names(const nn::Module& model, const optim::O
 Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, std::function<double(int64_t)> lr_factor,
                  TrainSetup setup)
     : model_(model), optimizer_(optimizer), lr_factor_(std::move(lr_factor)), setup_(std::move(setup)) {
-  KILN_CHECK(setup_.monitor == "val_accuracy" || setup_.monitor == "val_loss" || setup_.monitor == "val_f1",
-             "train: --monitor must be val_accuracy, val_loss or val_f1, got '", setup_.monitor, "'");
+  if (setup_.multi_label.enabled)
+    KILN_CHECK(setup_.monitor == "val_map" || setup_.monitor == "val_f1_micro" || setup_.monitor == "val_f1_macro" ||
+                   setup_.monitor == "val_f1" || setup_.monitor == "val_loss",
+               "train: --monitor for a multi-label run must be val_map, val_f1_micro, val_f1_macro or val_loss, got '",
+               setup_.monitor, "'");
+  else
+    KILN_CHECK(setup_.monitor == "val_accuracy" || setup_.monitor == "val_loss" || setup_.monitor == "val_f1",
+               "train: --monitor must be val_accuracy, val_loss or val_f1, got '", setup_.monitor,
+               "' (val_map, val_f1_micro and val_f1_macro are for multi-label runs)");
+  KILN_CHECK(!setup_.multi_label.enabled || !setup_.augment.mix.enabled(),
+             "train: mixup and cutmix mix single labels; a multi-label run cannot use them (--augment)");
   KILN_CHECK(setup_.log_interval >= 1, "train: --log-interval must be at least 1, got ", setup_.log_interval);
   if (needs_loss_scaling(setup_.precision)) loss_scaler_ = std::make_unique<optim::LossScaler>();
 }
@@ -120,7 +137,8 @@ void Trainer::resume(const Checkpoint& c) {
 }
 
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
-                    const Device& device, int64_t batch_size, Precision precision) {
+                    const Device& device, int64_t batch_size, Precision precision,
+                    const MultiLabelSetup& multi_label) {
   NoGradGuard no_grad;
   AutocastGuard autocast(autocast_dtype_of(precision));
   const bool was_training = model.is_training();
@@ -130,6 +148,7 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augme
   result.logits = empty({dataset.size(), classes}, {DType::f32});
   double loss_sum = 0;
   int64_t correct = 0;
+  const Tensor targets = multi_label.enabled ? multi_hot_targets(dataset) : Tensor();
   for (int64_t start = 0; start < dataset.size(); start += batch_size) {
     const int64_t n = std::min(batch_size, dataset.size() - start);
     const Tensor labels = dataset.labels.narrow0(start, n);
@@ -137,14 +156,30 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augme
     // The metrics need the logits on the host: one copy per batch, and the loss is
     // computed there from that copy (the same op on the cpu) instead of a second read.
     const Tensor host_logits = model.forward(x).to(DType::f32).to(Device::cpu());
+    copy_(result.logits.narrow0(start, n), host_logits);
+    if (multi_label.enabled) {  // the training loss (a mean over n * K), weighted by the batch's n
+      loss_sum += multi_label.loss_of(host_logits, targets.narrow0(start, n)).item() * static_cast<double>(n);
+      result.count += n;
+      continue;
+    }
     CrossEntropyOptions sum_loss;
     sum_loss.reduction = Reduction::sum;
     loss_sum += cross_entropy(host_logits, labels, sum_loss).item();
-    copy_(result.logits.narrow0(start, n), host_logits);
     correct += count_correct(host_logits, labels);
     result.count += n;
   }
   model.train(was_training);
+  if (multi_label.enabled) {
+    result.multi_label = true;
+    result.loss = loss_sum / static_cast<double>(std::max<int64_t>(result.count, 1));
+    if (result.count > 0) {
+      result.multilabel = metrics::multilabel_report(sigmoid_probabilities(result.logits), targets_as_ints(targets),
+                                                     classes, multi_label.rule, dataset.class_names);
+      result.accuracy = result.multilabel.subset_accuracy;
+      result.macro_f1 = result.multilabel.macro.f1;
+    }
+    return result;
+  }
   if (result.count > 0) {
     metrics::MetricAccumulator accumulator(classes);
     accumulator.add(result.logits, dataset.labels);
@@ -156,20 +191,33 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augme
 }
 
 Evaluation Trainer::evaluate(const data::Dataset& dataset) {
-  return train::evaluate(model_, dataset, setup_.image, setup_.device, setup_.batch_size, setup_.precision);
+  return train::evaluate(model_, dataset, setup_.image, setup_.device, setup_.batch_size, setup_.precision,
+                         setup_.multi_label);
 }
 
 std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data::Dataset& val_set) {
   KILN_CHECK(train_set.size() > 0, "train: the training set '", train_set.source, "' is empty");
   class_names_ = train_set.class_names;
+  const bool multi_label = setup_.multi_label.enabled;
+  KILN_CHECK(!multi_label || train_set.targets.defined() || train_set.labels.defined(),
+             "train: a multi-label run needs the training set's label sets");
   const bool writes = !setup_.run_dir.empty();
   std::unique_ptr<RunLog> log;
-  if (writes)
-    log = std::make_unique<RunLog>(setup_.run_dir,
-                                   std::vector<std::string>{"epoch", "lr", "train_loss", "train_accuracy", "val_loss",
-                                                            "val_accuracy", "val_f1", "seconds", "images_per_second",
-                                                            "peak_memory_mb"},
-                                   /*append=*/next_epoch_ > 1);
+  const std::vector<std::string> columns =
+      multi_label ? std::vector<std::string>{"epoch", "lr", "train_loss", "val_loss", "val_map", "val_f1_micro",
+                                             "val_f1_macro", "val_f1", "seconds", "images_per_second",
+                                             "peak_memory_mb"}
+                  : std::vector<std::string>{"epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                             "val_f1", "seconds", "images_per_second", "peak_memory_mb"};
+  if (writes) log = std::make_unique<RunLog>(setup_.run_dir, columns, /*append=*/next_epoch_ > 1);
+  // A multi-label set whose rows each hold one label has no targets of its own.
+  data::Dataset train_with_targets;
+  const data::Dataset* train_data = &train_set;
+  if (multi_label && !train_set.targets.defined()) {
+    train_with_targets = train_set;
+    train_with_targets.targets = multi_hot_targets(train_set);
+    train_data = &train_with_targets;
+  }
   data::LoaderConfig loader_config;
   loader_config.batch_size = setup_.batch_size;
   loader_config.seed = setup_.seed;
@@ -179,7 +227,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   // the stream without a host wait (AsyncUpload below).
   if (setup_.device.is_cuda())
     loader_config.host_buffer = [](const Shape& shape, DType dtype) { return empty_pinned(shape, dtype); };
-  data::Loader loader(train_set, loader_config);
+  data::Loader loader(*train_data, loader_config);
   const int64_t classes = train_set.num_classes();
 
   set_math_mode(setup_.precision, setup_.device);
@@ -198,7 +246,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       std::tie(loss_sum, correct) = totals.read();
       steps_read = steps;
       const double images = static_cast<double>(std::max<int64_t>(seen, 1));
-      status = str("loss ", loss_sum / images, "  acc ", correct / images);
+      status = multi_label ? str("loss ", loss_sum / images) : str("loss ", loss_sum / images, "  acc ", correct / images);
     };
     const int64_t skipped_before = loss_scaler_ ? loss_scaler_->skipped_steps() : 0;
     data::Batch batch;
@@ -209,7 +257,8 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     while (loader.next(batch)) {
       optimizer_.scale_lr(lr_factor_(step_));
       const int64_t n = batch.labels.numel();
-      upload = AsyncUpload({batch.images_u8, batch.labels}, setup_.device);  // images and labels, one copy each
+      // images and labels (multi-label: the multi-hot targets), one copy each
+      upload = AsyncUpload({batch.images_u8, multi_label ? batch.targets : batch.labels}, setup_.device);
       const Tensor& labels = upload.device_tensor(1);
       Tensor x = augment::augment_batch(upload.device_tensor(0), setup_.augment, setup_.image,
                                         stream_seed(setup_.seed, kAugmentStream, static_cast<uint64_t>(step_)));
@@ -224,6 +273,9 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
           mix_tables = mixed.staged;
           logits = model_.forward(mixed.images).to(DType::f32);
           loss = augment::soft_cross_entropy(logits, mixed.targets);
+        } else if (multi_label) {
+          logits = model_.forward(x).to(DType::f32);
+          loss = setup_.multi_label.loss_of(logits, labels);
         } else {
           logits = model_.forward(x).to(DType::f32);
           loss = cross_entropy(logits, labels);
@@ -243,7 +295,10 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       }
       ++step_;
       // No read here: the loss and the correct count join the totals on the device.
-      totals.add(loss, logits, labels);
+      if (multi_label)
+        totals.add_loss(loss, n);
+      else
+        totals.add(loss, logits, labels);
       seen += n;
       ++steps;
       if (steps % setup_.log_interval == 0) read_totals();
@@ -266,21 +321,34 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
         std::fprintf(stderr, "f16 loss scaling: %lld steps skipped for inf/nan gradients this epoch, scale now %g\n",
                      static_cast<long long>(s.skipped_steps), loss_scaler_->current_scale());
     }
-    if (setup_.progress) bar.finish(str("loss ", s.train_loss, "  acc ", s.train_accuracy));
+    if (setup_.progress)
+      bar.finish(multi_label ? str("loss ", s.train_loss) : str("loss ", s.train_loss, "  acc ", s.train_accuracy));
     if (val_set.size() > 0) {
       const Evaluation e = evaluate(val_set);
       s.val_loss = e.loss;
       s.val_accuracy = e.accuracy;
       s.val_f1 = e.macro_f1;
+      if (e.multi_label) {
+        s.val_map = e.multilabel.mean_average_precision;
+        s.val_f1_micro = e.multilabel.micro.f1;
+      }
     }
     history.push_back(s);
-    if (log)
+    if (log && multi_label)
+      log->add({{"epoch", s.epoch}, {"lr", s.lr}, {"train_loss", s.train_loss}, {"val_loss", s.val_loss},
+                {"val_map", s.val_map}, {"val_f1_micro", s.val_f1_micro}, {"val_f1_macro", s.val_f1},
+                {"val_f1", s.val_f1}, {"seconds", s.seconds}, {"images_per_second", s.images_per_second},
+                {"peak_memory_mb", s.peak_memory_mb}});
+    else if (log)
       log->add({{"epoch", s.epoch}, {"lr", s.lr}, {"train_loss", s.train_loss}, {"train_accuracy", s.train_accuracy},
                 {"val_loss", s.val_loss}, {"val_accuracy", s.val_accuracy}, {"val_f1", s.val_f1}, {"seconds", s.seconds},
                 {"images_per_second", s.images_per_second}, {"peak_memory_mb", s.peak_memory_mb}});
 
-    const double metric =
-        setup_.monitor == "val_loss" ? s.val_loss : (setup_.monitor == "val_f1" ? s.val_f1 : s.val_accuracy);
+    const double metric = setup_.monitor == "val_loss"                                       ? s.val_loss
+                          : setup_.monitor == "val_f1" || setup_.monitor == "val_f1_macro" ? s.val_f1
+                          : setup_.monitor == "val_map"                                    ? s.val_map
+                          : setup_.monitor == "val_f1_micro"                               ? s.val_f1_micro
+                                                                                           : s.val_accuracy;
     const bool best = val_set.size() > 0 && improved(metric);
     if (best) {
       best_metric_ = metric;

@@ -23,6 +23,7 @@
 #include "engine/nn/module.h"
 #include "engine/optim/loss_scaler.h"
 #include "engine/optim/optimizer.h"
+#include "engine/train/multilabel.h"
 #include "engine/train/precision.h"
 #include "weights/checkpoint.h"
 
@@ -34,7 +35,9 @@ struct TrainSetup {
   augment::AugmentSpec augment;  // training transform (empty spec: resize + normalise only)
   augment::AugmentParams image;  // out_size, mean/std, dtype, layout of the model's input
   double clip_grad_norm = 0;     // 0: off
-  std::string monitor = "val_accuracy";  // val_accuracy | val_loss | val_f1 (macro): picks the best checkpoint
+  // Picks the best checkpoint: val_accuracy | val_loss | val_f1 (macro); multi-label:
+  // val_map | val_f1_micro | val_f1_macro | val_loss.
+  std::string monitor = "val_accuracy";
   int patience = 0;                      // epochs without improvement before stopping; 0: never stop early
   Device device = Device::cpu();
   Precision precision = Precision::f32;  // bf16/f16: autocast forward (f16 with loss scaling); tf32: TF32 math
@@ -45,6 +48,7 @@ struct TrainSetup {
   bool progress = true;
   std::string run_dir;  // where logs and checkpoints go; "" writes nothing
   nlohmann::json config = nlohmann::json::object();  // saved into checkpoints, to rebuild the model
+  MultiLabelSetup multi_label;  // enabled: sigmoid outputs, BCE or focal loss on the datasets' targets
 };
 
 struct EpochStats {
@@ -52,6 +56,7 @@ struct EpochStats {
   double lr = 0;  // the largest group lr at the end of the epoch
   double train_loss = 0, train_accuracy = 0;
   double val_loss = 0, val_accuracy = 0, val_f1 = 0;  // val_f1: macro F1
+  double val_map = 0, val_f1_micro = 0;                // multi-label (val_f1 is then the macro F1 too)
   double seconds = 0, images_per_second = 0;
   double peak_memory_mb = 0;  // of the model's device
   int64_t skipped_steps = 0;  // f16: steps the loss scaler skipped in this epoch (inf/nan gradients)
@@ -63,13 +68,18 @@ struct Evaluation {
   double loss = 0, accuracy = 0, macro_f1 = 0;
   int64_t count = 0;
   Tensor logits;  // (N, K) f32 on the cpu, in dataset order
+  // Multi-label only: the report at the setup's decision rule (accuracy is then the
+  // subset accuracy and macro_f1 the macro F1 of that rule).
+  bool multi_label = false;
+  metrics::MultilabelReport multilabel;
 };
 
 // Runs `model` in eval mode over `dataset` (eval transform: resize, centre crop,
 // normalise with `image`), batch by batch on `device`, without recording a graph;
 // bf16/f16 `precision` runs the forward under autocast.
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
-                    const Device& device, int64_t batch_size, Precision precision = Precision::f32);
+                    const Device& device, int64_t batch_size, Precision precision = Precision::f32,
+                    const MultiLabelSetup& multi_label = {});
 
 class Trainer {
  public:
