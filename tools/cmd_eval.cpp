@@ -1,7 +1,9 @@
 // `kiln eval CHECKPOINT [DATA]`: a trained model's metrics on a data set: top-1 and
 // top-5 accuracy, per-class and macro/weighted precision, recall and F1, the
 // confusion matrix, one-vs-rest ROC curves with AUC. Printed as a table and written
-// as JSON and CSV into --out.
+// as JSON and CSV into --out. A multi-label checkpoint prints the multi-label table
+// (per class P/R/F1/support/AP, micro/macro/weighted/samples F1, mAP, hamming loss,
+// subset accuracy, ranking loss, coverage) at the decision rule saved with it.
 //   kiln eval runs/x/best.safetensors                     the run's own test split
 //   kiln eval runs/x/best.safetensors DATA --subset all   every image of DATA
 #include <cstdio>
@@ -26,6 +28,30 @@ struct EvalOptions {
   int64_t batch_size = 128;
 } options;
 
+// A multi-label checkpoint: the table of engine/metrics/multilabel.h at the decision
+// rule saved with the model (thresholds, top-k, at-least-one).
+int eval_multi_label(LoadedRun& run, data::Dataset dataset, const DataOptions& data_options,
+                     const std::string& run_dir) {
+  EvalOptions& o = options;
+  const train::MultiLabelSetup setup = train::MultiLabelSetup::from_json(run.checkpoint.config["multi_label"]);
+  // The data's label sets in the model's class order; a label the model does not know is an error.
+  dataset.targets = train::targets_for_classes(dataset, run.checkpoint.class_names);
+  dataset.class_names = run.checkpoint.class_names;
+  const Device device = resolve_device(o.device);
+  const train::Evaluation e =
+      train::evaluate(*run.model.module, dataset, run.model.image, device, o.batch_size, train::Precision::f32, setup);
+  std::printf("%s on %s (%s, %lld images, multi-label)\n%s", o.checkpoint.c_str(), data_options.data.c_str(),
+              o.subset.c_str(), static_cast<long long>(dataset.size()), e.multilabel.to_table().c_str());
+  const std::string out = o.out.empty() ? run_dir + "/eval-" + o.subset : o.out;
+  std::filesystem::create_directories(out);
+  nlohmann::json j = e.multilabel.to_json();
+  j["loss"] = e.loss;
+  write_file_atomically(out + "/metrics.json", [&](std::ostream& s) { s << j.dump(2) << "\n"; });
+  std::printf("micro-F1 %.4f  macro-F1 %.4f  mAP %.4f | wrote %s/metrics.json\n", e.multilabel.micro.f1,
+              e.multilabel.macro.f1, e.multilabel.mean_average_precision, out.c_str());
+  return 0;
+}
+
 int run_eval() {
   EvalOptions& o = options;
   const Device device = resolve_device(o.device);
@@ -47,6 +73,7 @@ int run_eval() {
     const PreparedData prepared = prepare_data(data_options, "");
     dataset = o.subset == "train" ? prepared.train : (o.subset == "val" ? prepared.val : prepared.test);
   }
+  if (run.checkpoint.config.contains("multi_label")) return eval_multi_label(run, dataset, data_options, run_dir);
   KILN_CHECK(dataset.class_names == run.checkpoint.class_names || run.checkpoint.class_names.empty(),
              "eval: the data's classes differ from the model's");
   const train::Evaluation e = train::evaluate(*run.model.module, dataset, run.model.image, device, o.batch_size);

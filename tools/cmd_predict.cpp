@@ -3,6 +3,12 @@
 //   image,label,probability[,label_2,probability_2,...]
 // where label is the class name and probability its softmax probability.
 //
+// A multi-label checkpoint writes each image's label set with the decision rule saved
+// with it (thresholds, top-k, at-least-one; docs/multilabel.md):
+//   image,labels,probabilities      labels and their sigmoid probabilities, space-separated
+// and with --format submission the course's submission file:
+//   ImageID,Labels                  ImageID the file name, Labels the class names, space-separated
+//
 // CHECKPOINT is a `kiln train` checkpoint: each image is fitted to the model's input
 // the way its training run did, then normalised. Or, as with torchvision's pretrained
 // models, a zoo model straight from its weights file:
@@ -20,6 +26,7 @@
 #include "data/image_io.h"
 #include "engine/augment/augment.h"
 #include "engine/autograd/grad_mode.h"
+#include "engine/metrics/multilabel.h"
 #include "engine/tensor/factory.h"
 #include "tools/commands.h"
 #include "tools/run_model.h"
@@ -31,6 +38,7 @@ namespace {
 struct PredictOptions {
   InferenceSource source;
   std::string output = "predictions.csv";
+  std::string format = "csv";  // csv | submission (multi-label)
   int top_k = 1;
   int64_t batch_size = 64;
 } options;
@@ -43,10 +51,35 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
+// One CSV row per image of a multi-label model: its decided label set.
+std::string multi_label_row(const std::string& file, const double* logits, int64_t K, const InferenceModel& m,
+                            const metrics::DecisionRule& rule, bool submission) {
+  std::vector<double> p(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) p[k] = 1.0 / (1.0 + std::exp(-logits[k]));
+  const std::vector<int> chosen = metrics::decide(p, K, rule);
+  std::string labels, probabilities;
+  for (int64_t k = 0; k < K; ++k) {
+    if (!chosen[k]) continue;
+    char probability[32];
+    std::snprintf(probability, sizeof(probability), "%.6f", p[k]);
+    labels += (labels.empty() ? "" : " ") + (m.class_names.empty() ? std::to_string(k) : m.class_names[k]);
+    probabilities += (probabilities.empty() ? "" : " ") + std::string(probability);
+  }
+  if (submission) return csv_field(std::filesystem::path(file).filename().string()) + "," + csv_field(labels) + "\n";
+  return csv_field(file) + "," + csv_field(labels) + "," + probabilities + "\n";
+}
+
 int run_predict() {
   PredictOptions& o = options;
   o.source.command = "predict";
   const InferenceModel m = load_inference_model(o.source);
+  const bool multi_label = !m.multi_label.is_null();
+  KILN_CHECK(o.format == "csv" || o.format == "submission", "predict: --format must be csv or submission, got '",
+             o.format, "'");
+  KILN_CHECK(o.format == "csv" || multi_label,
+             "predict: --format submission (ImageID,Labels) is for multi-label checkpoints");
+  const metrics::DecisionRule rule =
+      multi_label ? metrics::DecisionRule::from_json(m.multi_label.at("rule")) : metrics::DecisionRule{};
   const std::vector<std::string> files = data::list_image_files(m.images, "predict");
   std::string csv;  // the header goes in front once the number of classes is known
   int top_k = 0;
@@ -65,6 +98,12 @@ int run_predict() {
       top_k = std::min<int>(o.top_k, static_cast<int>(classes));
     }
     const std::vector<double> logits = output.to(Device::cpu()).to(DType::f64).to_vector();
+    if (multi_label) {
+      for (size_t i = 0; i < n; ++i)
+        csv += multi_label_row(files[start + i], logits.data() + i * classes, classes, m, rule,
+                               o.format == "submission");
+      continue;
+    }
     for (size_t i = 0; i < n; ++i) {
       const double* row = logits.data() + i * classes;
       const double top = *std::max_element(row, row + classes);
@@ -86,9 +125,13 @@ int run_predict() {
   }
   std::string header = "image,label,probability";
   for (int k = 2; k <= top_k; ++k) header += ",label_" + std::to_string(k) + ",probability_" + std::to_string(k);
+  if (multi_label) header = o.format == "submission" ? "ImageID,Labels" : "image,labels,probabilities";
   write_file_atomically(o.output, [&](std::ostream& out) { out << header << "\n" << csv; });
   std::printf("model: %s\n", m.description.c_str());
-  std::printf("wrote %s: %zu images, top-%d\n", o.output.c_str(), files.size(), top_k);
+  if (multi_label)
+    std::printf("wrote %s: %zu images, label sets by %s\n", o.output.c_str(), files.size(), rule.describe().c_str());
+  else
+    std::printf("wrote %s: %zu images, top-%d\n", o.output.c_str(), files.size(), top_k);
   return 0;
 }
 
@@ -107,7 +150,10 @@ const bool registered = register_command({
       cmd->add_option("--size", o.source.size, "input size for --pretrained (resize to size/0.875, centre crop)")
           ->capture_default_str();
       cmd->add_option("-o,--output", o.output, "the CSV file to write")->capture_default_str();
-      cmd->add_option("--top-k", o.top_k, "how many classes per image")->check(CLI::PositiveNumber)->capture_default_str();
+      cmd->add_option("--format", o.format,
+                      "csv, or submission (multi-label checkpoints: ImageID,Labels with space-separated labels)")
+          ->capture_default_str();
+      cmd->add_option("--top-k", o.top_k, "how many classes per image (a multi-label model uses its saved rule)")->check(CLI::PositiveNumber)->capture_default_str();
       cmd->add_option("--device", o.source.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str();
     },

@@ -69,6 +69,7 @@ InferenceModel load_inference_model(const InferenceSource& source) {
     m.resize = m.image.out_size;
     m.fit = data::parse_fit(run.fit);
     m.class_names = run.checkpoint.class_names;
+    if (run.checkpoint.config.contains("multi_label")) m.multi_label = run.checkpoint.config["multi_label"];
     m.images.assign(source.positional.begin() + 1, source.positional.end());
     m.description = run.model.description + " from " + source.positional[0];
   }

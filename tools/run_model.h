@@ -50,6 +50,8 @@ struct InferenceModel {
   Device device = Device::cpu();
   std::vector<std::string> images;  // the positional arguments after the checkpoint
   std::string description;          // one line for the terminal
+  // A multi-label checkpoint's config["multi_label"] (loss, decision rule); null otherwise.
+  nlohmann::json multi_label;
 };
 
 InferenceModel load_inference_model(const InferenceSource& source);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "report/multilabel_report.h"
 #include "weights/atomic_file.h"
 #include "weights/checkpoint.h"
 
@@ -35,6 +36,25 @@ void print_averages(const char* name, const metrics::MultilabelReport& r) {
 nlohmann::json averages_json(const metrics::MultilabelReport& r) {
   return {{"rule", r.rule},           {"micro_f1", r.micro.f1},       {"macro_f1", r.macro.f1},
           {"samples_f1", r.samples.f1}, {"subset_accuracy", r.subset_accuracy}, {"hamming_loss", r.hamming_loss}};
+}
+
+// report.html; a failure is a warning (the run itself is saved).
+void write_report(const TrainOptions& o, const PreparedData& data, const MultiLabelOutcome& out,
+                  const std::vector<double>& test_probabilities, const std::vector<int>& test_targets) {
+  if (o.no_report) return;
+  try {
+    report::MultilabelReportInputs inputs;
+    inputs.run_dir = o.run_dir;
+    inputs.class_names = data.train.class_names;
+    inputs.rule = out.rule;
+    inputs.test_probabilities = test_probabilities;
+    inputs.test_targets = test_targets;
+    inputs.train_targets = train::targets_as_ints(train::multi_hot_targets(data.train));
+    inputs.test_set = &data.test;
+    std::printf("report: %s\n", report::write_multilabel_report(inputs).c_str());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "kiln train: warning: the run report was not written: %s\n", e.what());
+  }
 }
 
 }  // namespace
@@ -129,7 +149,10 @@ MultiLabelOutcome finish_multi_label(const TrainOptions& o, nn::Module& model, c
     for (int64_t k = 0; k < K; ++k) std::printf(" %s=%.2f", names[k].c_str(), out.rule.thresholds[k]);
     std::printf("\n");
   }
-  if (data.test.size() == 0) return out;
+  if (data.test.size() == 0) {
+    write_report(o, data, out, {}, {});
+    return out;
+  }
 
   const train::Evaluation e = train::evaluate(model, data.test, setup.image, setup.device, setup.batch_size,
                                               setup.precision, setup.multi_label);
@@ -153,6 +176,7 @@ MultiLabelOutcome finish_multi_label(const TrainOptions& o, nn::Module& model, c
   std::printf("test micro-F1 %.4f  macro-F1 %.4f  mAP %.4f  (%lld images, %s) | run folder %s\n", out.test.micro.f1,
               out.test.macro.f1, out.test.mean_average_precision, static_cast<long long>(e.count),
               out.test.rule.c_str(), o.run_dir.c_str());
+  write_report(o, data, out, P, Y);
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "engine/train/multilabel.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -45,6 +46,17 @@ nlohmann::json MultiLabelSetup::to_json() const {
   if (loss == "focal") j.update({{"gamma", focal_gamma}, {"alpha", focal_alpha}});
   if (!pos_weight.empty()) j["pos_weight"] = pos_weight;
   return j;
+}
+
+MultiLabelSetup MultiLabelSetup::from_json(const nlohmann::json& j) {
+  MultiLabelSetup setup;
+  setup.enabled = true;
+  setup.loss = j.value("loss", std::string("bce"));
+  setup.focal_gamma = j.value("gamma", 2.0);
+  setup.focal_alpha = j.value("alpha", 0.25);
+  if (j.contains("pos_weight")) setup.pos_weight = j["pos_weight"].get<std::vector<double>>();
+  setup.rule = metrics::DecisionRule::from_json(j.at("rule"));
+  return setup;
 }
 
 void parse_loss_spec(const std::string& spec, MultiLabelSetup& setup) {
@@ -134,6 +146,30 @@ Tensor multi_hot_targets(const data::Dataset& dataset) {
   Tensor targets = zeros({N, K}, {DType::f32});
   const int64_t* labels = dataset.labels.data<int64_t>();
   for (int64_t n = 0; n < N; ++n) targets.data<float>()[n * K + labels[n]] = 1.0f;
+  return targets;
+}
+
+Tensor targets_for_classes(const data::Dataset& dataset, const std::vector<std::string>& model_classes) {
+  const Tensor own = multi_hot_targets(dataset);
+  const int64_t N = dataset.size(), K_data = dataset.num_classes(), K = static_cast<int64_t>(model_classes.size());
+  std::vector<int64_t> column(K_data);
+  for (int64_t k = 0; k < K_data; ++k) {
+    const auto found = std::find(model_classes.begin(), model_classes.end(), dataset.class_names[k]);
+    KILN_CHECK(found != model_classes.end(), "'", dataset.source, "': label '", dataset.class_names[k],
+               "' is not one of the model's ", K, " classes (the checkpoint knows: ",
+               [&] {
+                 std::string listed;
+                 for (size_t i = 0; i < model_classes.size() && i < 12; ++i)
+                   listed += (i ? ", " : "") + model_classes[i];
+                 return model_classes.size() > 12 ? listed + ", ..." : listed;
+               }(),
+               ")");
+    column[k] = found - model_classes.begin();
+  }
+  Tensor targets = zeros({N, K}, {DType::f32});
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K_data; ++k)
+      targets.data<float>()[n * K + column[k]] = own.data<float>()[n * K_data + k];
   return targets;
 }
 

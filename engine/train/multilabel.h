@@ -31,6 +31,8 @@ struct MultiLabelSetup {
   Tensor loss_of(const Tensor& logits, const Tensor& targets) const;
   std::string describe() const;  // "sigmoid + BCE with pos_weight", ...
   nlohmann::json to_json() const;
+  // From a checkpoint's config["multi_label"] (enabled).
+  static MultiLabelSetup from_json(const nlohmann::json& j);
 
  private:
   // pos_weight as an f32 tensor on the last device asked for: uploaded once, not every
@@ -50,6 +52,10 @@ std::vector<double> read_pos_weight_file(const std::string& path, const std::vec
 // The multi-hot (N, K) f32 targets of a dataset: its own, or one-hot rows built from
 // its single labels (a CSV where no row happens to list two labels).
 Tensor multi_hot_targets(const data::Dataset& dataset);
+// The same targets with the columns in `model_classes` order (a test set may lack a
+// class, or list them differently). Throws naming `source` and the label when the
+// data has a label the model was not trained on.
+Tensor targets_for_classes(const data::Dataset& dataset, const std::vector<std::string>& model_classes);
 
 // Probabilities (N, K) in double from logits (N, K) f32 on the host: sigmoid per element.
 std::vector<double> sigmoid_probabilities(const Tensor& logits);
