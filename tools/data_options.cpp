@@ -67,6 +67,7 @@ PreparedData prepare_data(const DataOptions& o, const std::string& run_dir) {
                ": the test set comes from ", o.test_data.empty() ? "fashion-mnist's own test files" : o.test_data,
                ", so give only train/val counts (e.g. 300/75)");
     out.split = data::make_split(all, spec, o.seed);
+    for (const std::string& warning : out.split.warnings) std::fprintf(stderr, "warning: split: %s\n", warning.c_str());
   }
   out.train = data::subset(all, data::indices_of(all, out.split.train));
   out.val = data::subset(all, data::indices_of(all, out.split.val));
