@@ -3,9 +3,13 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "data/cache.h"
+#include "data/class_stats.h"
 #include "data/mnist_idx.h"
 #include "data/pack.h"
+#include "weights/atomic_file.h"
 
 namespace kiln::tools {
 
@@ -83,9 +87,17 @@ PreparedData prepare_data(const DataOptions& o, const std::string& run_dir) {
   } else {
     out.test = data::subset(all, data::indices_of(all, out.split.test));
   }
+  // Class statistics before training: printed for multi-label sets (where imbalance and
+  // co-occurrence decide the loss and the sampler), kept in the run folder for all.
+  const data::ClassStats train_stats = data::class_stats(out.train);
+  if (train_stats.multi_label) std::printf("class statistics of the training split:\n%s", train_stats.to_text().c_str());
   if (!run_dir.empty()) {
     std::filesystem::create_directories(run_dir);
     data::save_split(run_dir + "/split.json", out.split);
+    const nlohmann::json stats = {{"train", train_stats.to_json()},
+                                  {"val", data::class_stats(out.val).to_json()},
+                                  {"test", data::class_stats(out.test).to_json()}};
+    write_file_atomically(run_dir + "/class_stats.json", [&](std::ostream& file) { file << stats.dump(1) << "\n"; });
   }
   return out;
 }

@@ -42,7 +42,9 @@ struct PreparedData {
   data::Split split;
 };
 
-// Loads, fits and splits; writes split.json into `run_dir` when it is not empty.
+// Loads, fits and splits; writes split.json and class_stats.json (data/class_stats.h:
+// train, val and test) into `run_dir` when it is not empty, and prints the training
+// split's class statistics for a multi-label set.
 // Throws for a data set without labels (a prediction CSV): it cannot be trained on.
 PreparedData prepare_data(const DataOptions& options, const std::string& run_dir);
 
