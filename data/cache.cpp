@@ -36,6 +36,9 @@ std::string cache_key(const std::string& path, const LoadConfig& config, const F
   hash.add(kResizeFilter);
   hash.add(config.channels);
   hash.add(static_cast<int64_t>(config.skip_bad));
+  for (const std::string* text : {&config.csv.image_column, &config.csv.labels_column, &config.csv.image_root})
+    hash.add(*text);
+  hash.add(static_cast<int64_t>(config.csv.multi_label));
   if (fs::is_regular_file(path)) hash.add(fs::last_write_time(path).time_since_epoch().count());  // the CSV itself
   for (const std::string& file : listing.paths) {
     hash.add(file);
@@ -50,14 +53,15 @@ std::string cache_key(const std::string& path, const LoadConfig& config, const F
 }  // namespace
 
 std::string cache_path_for(const std::string& path, const LoadConfig& config, const std::string& cache_dir) {
-  const FileListing listing = list_images(path, config.skip_bad);
+  const FileListing listing = list_images(path, config.skip_bad, config.csv);
   return (fs::path(cache_dir) / (cache_key(path, config, listing) + ".kpack")).string();
 }
 
 Dataset load_dataset(const std::string& path, const LoadConfig& config, const std::string& cache_dir) {
   if (is_pack(path)) return open_pack(path);
-  const FileListing listing = list_images(path, config.skip_bad);
-  if (cache_dir.empty()) return load_listing(listing, config);
+  const FileListing listing = list_images(path, config.skip_bad, config.csv);
+  // A pack has no "unlabelled" mark: a prediction CSV is decoded every time.
+  if (cache_dir.empty() || !listing.labelled) return load_listing(listing, config);
   const fs::path cached = fs::path(cache_dir) / (cache_key(path, config, listing) + ".kpack");
   if (!fs::exists(cached)) {
     fs::create_directories(cache_dir);

@@ -6,7 +6,8 @@
 //   load_dataset("photos/", config, ".cache") packs the folder once into
 //       .cache/<key>.kpack and opens that on every later run
 //
-// The key is a 64-bit FNV-1a hash of the absolute path, size, fit, channels, skip_bad
+// The key is a 64-bit FNV-1a hash of the absolute path, size, fit, channels, skip_bad,
+// the CSV options (columns, image root, --multi-label)
 // and, for every listed file, its name, byte size and modification time: editing,
 // adding or removing an image makes a new key, so a stale cache is never read. Old
 // entries are not deleted (remove the folder to reclaim the space).

@@ -19,6 +19,7 @@ Dataset subset(const Dataset& dataset, const std::vector<int64_t>& indices) {
   out.class_names = dataset.class_names;
   out.source = dataset.source;
   out.skipped = dataset.skipped;
+  out.labelled = dataset.labelled;
   const int64_t num_classes = dataset.targets.defined() ? dataset.targets.shape()[1] : 0;
   if (dataset.targets.defined()) out.targets = empty({shape[0], num_classes}, {DType::f32});
   const uint8_t* src = dataset.images.data<uint8_t>();
@@ -34,6 +35,37 @@ Dataset subset(const Dataset& dataset, const std::vector<int64_t>& indices) {
                   static_cast<size_t>(num_classes) * sizeof(float));
   }
   return out;
+}
+
+void align_classes(Dataset& dataset, const std::vector<std::string>& class_names) {
+  if (dataset.class_names == class_names) return;
+  std::vector<int64_t> new_index;
+  for (const std::string& name : dataset.class_names) {
+    const auto found = std::find(class_names.begin(), class_names.end(), name);
+    if (found == class_names.end()) {
+      std::string known;
+      for (const std::string& k : class_names) known += (known.empty() ? "'" : ", '") + k + "'";
+      KILN_FAIL("'", dataset.source, "' has the label '", name, "', which is not one of the ", class_names.size(),
+                " classes the model knows (", known, ")");
+    }
+    new_index.push_back(static_cast<int64_t>(found - class_names.begin()));
+  }
+  const int64_t n = dataset.size(), old_k = dataset.num_classes(), new_k = static_cast<int64_t>(class_names.size());
+  Tensor labels = empty({n}, {DType::i64});  // new tensors: a pack's are a read-only mapping
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t old_label = dataset.labels.data<int64_t>()[i];
+    labels.data<int64_t>()[i] = old_label >= 0 ? new_index[static_cast<size_t>(old_label)] : -1;
+  }
+  dataset.labels = labels;
+  if (dataset.targets.defined()) {
+    Tensor targets = zeros({n, new_k}, {DType::f32});
+    const float* from = dataset.targets.data<float>();
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < old_k; ++k)
+        targets.data<float>()[i * new_k + new_index[static_cast<size_t>(k)]] = from[i * old_k + k];
+    dataset.targets = targets;
+  }
+  dataset.class_names = class_names;
 }
 
 Dataset pad_images(const Dataset& dataset, int64_t pad) {

@@ -52,41 +52,6 @@ void list_class_folders(const fs::path& root, const std::string& prefix, FileLis
   }
 }
 
-// Splits one CSV line into cells; a cell in double quotes may hold commas and "" for ".
-std::vector<std::string> csv_cells(const std::string& line) {
-  std::vector<std::string> cells(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char ch = line[i];
-    if (quoted && ch == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-      cells.back() += '"';
-      ++i;
-    } else if (ch == '"') {
-      quoted = !quoted;
-    } else if (ch == ',' && !quoted) {
-      cells.emplace_back();
-    } else if (ch != '\r') {
-      cells.back() += ch;
-    }
-  }
-  return cells;
-}
-
-std::vector<std::string> words(const std::string& text) {
-  std::vector<std::string> out;
-  size_t at = 0;
-  while ((at = text.find_first_not_of(" \t", at)) != std::string::npos) {
-    const size_t end = std::min(text.find_first_of(" \t", at), text.size());
-    out.push_back(text.substr(at, end - at));
-    at = end;
-  }
-  return out;
-}
-
-bool is_integer(const std::string& text) {
-  return !text.empty() && text.size() < 18 && std::all_of(text.begin(), text.end(), ::isdigit);
-}
-
 }  // namespace
 
 FileListing list_image_folder(const std::string& root) {
@@ -106,54 +71,12 @@ FileListing list_image_folder(const std::string& root) {
   return listing;
 }
 
-FileListing list_csv(const std::string& csv_path, bool skip_bad) {
-  std::ifstream in(csv_path);
-  KILN_CHECK(in.good(), "cannot open CSV '", csv_path, "': ", std::strerror(errno));
-  FileListing listing;
-  listing.source = csv_path;
-  const fs::path folder = fs::path(csv_path).parent_path();
-  std::vector<std::vector<std::string>> row_labels;
-  std::string line;
-  for (int64_t line_number = 1; std::getline(in, line); ++line_number) {
-    if (words(line).empty()) continue;
-    const std::vector<std::string> cells = csv_cells(line);
-    if (line_number == 1 && cells[0] == "image") continue;  // the header
-    KILN_CHECK(cells.size() == 2 && !words(cells[1]).empty(), "CSV '", csv_path, "' line ", line_number,
-               ": expected `image,label` or `image,\"label1 label2\"`, got '", line, "'");
-    const fs::path path = folder / cells[0];
-    if (!fs::is_regular_file(path)) {
-      const std::string message = str("CSV '", csv_path, "' line ", line_number, ": image file '", path.string(),
-                                      "' does not exist");
-      KILN_CHECK(skip_bad, message);
-      std::fprintf(stderr, "warning: skipping: %s\n", message.c_str());
-      ++listing.skipped;
-      continue;
-    }
-    listing.paths.push_back(path.string());
-    listing.file_names.push_back(cells[0]);
-    row_labels.push_back(words(cells[1]));
-    listing.multi_label = listing.multi_label || row_labels.back().size() != 1;
-  }
-  KILN_CHECK(!listing.paths.empty(), "CSV '", csv_path, "' lists no images");
-
-  // Class order: sorted names, numerically when every name is an integer ("2" < "10").
-  std::set<std::string> unique;
-  for (const auto& labels : row_labels) unique.insert(labels.begin(), labels.end());
-  listing.class_names.assign(unique.begin(), unique.end());
-  if (std::all_of(unique.begin(), unique.end(), is_integer))
-    std::sort(listing.class_names.begin(), listing.class_names.end(),
-              [](const std::string& a, const std::string& b) { return std::stoll(a) < std::stoll(b); });
-  std::map<std::string, int64_t> index;
-  for (size_t k = 0; k < listing.class_names.size(); ++k) index[listing.class_names[k]] = static_cast<int64_t>(k);
-  for (const auto& labels : row_labels) {
-    listing.labels.emplace_back();
-    for (const std::string& name : labels) listing.labels.back().push_back(index[name]);
-  }
-  return listing;
-}
-
-FileListing list_images(const std::string& path, bool skip_bad) {
-  if (fs::is_regular_file(path) && fs::path(path).extension() == ".csv") return list_csv(path, skip_bad);
+FileListing list_images(const std::string& path, bool skip_bad, const CsvOptions& csv) {
+  if (fs::is_regular_file(path) && fs::path(path).extension() == ".csv") return list_csv(path, skip_bad, csv);
+  KILN_CHECK(!csv.multi_label, "--multi-label: '", path, "' is an image folder, where every image has one class ",
+             "(its sub-folder); multi-label data comes as a CSV of image,labels rows");
+  KILN_CHECK(csv.image_column.empty() && csv.labels_column.empty() && csv.image_root.empty(),
+             "--image-column, --labels-column and --image-root are for CSV data sets; '", path, "' is not a .csv");
   return list_image_folder(path);
 }
 
@@ -194,6 +117,7 @@ Dataset load_listing(const FileListing& listing, const LoadConfig& config) {
   dataset.source = listing.source;
   dataset.class_names = listing.class_names;
   dataset.skipped = listing.skipped + (count - n);
+  dataset.labelled = listing.labelled;
   dataset.images = n == count ? decoded : empty({n, config.channels, config.size, config.size}, {DType::u8});
   dataset.labels = empty({n}, {DType::i64});
   if (listing.multi_label) dataset.targets = zeros({n, num_classes}, {DType::f32});
@@ -202,7 +126,7 @@ Dataset load_listing(const FileListing& listing, const LoadConfig& config) {
     if (n != count)
       std::memcpy(dataset.images.data<uint8_t>() + row * image_bytes, pixels + i * image_bytes,
                   static_cast<size_t>(image_bytes));
-    dataset.labels.data<int64_t>()[row] = listing.labels[i].front();
+    dataset.labels.data<int64_t>()[row] = listing.labels[i].empty() ? -1 : listing.labels[i].front();
     if (listing.multi_label)
       for (int64_t label : listing.labels[i]) dataset.targets.data<float>()[row * num_classes + label] = 1.0f;
     dataset.file_names.push_back(listing.file_names[i]);
@@ -211,7 +135,7 @@ Dataset load_listing(const FileListing& listing, const LoadConfig& config) {
 }
 
 Dataset load_images(const std::string& path, const LoadConfig& config) {
-  return load_listing(list_images(path, config.skip_bad), config);
+  return load_listing(list_images(path, config.skip_bad, config.csv), config);
 }
 
 }  // namespace kiln::data

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <unordered_map>
 
@@ -50,9 +51,112 @@ SplitSpec parse_split_counts(const std::string& text) {
   return spec;
 }
 
+namespace {
+
+// Sechidis et al. (2011), order 1; parts are [test, val, train] with ratios r. Returns
+// the part of every image.
+std::vector<int> iterative_stratification(const Dataset& dataset, const std::vector<double>& ratios, uint64_t seed) {
+  const int64_t n = dataset.size(), num_classes = dataset.num_classes();
+  const size_t parts = ratios.size();
+  const float* targets = dataset.targets.data<float>();
+  std::vector<std::vector<int64_t>> labels_of(static_cast<size_t>(n));
+  std::vector<int64_t> class_count(static_cast<size_t>(num_classes), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < num_classes; ++k)
+      if (targets[i * num_classes + k] > 0.5f) {
+        labels_of[static_cast<size_t>(i)].push_back(k);
+        ++class_count[static_cast<size_t>(k)];
+      }
+  std::vector<double> wants_images(parts);
+  std::vector<std::vector<double>> wants_class(parts, std::vector<double>(static_cast<size_t>(num_classes)));
+  for (size_t j = 0; j < parts; ++j) {
+    wants_images[j] = static_cast<double>(n) * ratios[j];
+    for (int64_t k = 0; k < num_classes; ++k)
+      wants_class[j][static_cast<size_t>(k)] = static_cast<double>(class_count[static_cast<size_t>(k)]) * ratios[j];
+  }
+  // Images are visited in a seeded order, so ties between images fall differently per seed.
+  Rng rng(seed);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.next_u64() % i]);
+
+  std::vector<int> part_of(static_cast<size_t>(n), -1);
+  std::vector<int64_t> left = class_count;  // unassigned images per class
+  const auto assign = [&](int64_t image, int part) {
+    part_of[static_cast<size_t>(image)] = part;
+    wants_images[static_cast<size_t>(part)] -= 1;
+    for (int64_t k : labels_of[static_cast<size_t>(image)]) {
+      wants_class[static_cast<size_t>(part)][static_cast<size_t>(k)] -= 1;
+      --left[static_cast<size_t>(k)];
+    }
+  };
+  // The part with the largest key(j); ties broken by wants_images, then by the seeded stream.
+  const auto best_part = [&](const std::function<double(size_t)>& key) {
+    std::vector<size_t> best;
+    for (size_t j = 0; j < parts; ++j) {
+      if (ratios[j] <= 0) continue;
+      if (best.empty() || key(j) > key(best[0]) || (key(j) == key(best[0]) && wants_images[j] > wants_images[best[0]]))
+        best = {j};
+      else if (key(j) == key(best[0]) && wants_images[j] == wants_images[best[0]])
+        best.push_back(j);
+    }
+    return static_cast<int>(best.size() == 1 ? best[0] : best[rng.next_u64() % best.size()]);
+  };
+  while (true) {
+    int64_t rarest = -1;
+    for (int64_t k = 0; k < num_classes; ++k)
+      if (left[static_cast<size_t>(k)] > 0 && (rarest < 0 || left[static_cast<size_t>(k)] < left[static_cast<size_t>(rarest)]))
+        rarest = k;
+    if (rarest < 0) break;
+    for (int64_t image : order) {
+      if (part_of[static_cast<size_t>(image)] >= 0) continue;
+      const std::vector<int64_t>& labels = labels_of[static_cast<size_t>(image)];
+      if (std::find(labels.begin(), labels.end(), rarest) == labels.end()) continue;
+      assign(image, best_part([&](size_t j) { return wants_class[j][static_cast<size_t>(rarest)]; }));
+    }
+  }
+  for (int64_t image : order)  // images with no labels
+    if (part_of[static_cast<size_t>(image)] < 0) assign(image, best_part([&](size_t j) { return wants_images[j]; }));
+  return part_of;
+}
+
+}  // namespace
+
 Split make_split(const Dataset& dataset, const SplitSpec& spec, uint64_t seed) {
   KILN_CHECK(static_cast<int64_t>(dataset.file_names.size()) == dataset.size(), "split: dataset '", dataset.source,
              "' has no file names (splits are saved by file name)");
+  if (dataset.targets.defined()) {
+    KILN_CHECK(!spec.per_class, "split ", spec.describe(), ": '", dataset.source, "' is multi-label (an image can ",
+               "belong to several classes), so per-class counts cannot be met; give ratios with --val and --test");
+    const std::vector<double> ratios = {spec.test_ratio, spec.val_ratio, 1.0 - spec.test_ratio - spec.val_ratio};
+    const std::vector<int> part_of = iterative_stratification(dataset, ratios, seed);
+    Split split;
+    split.seed = seed;
+    split.mode = "iterative " + spec.describe();
+    split.source = dataset.source;
+    std::vector<std::string>* named[] = {&split.test, &split.val, &split.train};
+    const int64_t num_classes = dataset.num_classes();
+    std::vector<std::vector<int64_t>> per_part(3, std::vector<int64_t>(static_cast<size_t>(num_classes), 0));
+    for (int64_t i = 0; i < dataset.size(); ++i) {
+      const int part = part_of[static_cast<size_t>(i)];
+      named[part]->push_back(dataset.file_names[static_cast<size_t>(i)]);
+      for (int64_t k = 0; k < num_classes; ++k)
+        if (dataset.targets.data<float>()[i * num_classes + k] > 0.5f) ++per_part[static_cast<size_t>(part)][static_cast<size_t>(k)];
+    }
+    const char* part_names[] = {"test", "val", "train"};
+    for (int64_t k = 0; k < num_classes; ++k) {
+      std::string missing;
+      int64_t total = 0;
+      for (size_t j = 0; j < 3; ++j) {
+        total += per_part[j][static_cast<size_t>(k)];
+        if (ratios[j] > 0 && per_part[j][static_cast<size_t>(k)] == 0) missing += std::string(missing.empty() ? "" : ", ") + part_names[j];
+      }
+      if (!missing.empty())
+        split.warnings.push_back(str("class '", dataset.class_names[static_cast<size_t>(k)], "' has ", total,
+                                     " image(s), too few to split in proportion: none in ", missing));
+    }
+    return split;
+  }
   std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(dataset.num_classes()));
   const int64_t* labels = dataset.labels.data<int64_t>();
   for (int64_t i = 0; i < dataset.size(); ++i) by_class[static_cast<size_t>(labels[i])].push_back(i);

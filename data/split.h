@@ -12,6 +12,21 @@
 //                                      (an error names a class that has too few images;
 //                                      leftover images are in no subset)
 //
+// Multi-label data sets (Dataset::targets defined) cannot be split class by class:
+// an image with labels {a, b} belongs to both classes. They are split by iterative
+// stratification (Sechidis, Tsoumakas and Vlahavas, "On the stratification of
+// multi-label data", ECML PKDD 2011; scikit-multilearn's IterativeStratification
+// with order 1), with ratios only:
+//   each part j wants n*r_j images in all and, for each class c, n_c*r_j images of c.
+//   Repeat: take the class with the fewest images still unassigned (the hardest to
+//   spread); give each of its images to the part that wants most images of that
+//   class (ties: the part that wants most images, then a seeded coin); lower that
+//   part's wants for every label the image carries.
+//   Images with no labels go, one by one, to the part that wants most images.
+// Rare classes are placed first, so a class of 10 images at 0.7/0.2/0.1 still gets
+// 7/2/1. A class too rare to reach every part (fewer images than parts, say) is named
+// in Split::warnings.
+//
 // With a separate test folder, ask for no test part here ("300/75" or --test 0) and
 // set `test` from the test dataset's file names.
 //
@@ -42,9 +57,11 @@ struct Split {
   std::string mode;    // SplitSpec::describe()
   std::string source;  // the dataset it was made from
   std::vector<std::string> train, val, test;  // file names, in dataset order
+  std::vector<std::string> warnings;          // classes too rare to split (not saved)
 };
 
-// Throws naming the class when a per-class split asks for more images than it has.
+// Throws naming the class when a per-class split asks for more images than it has,
+// and for per-class counts on a multi-label data set (give ratios).
 Split make_split(const Dataset& dataset, const SplitSpec& spec, uint64_t seed);
 
 // The rows of `dataset` named by `names`; throws naming a file that is not there.

@@ -7,12 +7,15 @@
 //   --split 300/75/75  per-class counts; or --val 0.2 --test 0.1 ratios; or
 //   --split-file F     a split.json saved by an earlier run (same files, same roles)
 //   --test-data DIR    a separate test folder (then no test part is split off DATA)
+//   --multi-label      read a CSV as multi-label (automatic when a cell holds several labels)
+//   --image-column --labels-column --image-root   where a CSV's images and labels are
 #pragma once
 #include <CLI/CLI.hpp>
 
 #include <string>
 
 #include "data/dataset.h"
+#include "data/image_folder.h"
 #include "data/split.h"
 
 namespace kiln::tools {
@@ -24,6 +27,7 @@ struct DataOptions {
   std::string fit = "crop";
   int64_t channels = 3;
   bool skip_bad = false;
+  data::CsvOptions csv;  // --image-column, --labels-column, --image-root, --multi-label
   std::string cache_dir = ".cache/kiln";
   std::string split;  // "300/75/75"
   double val = 0.2, test = 0.1;
@@ -38,7 +42,10 @@ struct PreparedData {
   data::Split split;
 };
 
-// Loads, fits and splits; writes split.json into `run_dir` when it is not empty.
+// Loads, fits and splits; writes split.json and class_stats.json (data/class_stats.h:
+// train, val and test) into `run_dir` when it is not empty, and prints the training
+// split's class statistics for a multi-label set.
+// Throws for a data set without labels (a prediction CSV): it cannot be trained on.
 PreparedData prepare_data(const DataOptions& options, const std::string& run_dir);
 
 // The whole data set named by options.data (no split): for eval and predict.
