@@ -41,16 +41,6 @@ std::string percent(double v) { return format_fixed(100 * v, 2) + "%"; }
 
 }  // namespace
 
-std::vector<std::vector<double>> cooccurrence(const std::vector<int>& targets, int64_t num_classes) {
-  const int64_t K = num_classes, N = K > 0 ? static_cast<int64_t>(targets.size()) / K : 0;
-  std::vector<std::vector<double>> counts(K, std::vector<double>(K, 0.0));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < K; ++i)
-      if (targets[n * K + i])
-        for (int64_t j = 0; j < K; ++j) counts[i][j] += targets[n * K + j];
-  return counts;
-}
-
 std::vector<std::pair<std::string, int>> label_set_captions(const int* truth, const int* predicted,
                                                             const double* probabilities,
                                                             const std::vector<std::string>& names) {
@@ -212,12 +202,12 @@ std::string write_multilabel_report(const MultilabelReportInputs& in) {
   }
 
   // ---- co-occurrence
-  if (!in.train_targets.empty()) {
+  if (!in.train_cooccurrence.empty()) {
     HeatmapOptions heat;
     heat.title = "Label co-occurrence (training split)";
     heat.x_label = "label";
     heat.y_label = "label";
-    figures.push_back({"cooccurrence", heatmap(cooccurrence(in.train_targets, K), in.class_names, in.class_names,
+    figures.push_back({"cooccurrence", heatmap(in.train_cooccurrence, in.class_names, in.class_names,
                                                heat)});
     html += section_start("cooccurrence", "Co-occurrence") +
             figure_html(figures.back().second, FigureEmbed::svg,

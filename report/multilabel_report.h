@@ -26,13 +26,10 @@ struct MultilabelReportInputs {
   metrics::DecisionRule rule;            // saved with the model
   std::vector<double> test_probabilities;  // (N, K) sigmoid outputs on the test split
   std::vector<int> test_targets;           // (N, K) multi-hot
-  std::vector<int> train_targets;          // (M, K) multi-hot, for the co-occurrence matrix
+  std::vector<std::vector<double>> train_cooccurrence;  // (K, K) of the training split (data/class_stats.h)
   const data::Dataset* test_set = nullptr;  // images for the examples (may be null: no examples)
   size_t examples = 24;
 };
-
-// (K, K) counts: [i][j] = images of `targets` (N, K) carrying both i and j.
-std::vector<std::vector<double>> cooccurrence(const std::vector<int>& targets, int64_t num_classes);
 
 // The caption lines of one example: "true & predicted" labels green, missed red, extra grey.
 std::vector<std::pair<std::string, int>> label_set_captions(const int* truth, const int* predicted,

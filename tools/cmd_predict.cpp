@@ -7,7 +7,9 @@
 // with it (thresholds, top-k, at-least-one; docs/multilabel.md):
 //   image,labels,probabilities      labels and their sigmoid probabilities, space-separated
 // and with --format submission the course's submission file:
-//   ImageID,Labels                  ImageID the file name, Labels the class names, space-separated
+//   ImageID,Labels                  ImageID the file name (or the CSV's image cell when the
+//                                   images come from a CSV such as test.csv), Labels the
+//                                   class names, space-separated
 //
 // CHECKPOINT is a `kiln train` checkpoint: each image is fitted to the model's input
 // the way its training run did, then normalised. Or, as with torchvision's pretrained
@@ -23,6 +25,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "data/image_folder.h"
 #include "data/image_io.h"
 #include "engine/augment/augment.h"
 #include "engine/autograd/grad_mode.h"
@@ -52,8 +55,8 @@ std::string csv_field(const std::string& text) {
 }
 
 // One CSV row per image of a multi-label model: its decided label set.
-std::string multi_label_row(const std::string& file, const double* logits, int64_t K, const InferenceModel& m,
-                            const metrics::DecisionRule& rule, bool submission) {
+std::string multi_label_row(const std::string& file, const std::string& id, const double* logits, int64_t K,
+                            const InferenceModel& m, const metrics::DecisionRule& rule, bool submission) {
   std::vector<double> p(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k) p[k] = 1.0 / (1.0 + std::exp(-logits[k]));
   const std::vector<int> chosen = metrics::decide(p, K, rule);
@@ -65,7 +68,7 @@ std::string multi_label_row(const std::string& file, const double* logits, int64
     labels += (labels.empty() ? "" : " ") + (m.class_names.empty() ? std::to_string(k) : m.class_names[k]);
     probabilities += (probabilities.empty() ? "" : " ") + std::string(probability);
   }
-  if (submission) return csv_field(std::filesystem::path(file).filename().string()) + "," + csv_field(labels) + "\n";
+  if (submission) return csv_field(id) + "," + csv_field(labels) + "\n";
   return csv_field(file) + "," + csv_field(labels) + "," + probabilities + "\n";
 }
 
@@ -80,7 +83,23 @@ int run_predict() {
              "predict: --format submission (ImageID,Labels) is for multi-label checkpoints");
   const metrics::DecisionRule rule =
       multi_label ? metrics::DecisionRule::from_json(m.multi_label.at("rule")) : metrics::DecisionRule{};
-  const std::vector<std::string> files = data::list_image_files(m.images, "predict");
+  // A CSV input (the course's test.csv: ImageID,Captions, no labels) names its images;
+  // its ImageID cells are what a submission writes back.
+  std::vector<std::string> files, ids, other_inputs;
+  for (const std::string& input : m.images) {
+    if (std::filesystem::path(input).extension() != ".csv") {
+      other_inputs.push_back(input);
+      continue;
+    }
+    const data::FileListing listing = data::list_csv(input);
+    files.insert(files.end(), listing.paths.begin(), listing.paths.end());
+    ids.insert(ids.end(), listing.file_names.begin(), listing.file_names.end());
+  }
+  if (!other_inputs.empty() || files.empty())
+    for (const std::string& file : data::list_image_files(other_inputs, "predict")) {
+      files.push_back(file);
+      ids.push_back(std::filesystem::path(file).filename().string());
+    }
   std::string csv;  // the header goes in front once the number of classes is known
   int top_k = 0;
   NoGradGuard no_grad;
@@ -100,7 +119,7 @@ int run_predict() {
     const std::vector<double> logits = output.to(Device::cpu()).to(DType::f64).to_vector();
     if (multi_label) {
       for (size_t i = 0; i < n; ++i)
-        csv += multi_label_row(files[start + i], logits.data() + i * classes, classes, m, rule,
+        csv += multi_label_row(files[start + i], ids[start + i], logits.data() + i * classes, classes, m, rule,
                                o.format == "submission");
       continue;
     }

@@ -52,8 +52,6 @@ const bool registered = register_command({
                       "val_accuracy, val_loss or val_f1 (multi-label: val_map, val_f1_micro, val_f1_macro or "
                       "val_loss; default val_map): picks the best checkpoint")
           ->capture_default_str();
-      cmd->add_flag("--multi-label", o.multi_label,
-                    "several labels per image: sigmoid outputs and BCE (automatic when label cells list several)");
       cmd->add_option("--loss", o.loss, "multi-label loss: bce or focal[:gamma=2,alpha=0.25]")->capture_default_str();
       cmd->add_option("--pos-weight", o.pos_weight,
                       "multi-label BCE: none, auto (negatives/positives per class on train, capped at 100) or a "

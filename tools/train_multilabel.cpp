@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "data/class_stats.h"
 #include "report/multilabel_report.h"
 #include "weights/atomic_file.h"
 #include "weights/checkpoint.h"
@@ -49,7 +50,8 @@ void write_report(const TrainOptions& o, const PreparedData& data, const MultiLa
     inputs.rule = out.rule;
     inputs.test_probabilities = test_probabilities;
     inputs.test_targets = test_targets;
-    inputs.train_targets = train::targets_as_ints(train::multi_hot_targets(data.train));
+    for (const std::vector<int64_t>& row : data::class_stats(data.train).cooccurrence)
+      inputs.train_cooccurrence.emplace_back(row.begin(), row.end());
     inputs.test_set = &data.test;
     std::printf("report: %s\n", report::write_multilabel_report(inputs).c_str());
   } catch (const Error& e) {
@@ -62,7 +64,7 @@ void write_report(const TrainOptions& o, const PreparedData& data, const MultiLa
 train::MultiLabelSetup prepare_multi_label(TrainOptions& o, const PreparedData& data) {
   train::MultiLabelSetup ml;
   const bool data_is_multi_label = data.train.targets.defined();
-  ml.enabled = o.multi_label || data_is_multi_label;
+  ml.enabled = o.data.csv.multi_label || data_is_multi_label;
   const bool flags_given = o.loss != "bce" || o.pos_weight != "none" || o.threshold != "0.5" || o.top_k != 0 ||
                            o.at_least_one;
   if (!ml.enabled) {
@@ -101,7 +103,7 @@ train::MultiLabelSetup prepare_multi_label(TrainOptions& o, const PreparedData& 
              "--pos-weight weighs BCE's positives; the focal loss balances with its alpha instead (--loss focal:alpha=...)");
   if (o.monitor == "val_accuracy") o.monitor = "val_map";
   std::printf("multi-label%s: %lld classes, %.2f labels per training image; %s; decisions: %s; monitor %s\n",
-              o.multi_label ? "" : " (label cells list several labels)", static_cast<long long>(K),
+              o.data.csv.multi_label ? "" : " (label cells list several labels)", static_cast<long long>(K),
               label_cardinality(train_targets), ml.describe().c_str(),
               o.threshold == "tune" ? "per-class thresholds tuned on validation" : ml.rule.describe().c_str(),
               o.monitor.c_str());

@@ -43,8 +43,8 @@ struct TrainOptions {
   std::string resume;
   bool quiet = false;
   bool no_report = false;  // true: no report.html (kiln report RUN_DIR writes it later)
-  // Multi-label (docs/multilabel.md; automatic when label cells list several labels).
-  bool multi_label = false;
+  // Multi-label (docs/multilabel.md): data.csv.multi_label (--multi-label), or automatic
+  // when label cells list several labels.
   std::string loss = "bce";        // bce | focal[:gamma=2,alpha=0.25]
   std::string pos_weight = "none";  // none | auto | a JSON file
   std::string threshold = "0.5";   // a number in (0, 1) | tune
