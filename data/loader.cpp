@@ -49,7 +49,9 @@ void Loader::start_epoch(int64_t epoch) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++generation_;
-    order_ = epoch_order(dataset_.size(), config_.seed, epoch, config_.shuffle);
+    order_ = config_.sampler.kind == SamplerKind::balanced
+                 ? balanced_epoch_order(dataset_, config_.sampler, config_.seed, epoch)
+                 : epoch_order(dataset_.size(), config_.seed, epoch, config_.shuffle);
     num_batches_ = batches_per_epoch();
     next_to_fill_ = next_to_return_ = 0;
     ready_.clear();

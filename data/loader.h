@@ -11,7 +11,9 @@
 //
 // Order: epoch_order(n, seed, epoch) is a seeded Fisher-Yates shuffle, a pure function
 // of (seed, epoch): every epoch visits each sample once, epochs differ, and a resumed
-// run replays the same order. Batches come out in that order whatever the worker
+// run replays the same order. With config.sampler balanced the order is
+// balanced_epoch_order (data/sampler.h): N draws, rare classes more often, also a
+// pure function of (seed, epoch). Batches come out in that order whatever the worker
 // timing. At most `prefetch` batches are filled ahead of the consumer, which bounds
 // the host memory to prefetch * batch bytes.
 //
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/sampler.h"
 
 namespace kiln::data {
 
@@ -49,6 +52,7 @@ struct LoaderConfig {
   int workers = 2;
   int prefetch = 4;        // batches filled ahead of the consumer
   HostBufferFactory host_buffer = cpu_host_buffer;
+  SamplerConfig sampler;   // balanced: data/sampler.h decides each epoch's N draws (shuffle ignored)
 };
 
 // The sample order of one epoch: 0..n-1 shuffled by (seed, epoch), or in order.

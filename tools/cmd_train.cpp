@@ -29,6 +29,7 @@ const bool registered = register_command({
       CLI::App* cmd = app.add_subcommand("train", "train an image classifier and evaluate it on the test split");
       TrainOptions& o = options;
       add_data_options(cmd, o.data);
+      add_sampler_options(cmd, o.data);
       add_model_options(cmd, o.model);
       cmd->add_option("--epochs", o.epochs, "epochs (0: only evaluate the model as built or imported)")
           ->check(CLI::NonNegativeNumber)

@@ -33,6 +33,24 @@ void add_data_options(CLI::App* app, DataOptions& o) {
   app->add_option("--seed", o.seed, "seed of the split (and of the run)")->capture_default_str();
 }
 
+void add_sampler_options(CLI::App* app, DataOptions& o) {
+  app->add_option("--sampler", o.sampler,
+                  "balanced: rare classes drawn more often, same epoch length (inverse class frequency; "
+                  "multi-label: LVIS repeat factors)")
+      ->check(CLI::IsMember({"none", "balanced"}))
+      ->capture_default_str();
+  app->add_option("--repeat-threshold", o.repeat_threshold,
+                  "t of repeat-factor sampling, r_c = max(1, sqrt(t / f_c)); 0: the most frequent class's f")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+}
+
+data::SamplerConfig sampler_config(const DataOptions& o) {
+  KILN_CHECK(o.repeat_threshold == 0 || o.sampler == "balanced", "--repeat-threshold ", o.repeat_threshold,
+             " is for --sampler balanced (the sampler is '", o.sampler, "')");
+  return {data::parse_sampler(o.sampler), o.repeat_threshold};
+}
+
 data::Dataset load_data(const DataOptions& o, const std::string& path) {
   if (path == "fashion-mnist" || path == "fashion-mnist:test") {
     // 28x28 padded to 32x32 so that five 2x2 poolings leave a pixel.
@@ -58,6 +76,7 @@ data::Dataset load_data(const DataOptions& o, const std::string& path) {
 
 PreparedData prepare_data(const DataOptions& o, const std::string& run_dir) {
   PreparedData out;
+  sampler_config(o);  // a bad --sampler / --repeat-threshold fails before anything is loaded or written
   const data::Dataset all = load_data(o, o.data);
   KILN_CHECK(all.labelled, "'", o.data, "' has no labels column (a CSV of images to predict, like a test.csv): ",
              "train on a CSV with labels, or name its column with --labels-column");

@@ -9,6 +9,8 @@
 //   --test-data DIR    a separate test folder (then no test part is split off DATA)
 //   --multi-label      read a CSV as multi-label (automatic when a cell holds several labels)
 //   --image-column --labels-column --image-root   where a CSV's images and labels are
+// and, for `kiln train` only (add_sampler_options):
+//   --sampler balanced [--repeat-threshold T]     data/sampler.h
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -16,6 +18,7 @@
 
 #include "data/dataset.h"
 #include "data/image_folder.h"
+#include "data/sampler.h"
 #include "data/split.h"
 
 namespace kiln::tools {
@@ -33,9 +36,13 @@ struct DataOptions {
   double val = 0.2, test = 0.1;
   std::string split_file;
   uint64_t seed = 0;
+  std::string sampler = "none";  // --sampler (training only)
+  double repeat_threshold = 0;   // --repeat-threshold
 };
 
 void add_data_options(CLI::App* app, DataOptions& options);
+void add_sampler_options(CLI::App* app, DataOptions& options);
+data::SamplerConfig sampler_config(const DataOptions& options);  // throws for an unknown --sampler
 
 struct PreparedData {
   data::Dataset train, val, test;

@@ -96,6 +96,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.deterministic = o.deterministic;
   setup.seed = o.data.seed;
   setup.workers = o.workers;
+  setup.sampler = sampler_config(o.data);
   setup.log_interval = o.log_interval;
   setup.progress = !o.quiet;
   setup.run_dir = o.run_dir;

@@ -222,6 +222,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   loader_config.batch_size = setup_.batch_size;
   loader_config.seed = setup_.seed;
   loader_config.workers = setup_.workers;
+  loader_config.sampler = setup_.sampler;
   loader_config.drop_last = train_set.size() > setup_.batch_size;  // a batch of one breaks batch norm
   // On a GPU the loader fills pinned buffers, so that each batch's copy is queued on
   // the stream without a host wait (AsyncUpload below).

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "data/dataset.h"
+#include "data/sampler.h"
 #include "engine/augment/augment.h"
 #include "engine/nn/module.h"
 #include "engine/optim/loss_scaler.h"
@@ -44,6 +45,7 @@ struct TrainSetup {
   bool deterministic = false;            // GPU: deterministic cuDNN algorithms only (slower backward convs)
   uint64_t seed = 0;
   int workers = 2;
+  data::SamplerConfig sampler;  // --sampler balanced: the training loader's draws (data/sampler.h)
   int log_interval = 50;  // steps between host reads of the running loss/accuracy (and the progress text)
   bool progress = true;
   std::string run_dir;  // where logs and checkpoints go; "" writes nothing
