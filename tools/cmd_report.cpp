@@ -11,8 +11,11 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "data/class_stats.h"
+#include "engine/train/multilabel.h"
 #include "engine/train/trainer.h"
 #include "report/compare_report.h"
+#include "report/multilabel_report.h"
 #include "report/run_folder.h"
 #include "report/run_report.h"
 #include "tools/commands.h"
@@ -34,6 +37,32 @@ struct ReportOptions {
   std::string device = "auto";
   int64_t batch_size = 128;
 } options;
+
+// A multi-label run (docs/multilabel.md): the best checkpoint's sigmoid outputs on the
+// test split under the decision rule saved with it.
+int report_multi_label_run(const ReportOptions& o, LoadedRun& run, const PreparedData& data,
+                           const std::string& run_dir, const Device& device) {
+  const train::MultiLabelSetup setup = train::MultiLabelSetup::from_json(run.checkpoint.config["multi_label"]);
+  report::MultilabelReportInputs inputs;
+  inputs.run_dir = run_dir;
+  inputs.class_names = run.checkpoint.class_names;
+  inputs.rule = setup.rule;
+  for (const std::vector<int64_t>& row : data::class_stats(data.train).cooccurrence)
+    inputs.train_cooccurrence.emplace_back(row.begin(), row.end());
+  if (data.test.size() > 0) {
+    const Tensor logits = train::evaluate(*run.model.module, data.test, run.model.image, device, o.batch_size,
+                                          train::Precision::f32, setup)
+                              .logits;
+    inputs.test_probabilities = train::sigmoid_probabilities(logits);
+    inputs.test_targets = train::targets_as_ints(train::targets_for_classes(data.test, inputs.class_names));
+    inputs.test_set = &data.test;
+    std::printf("evaluated the multi-label checkpoint on %lld test images (%s)\n",
+                static_cast<long long>(data.test.size()), setup.rule.describe().c_str());
+  }
+  const std::string path = report::write_multilabel_report(inputs);
+  std::printf("wrote %s and %s/figures/\n", path.c_str(), run_dir.c_str());
+  return 0;
+}
 
 int report_one_run(const ReportOptions& o, const std::string& run_dir) {
   const report::RunRecord record = report::read_run_folder(run_dir);
@@ -68,6 +97,7 @@ int report_one_run(const ReportOptions& o, const std::string& run_dir) {
   const PreparedData data = prepare_data(data_options, "");
   KILN_CHECK(data.test.class_names == run.checkpoint.class_names || run.checkpoint.class_names.empty(),
              "report: the test data's classes differ from the checkpoint's ('", checkpoint_path, "')");
+  if (run.checkpoint.config.contains("multi_label")) return report_multi_label_run(o, run, data, run_dir, device);
   Tensor logits;
   if (data.test.size() > 0) {
     logits = train::evaluate(*run.model.module, data.test, run.model.image, device, o.batch_size).logits;

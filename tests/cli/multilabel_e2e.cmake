@@ -4,7 +4,7 @@
 #   kiln train        a small cnn5 (32 px input), 6 epochs, BCE, --threshold tune
 #   kiln eval         the best checkpoint on test_labels.csv: the same numbers as train's
 #   kiln predict      test.csv (no labels) as image,labels,probabilities and as a submission
-#   report.html       written (its Chromium rendering is the next ctest)
+#   report.html       written by train, and again by `kiln report RUN` (its Chromium rendering is the next ctest)
 # Bars: the per-class thresholds raise macro-F1 on the test split over the 0.5 rule,
 # and micro-F1 and mAP are printed.
 #
@@ -102,5 +102,10 @@ endif()
 if(NOT submission_header STREQUAL "ImageID,Labels" OR NOT submission_rows EQUAL 101
    OR NOT first_submission MATCHES "^images/test_00000.png,[0-9 ]*$")
   message(FATAL_ERROR "submission.csv: header '${submission_header}', ${submission_rows} lines, first '${first_submission}'")
+endif()
+# kiln report writes the page again from the run folder and the best checkpoint.
+run_kiln(report report "${run}" --device cpu --cache-dir "${WORK}/cache")
+if(NOT report_out MATCHES "evaluated the multi-label checkpoint on 100 test images.*wrote .*report.html")
+  message(FATAL_ERROR "kiln report did not re-evaluate the multi-label run:\n${report_out}")
 endif()
 message("multilabel e2e ok")

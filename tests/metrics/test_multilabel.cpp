@@ -132,6 +132,10 @@ TEST_CASE("metrics: decision rules, and AP of a class without positives") {
   CHECK(std::isnan(average_precision({.1, .3}, {0, 0})));
   const MultilabelReport r = multilabel_report(P, Y, 3, std::vector<double>{.5, .5, .5});
   CHECK(std::isnan(r.per_class[2].average_precision));
-  CHECK(r.mean_average_precision == doctest::Approx(1.0));  // classes 0 and 1 are ranked perfectly
+  // Class 0: its positive (.9) outranks its negative (.2): AP 1. Class 1: its negative (.6)
+  // outranks its positive (.4): precision 1/2 when the recall reaches 1, AP 0.5.
+  CHECK(r.per_class[0].average_precision == doctest::Approx(1.0));
+  CHECK(r.per_class[1].average_precision == doctest::Approx(0.5));
+  CHECK(r.mean_average_precision == doctest::Approx(0.75));
   CHECK(r.to_json()["per_class"][2]["average_precision"].is_null());
 }
