@@ -38,15 +38,29 @@ struct Deck {
   }
 };
 
-std::vector<MosaicImage> plan_side(int64_t count, int64_t num_classes, int64_t max_classes, std::vector<Deck>& decks,
-                                   Rng& rng) {
+// `distinct` classes without replacement, each pick proportional to the weights of those left.
+std::vector<int64_t> draw_classes(const std::vector<double>& weights, int64_t distinct, Rng& rng) {
+  std::vector<int64_t> left(weights.size()), chosen;
+  for (size_t k = 0; k < left.size(); ++k) left[k] = static_cast<int64_t>(k);
+  while (static_cast<int64_t>(chosen.size()) < distinct) {
+    double total = 0;
+    for (int64_t k : left) total += weights[static_cast<size_t>(k)];
+    double u = rng.uniform() * total;
+    size_t pick = 0;
+    while (pick + 1 < left.size() && u >= weights[static_cast<size_t>(left[pick])]) u -= weights[static_cast<size_t>(left[pick++])];
+    chosen.push_back(left[pick]);
+    left.erase(left.begin() + static_cast<std::ptrdiff_t>(pick));
+  }
+  return chosen;
+}
+
+std::vector<MosaicImage> plan_side(int64_t count, const std::vector<double>& weights, int64_t max_classes,
+                                   std::vector<Deck>& decks, Rng& rng) {
   std::vector<MosaicImage> images(static_cast<size_t>(count));
-  std::vector<int64_t> classes(static_cast<size_t>(num_classes));
   for (MosaicImage& image : images) {
     const int64_t distinct = 1 + static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(max_classes));
-    for (int64_t k = 0; k < num_classes; ++k) classes[static_cast<size_t>(k)] = k;
-    shuffle(classes, rng);
-    image.tile_class.assign(classes.begin(), classes.begin() + distinct);  // each chosen class gets a tile
+    const std::vector<int64_t> classes = draw_classes(weights, distinct, rng);
+    image.tile_class = classes;  // each chosen class gets a tile
     while (static_cast<int64_t>(image.tile_class.size()) < kTiles)
       image.tile_class.push_back(classes[rng.next_u64() % static_cast<uint64_t>(distinct)]);
     shuffle(image.tile_class, rng);  // positions
@@ -80,6 +94,19 @@ MosaicPlan plan_mosaics(const FileListing& source, const MosaicSpec& spec) {
   for (size_t i = 0; i < source.labels.size(); ++i)
     by_class[static_cast<size_t>(source.labels[i].front())].push_back(static_cast<int64_t>(i));
 
+  KILN_CHECK(spec.rare_fraction == 1.0 || !spec.rare_class.empty(), "make-mosaic: --rare-fraction ",
+             spec.rare_fraction, " needs --rare-class (which class to make rare)");
+  std::vector<double> weights(static_cast<size_t>(num_classes), 1.0);
+  int64_t rare = -1;
+  if (!spec.rare_class.empty()) {
+    const auto found = std::find(source.class_names.begin(), source.class_names.end(), spec.rare_class);
+    KILN_CHECK(found != source.class_names.end(), "make-mosaic: --rare-class '", spec.rare_class, "' is not a class of '",
+               source.source, "'");
+    KILN_CHECK(spec.rare_fraction > 0 && spec.rare_fraction <= 1, "make-mosaic: --rare-fraction must be in (0, 1], got ",
+               spec.rare_fraction);
+    rare = found - source.class_names.begin();
+    weights[static_cast<size_t>(rare)] = spec.rare_fraction;
+  }
   Rng rng(splitmix64(spec.seed));
   MosaicPlan plan;
   std::vector<Deck> train_decks(by_class.size()), test_decks(by_class.size());
@@ -89,7 +116,11 @@ MosaicPlan plan_mosaics(const FileListing& source, const MosaicSpec& spec) {
     KILN_CHECK(n >= 2, "make-mosaic: class '", source.class_names[k], "' of '", source.source, "' has ", n,
                " photo(s); it needs at least 2 (one for train mosaics, one for test mosaics)");
     shuffle(rows, rng);
-    const int64_t to_test = std::clamp<int64_t>(std::llround(static_cast<double>(n) * spec.test_source_fraction), 1, n - 1);
+    if (static_cast<int64_t>(k) == rare)  // keep only rare_fraction of its photos
+      rows.resize(static_cast<size_t>(std::max<int64_t>(2, std::llround(static_cast<double>(n) * spec.rare_fraction))));
+    const int64_t kept = static_cast<int64_t>(rows.size());
+    const int64_t to_test =
+        std::clamp<int64_t>(std::llround(static_cast<double>(kept) * spec.test_source_fraction), 1, kept - 1);
     test_decks[k].cards.assign(rows.begin(), rows.begin() + to_test);
     train_decks[k].cards.assign(rows.begin() + to_test, rows.end());
     plan.test_sources.insert(plan.test_sources.end(), rows.begin(), rows.begin() + to_test);
@@ -98,8 +129,8 @@ MosaicPlan plan_mosaics(const FileListing& source, const MosaicSpec& spec) {
   std::sort(plan.train_sources.begin(), plan.train_sources.end());
   std::sort(plan.test_sources.begin(), plan.test_sources.end());
   const int64_t max_classes = std::min(spec.max_classes, num_classes);
-  plan.train = plan_side(spec.train_count, num_classes, max_classes, train_decks, rng);
-  plan.test = plan_side(spec.test_count, num_classes, max_classes, test_decks, rng);
+  plan.train = plan_side(spec.train_count, weights, max_classes, train_decks, rng);
+  plan.test = plan_side(spec.test_count, weights, max_classes, test_decks, rng);
   return plan;
 }
 
@@ -204,6 +235,8 @@ void write_mosaic_dataset(const FileListing& source, const MosaicSpec& spec, con
                                  {"tile", spec.tile},
                                  {"max_classes", spec.max_classes},
                                  {"test_source_fraction", spec.test_source_fraction},
+                                 {"rare_class", spec.rare_class},
+                                 {"rare_fraction", spec.rare_fraction},
                                  {"train_images", spec.train_count},
                                  {"test_images", spec.test_count},
                                  {"train_source_photos", plan.train_sources.size()},

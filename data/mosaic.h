@@ -8,11 +8,16 @@
 //   1. Each class's source images are shuffled (seeded) and the first
 //      round(n * test_source_fraction) are kept for the test mosaics, the rest for the
 //      train mosaics: no source photo appears in both, so test scores are honest.
-//   2. A mosaic draws m ~ uniform{1..min(max_classes, 4, K)} distinct classes; each gets
-//      one tile, the 4 - m remaining tiles go to classes drawn among the m; the tile
-//      positions are shuffled.
+//   2. A mosaic draws m ~ uniform{1..min(max_classes, 4, K)} distinct classes (one after
+//      another, each with probability proportional to its weight among those left:
+//      1, or rare_fraction for the rare class); each gets one tile, the 4 - m remaining
+//      tiles go to classes drawn among the m; the tile positions are shuffled.
 //   3. Each tile takes the next photo from its (split, class) deck, a shuffled list
 //      of that class's photos reshuffled when used up, so photos are reused evenly.
+//   An imbalanced variant (--rare-class church --rare-fraction 0.1) keeps only that
+//   share of the rare class's photos and draws the class with that weight, so it is
+//   on about a tenth as many mosaics as the others: a test bed for pos_weight, focal
+//   loss and the balanced sampler.
 //
 // Output folder (written under a temporary name, renamed into place at the end):
 //   images/train_00000.png ...     (2*tile) x (2*tile) RGB
@@ -36,6 +41,8 @@ struct MosaicSpec {
   int64_t tile = 48;                             // tile side; images are 2*tile square
   int64_t max_classes = 3;                       // classes per mosaic: 1..max_classes (at most 4)
   double test_source_fraction = 0.25;            // share of each class's photos kept for test mosaics
+  std::string rare_class;                        // "" = none; else a class made rare (see above)
+  double rare_fraction = 1.0;                    // its share of photos and its draw weight, in (0, 1]
   uint64_t seed = 0;
 };
 
@@ -51,7 +58,8 @@ struct MosaicPlan {
 };
 
 // Throws naming the option: counts < 0, tile < 1, max_classes outside 1..4, a fraction
-// outside (0, 1), or a class with fewer than 2 photos (it cannot feed both sides).
+// outside (0, 1), an unknown rare class, or a class with fewer than 2 photos (it cannot
+// feed both sides).
 MosaicPlan plan_mosaics(const FileListing& source, const MosaicSpec& spec);
 
 // "a 2x2 mosaic: \"church\" (2 tiles), \"tench\" (1 tile), \"gas pump\" (1 tile)":

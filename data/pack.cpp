@@ -46,6 +46,8 @@ void write_pack(const std::string& path, const Dataset& dataset) {
   KILN_CHECK(images.defined() && images.dim() == 4 && images.dtype() == DType::u8 && images.device().is_cpu(),
              "write_pack '", path, "': images must be u8 (N, C, H, W) on the cpu, got ",
              images.defined() ? images.describe() : std::string("none"));
+  KILN_CHECK(dataset.labelled, "write_pack '", path, "': '", dataset.source, "' has no labels (a CSV of images to ",
+             "predict); a pack holds a labelled data set");
   const Tensor pixels = images.contiguous();  // an nhwc dataset is stored row-major like any other
   const int64_t count = images.shape()[0], num_classes = dataset.num_classes();
   const nlohmann::json metadata = {{"class_names", dataset.class_names},

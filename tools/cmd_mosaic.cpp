@@ -1,5 +1,5 @@
 // `kiln make-mosaic [SOURCE] -o OUT [--train 2000] [--test 500] [--tile 48]
-//                   [--max-classes 3] [--seed 0]`:
+//                   [--max-classes 3] [--rare-class C --rare-fraction 0.1] [--seed 0]`:
 // builds a multi-label data set from a single-label image folder (data/mosaic.h):
 // 2x2 mosaics of tiles from 1 to 3 classes, label set = the classes present, written
 // as the course's `ImageID,Labels,Captions` CSVs plus classes.txt. Train and test
@@ -56,6 +56,10 @@ const bool registered = register_command({
           ->check(CLI::Range(1, 4));
       cmd->add_option("--test-source-fraction", options.spec.test_source_fraction,
                       "share of each class's photos kept for the test mosaics")
+          ->capture_default_str();
+      cmd->add_option("--rare-class", options.spec.rare_class,
+                      "make this class rare: keep --rare-fraction of its photos and draw it with that weight");
+      cmd->add_option("--rare-fraction", options.spec.rare_fraction, "the rare class's share (with --rare-class)")
           ->capture_default_str();
       cmd->add_option("--seed", options.spec.seed, "seed of the plan (same seed, same files)")->capture_default_str();
     },

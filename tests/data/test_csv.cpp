@@ -1,5 +1,6 @@
 #include "data/cache.h"
 #include "data/image_folder.h"
+#include "data/pack.h"
 #include "tests/data/image_fixtures.h"
 #include "tests/test_util.h"
 
@@ -163,4 +164,15 @@ TEST_CASE("data csv: align_classes re-indexes a test CSV to the training classes
   CHECK(dataset.labels.to_vector() == std::vector<double>{1, 1});
   test::expect_error_containing([&] { data::align_classes(dataset, {"cat", "dog"}); },
                                 {"test.csv", "'fish'", "not one of the 2 classes", "'cat', 'dog'"});
+}
+
+TEST_CASE("data csv: a CSV without labels is not packed (a pack cannot mark it unlabelled)") {
+  test::TempDir dir("csv_nopack");
+  test::make_image_folder(dir / "img", {"p"}, 1);
+  test::write_text(dir / "test.csv", "ImageID,Captions\nimg/p/0.png,x\n");
+  data::LoadConfig config;
+  config.size = 8;
+  const data::Dataset dataset = data::load_images(dir / "test.csv", config);
+  test::expect_error_containing([&] { data::write_pack(dir / "t.kpack", dataset); }, {"t.kpack", "test.csv", "no labels"});
+  CHECK_FALSE(std::filesystem::exists(dir / "t.kpack"));
 }

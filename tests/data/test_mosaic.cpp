@@ -116,3 +116,32 @@ TEST_CASE("data csv: RFC 4180 fields with commas, doubled quotes and line breaks
   test::expect_error_containing([] { data::parse_csv("a,b\nx,ab\"c\n", "q.csv"); }, {"q.csv", "line 2", "double quote"});
   test::expect_error_containing([] { data::parse_csv("a,\"b\"c\n", "r.csv"); }, {"r.csv", "line 1", "after the closing"});
 }
+
+TEST_CASE("data mosaic: a rare class keeps a fraction of its photos and is on about that share of mosaics") {
+  test::TempDir dir("mosaic_rare");
+  test::make_image_folder(dir / "src", {"a", "b", "c", "d", "e"}, 20);
+  const data::FileListing source = data::list_image_folder(dir / "src");
+  data::MosaicSpec spec;
+  spec.train_count = 3000, spec.test_count = 0, spec.max_classes = 3, spec.seed = 2;
+  spec.rare_class = "c";
+  spec.rare_fraction = 0.1;
+  const data::MosaicPlan plan = data::plan_mosaics(source, spec);
+  std::vector<int64_t> on(5, 0);
+  std::set<int64_t> rare_photos;
+  for (const data::MosaicImage& image : plan.train) {
+    for (int64_t k : image.labels) ++on[static_cast<size_t>(k)];
+    for (size_t t = 0; t < 4; ++t)
+      if (image.tile_class[t] == 2) rare_photos.insert(image.tile_source[t]);
+  }
+  CHECK(rare_photos.size() == 1);  // 2 of its 20 photos kept: 1 for train mosaics, 1 for test
+  const double common = (on[0] + on[1] + on[3] + on[4]) / 4.0;
+  INFO("mosaics with the rare class " << on[2] << ", with a common class " << common);
+  // Weighted draws without replacement lift a weight-0.1 class a little above 10% when
+  // two or three classes are drawn; between 6% and 20% of a common class's count.
+  CHECK(on[2] > 0.06 * common);
+  CHECK(on[2] < 0.2 * common);
+  spec.rare_class = "zebra";
+  test::expect_error_containing([&] { data::plan_mosaics(source, spec); }, {"--rare-class 'zebra'", "not a class"});
+  spec.rare_class.clear();
+  test::expect_error_containing([&] { data::plan_mosaics(source, spec); }, {"--rare-fraction", "needs --rare-class"});
+}
