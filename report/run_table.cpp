@@ -100,6 +100,7 @@ std::vector<std::pair<std::string, std::string>> run_table(const RunReportInputs
                           " (high-water mark of kiln's caching allocator, highest epoch)");
   add("Training time", format_seconds(run.training_seconds()) + " for " + std::to_string(run.epochs.size()) +
                            " epochs (training passes; validation and test evaluation not included)");
+  if (info && !info->feature_cache.empty()) add("Feature cache", info->feature_cache);
 
   // Data: sizes and the online augmentation.
   if (info) {

@@ -12,7 +12,8 @@
 namespace kiln::tools {
 
 void record_run_info(const std::string& run_dir, const BuiltModel& built, const nn::Module& model, const Device& device,
-                     const DataOptions& data_options, const PreparedData& data, int64_t batch_size, bool resumed) {
+                     const DataOptions& data_options, const PreparedData& data, int64_t batch_size, bool resumed,
+                     const std::string& feature_cache) {
   report::RunInfo info;
   info.command = command_line();
   info.model_description = built.description;
@@ -31,6 +32,7 @@ void record_run_info(const std::string& run_dir, const BuiltModel& built, const 
   // The trainer's loader drops a last partial batch when there is more than one batch.
   info.train_images_per_epoch = info.train_images > batch_size ? info.train_images / batch_size * batch_size
                                                                : info.train_images;
+  info.feature_cache = feature_cache;
   info.kiln_version = kVersion;
   info.started = report::local_time_stamp();
   report::write_run_info(run_dir, info, resumed);

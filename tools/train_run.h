@@ -42,6 +42,9 @@ struct TrainOptions {
   std::string resume;
   bool quiet = false;
   bool no_report = false;  // true: no report.html (kiln report RUN_DIR writes it later)
+  // auto: train the head on cached backbone features when the backbone is frozen and
+  // the images never change (engine/train/feature_cache.h); off: never
+  std::string feature_cache = "auto";
 };
 
 struct TrainOutcome {
@@ -54,6 +57,7 @@ struct TrainOutcome {
   double peak_memory_mb = 0;     // the largest per-epoch peak of the device allocator
   bool has_test = false;         // false when the split has no test images
   metrics::ClassificationReport test;  // of the best checkpoint on the test split
+  std::string feature_cache;           // the cache decision: "on: ..." or "off: why"
 };
 
 // "runs/<model>-<YYYYmmdd-HHMMSS>"
