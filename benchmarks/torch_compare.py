@@ -256,7 +256,7 @@ def make_zoo(arch, weights, classes):
         folded = load_onnx_into(model, weights)
     else:
         tensors, metadata = read_safetensors(weights)
-        if "kiln.format" in metadata:  # a kiln train checkpoint: the model part
+        if metadata.get("kiln.format", "state_dict") != "state_dict":  # a kiln train checkpoint: the model part
             tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         model = ctor(num_classes=tensors[HEAD[arch] + ".weight"].shape[0])
         missing, unexpected = model.load_state_dict(tensors, strict=False)

@@ -90,7 +90,8 @@ std::vector<std::pair<std::string, std::string>> run_table(const RunReportInputs
   // Device and memory.
   const std::string device = info ? info->device : config_text(c, "device");
   const bool cpu = device.rfind("cpu", 0) == 0;
-  add("Device", info && !info->device_name.empty() ? info->device_name + " (" + device + ")" : device);
+  std::string threads = info && info->cpu_threads > 0 ? ", " + std::to_string(info->cpu_threads) + " CPU threads" : "";
+  add("Device", (info && !info->device_name.empty() ? info->device_name + " (" + device + ")" : device) + threads);
   const std::string total = info && info->device_memory_mb > 0 ? " of " + mebibytes(info->device_memory_mb) : "";
   if (cpu)
     add("Memory", "CPU run: host peak " + mebibytes(run.peak_memory_mb()) + total +

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "engine/core/backend_info.h"
+#include "engine/core/cpu_threads.h"
 #include "report/run_folder.h"
 #include "report/run_report.h"
 #include "tools/commands.h"
@@ -33,6 +34,7 @@ void record_run_info(const std::string& run_dir, const BuiltModel& built, const 
   info.train_images_per_epoch = info.train_images > batch_size ? info.train_images / batch_size * batch_size
                                                                : info.train_images;
   info.feature_cache = feature_cache;
+  info.cpu_threads = cpu_threads();
   info.kiln_version = kVersion;
   info.started = report::local_time_stamp();
   report::write_run_info(run_dir, info, resumed);
