@@ -39,7 +39,7 @@ if ((quick)); then
   extra=(--device cpu --warmup 1 --iterations 3 "${extra[@]}")
 elif ((cpu)); then
   cases=("cnn5 64 64 0" "cnn5 64 96 0" "resnet18 64 96 0" "mobilenet_v2 64 96 0" "vgg11 64 96 0")
-  extra=(--device cpu --warmup 2 --iterations 7 "${extra[@]}")
+  extra=(--device cpu --warmup 1 --iterations 5 "${extra[@]}")
 else
   cases=("resnet18 256 224 0" "resnet50 256 224 0" "mobilenet_v2 256 224 0" "vgg16 128 224 0"
          "resnet18 512 64 200" "cnn5 128 256 0")
