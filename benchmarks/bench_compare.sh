@@ -7,6 +7,13 @@
 #   benchmarks/bench_compare.sh                    # the issue's cases, bf16, on the GPU
 #   benchmarks/bench_compare.sh --precision f16    # the same cases in another precision
 #   benchmarks/bench_compare.sh --quick            # tiny cases on the cpu, f32: checks the plumbing
+#   benchmarks/bench_compare.sh --cpu              # the course's CPU workloads (issue 16), f32, batch 64:
+#                                                  # cnn5 at 64 and 96 px, ResNet-18, MobileNetV2, VGG-11 at 96 px
+#
+# Both programs compute with the same number of CPU threads: THREADS (default: the
+# machine's cores), passed as kiln's --threads and torch_bench.py's --threads, and
+# printed with the table. Each case runs kiln, then PyTorch, so machine load that
+# drifts during the run hits both alike.
 #
 # Environment: KILN (default build/kiln), PYTHON (default python3: one with torch and
 # torchvision), OUT (a file that receives every JSON result line; default: none).
@@ -14,10 +21,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN=${KILN:-build/kiln}
 PYTHON=${PYTHON:-python3}
-precision=bf16 quick=0 extra=()
+precision=bf16 quick=0 cpu=0 extra=()
+THREADS=${THREADS:-$(nproc)}
 while (($#)); do
   case $1 in
     --quick) quick=1; precision=f32 ;;
+    --cpu) cpu=1; precision=f32 ;;
     --precision) precision=$2; shift ;;
     *) extra+=("$1") ;;  # passed to both programs: --warmup N, --iterations N, --layout L
   esac
@@ -28,6 +37,9 @@ done
 if ((quick)); then
   cases=("cnn5 4 64 0" "resnet18 2 32 0")
   extra=(--device cpu --warmup 1 --iterations 3 "${extra[@]}")
+elif ((cpu)); then
+  cases=("cnn5 64 64 0" "cnn5 64 96 0" "resnet18 64 96 0" "mobilenet_v2 64 96 0" "vgg11 64 96 0")
+  extra=(--device cpu --warmup 1 --iterations 5 "${extra[@]}")
 else
   cases=("resnet18 256 224 0" "resnet50 256 224 0" "mobilenet_v2 256 224 0" "vgg16 128 224 0"
          "resnet18 512 64 200" "cnn5 128 256 0")
@@ -43,8 +55,8 @@ for mode in train infer; do
           "${extra[@]}")
     n=$((n + 1))
     echo "[$n] $mode $model b$batch ${size}px: kiln, then torch" >&2
-    "$KILN" bench "${args[@]}" --json "$results/$n.kiln.json" >&2
-    "$PYTHON" benchmarks/torch_bench.py "${args[@]}" --json "$results/$n.torch.json" >&2
+    "$KILN" bench "${args[@]}" --threads "$THREADS" --json "$results/$n.kiln.json" >&2
+    "$PYTHON" benchmarks/torch_bench.py "${args[@]}" --threads "$THREADS" --json "$results/$n.torch.json" >&2
   done
 done
 if [[ -n ${OUT:-} ]]; then cat "$results"/*.json >"$OUT"; fi
@@ -59,7 +71,8 @@ for i in range(1, n + 1):
     rows.append((k, t, k["images_per_second"] / t["images_per_second"]))
 k0, t0 = rows[0][0], rows[0][1]
 print(f"kiln vs PyTorch {t0['torch_version']}: {k0['precision']}, {k0['layout']} on {k0['device']}, "
-      f"median of {k0['iterations']} steps after {k0['warmup']} warm-up")
+      f"median of {k0['iterations']} steps after {k0['warmup']} warm-up, "
+      f"CPU threads kiln {k0.get('threads')} / torch {t0.get('threads')}")
 mb = lambda v: "-" if v is None else f"{v:.0f}"
 print(f"{'mode':6} {'model':13} {'batch':>5} {'px':>4} {'classes':>7} {'kiln img/s':>11} {'torch img/s':>11} "
       f"{'kiln MiB':>9} {'torch MiB':>9} {'kiln/torch':>10}")

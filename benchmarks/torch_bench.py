@@ -95,7 +95,10 @@ def main():
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--iterations", type=int, default=50)
     p.add_argument("--json", default="", help="write the result as a JSON line to FILE")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default), as kiln's --threads")
     a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
 
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device)
     layout = a.layout or ("nhwc" if device.type == "cuda" else "nchw")
@@ -154,11 +157,11 @@ def main():
         skipped = round(math.log2(65536.0 / scaler.get_scale()))
     result = {"framework": "torch", "torch_version": torch.__version__, "mode": a.what, "model": a.model,
               "classes": classes, "batch": a.batch, "size": a.size, "precision": a.precision, "layout": layout,
-              "device": str(device), "warmup": a.warmup, "iterations": a.iterations, "median_ms": ms,
+              "device": str(device), "threads": torch.get_num_threads(), "warmup": a.warmup, "iterations": a.iterations, "median_ms": ms,
               "images_per_second": a.batch / (ms / 1e3), "peak_memory_mb": peak_mb,
               "skipped_steps": skipped}
     print(f"torch {torch.__version__} bench {a.what}: {a.model}, batch {a.batch}, {a.size} px, {a.precision}, "
-          f"{layout} on {device}: {result['images_per_second']:.1f} images/s, median step {ms:.3f} ms"
+          f"{layout} on {device}, {torch.get_num_threads()} CPU threads: {result['images_per_second']:.1f} images/s, median step {ms:.3f} ms"
           + (f", peak memory {peak_mb:.1f} MiB" if peak_mb is not None else ""))
     if a.json:
         with open(a.json, "w") as f:

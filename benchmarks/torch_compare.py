@@ -103,7 +103,10 @@ def parse_augment(spec):
 
 def augment(x, crop, flip, generator):
     """Per-image random resized crop (ratio 3/4..4/3) and horizontal flip of a float
-    batch, as one affine map per image sampled bilinearly (kiln's formulation)."""
+    batch, as one affine map per image sampled bilinearly (kiln's formulation).
+    Neither (--augment-head none): the images as they are, no resampling."""
+    if crop is None and flip == 0:
+        return x
     n = x.shape[0]
     theta = torch.zeros(n, 2, 3)
     rand = lambda: torch.rand(n, generator=generator)
@@ -253,7 +256,7 @@ def make_zoo(arch, weights, classes):
         folded = load_onnx_into(model, weights)
     else:
         tensors, metadata = read_safetensors(weights)
-        if "kiln.format" in metadata:  # a kiln train checkpoint: the model part
+        if metadata.get("kiln.format", "state_dict") != "state_dict":  # a kiln train checkpoint: the model part
             tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         model = ctor(num_classes=tensors[HEAD[arch] + ".weight"].shape[0])
         missing, unexpected = model.load_state_dict(tensors, strict=False)
@@ -308,8 +311,11 @@ def recipe(row, a):
                     freeze_bn=False, stage_lr_decay=1.0)
     arch, _, finetune = row.partition(":")
     head = finetune == "head"
+    augment = "crop:0.5-1,hflip:0.5"
+    if head:
+        augment = "" if a.augment_head == "none" else a.augment_head
     return dict(arch=arch, finetune=finetune, size=a.size_finetune, epochs=a.epochs_finetune, optimizer="adamw",
-                lr=1e-3 if head else 5e-4, weight_decay=1e-4, schedule="cosine", augment="crop:0.5-1,hflip:0.5",
+                lr=1e-3 if head else 5e-4, weight_decay=1e-4, schedule="cosine", augment=augment,
                 freeze_bn=head, stage_lr_decay=1.0 if head else (0.5 if arch == "resnet18" else 0.8))
 
 
@@ -527,6 +533,8 @@ def main():
     p.add_argument("--size-scratch", type=int, default=96)
     p.add_argument("--size-finetune", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--augment-head", default="crop:0.5-1,hflip:0.5",
+                   help="augmentation of the :head rows (none: as kiln compare --augment-head none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")

@@ -40,6 +40,11 @@ Loader::~Loader() {
   for (std::thread& worker : workers_) worker.join();
 }
 
+std::vector<int64_t> loader_epoch_order(const Dataset& dataset, const LoaderConfig& config, int64_t epoch) {
+  return config.sampler.kind == SamplerKind::balanced ? balanced_epoch_order(dataset, config.sampler, config.seed, epoch)
+                                                      : epoch_order(dataset.size(), config.seed, epoch, config.shuffle);
+}
+
 int64_t Loader::batches_per_epoch() const {
   const int64_t n = dataset_.size(), b = config_.batch_size;
   return config_.drop_last ? n / b : (n + b - 1) / b;
@@ -49,9 +54,7 @@ void Loader::start_epoch(int64_t epoch) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++generation_;
-    order_ = config_.sampler.kind == SamplerKind::balanced
-                 ? balanced_epoch_order(dataset_, config_.sampler, config_.seed, epoch)
-                 : epoch_order(dataset_.size(), config_.seed, epoch, config_.shuffle);
+    order_ = loader_epoch_order(dataset_, config_, epoch);
     num_batches_ = batches_per_epoch();
     next_to_fill_ = next_to_return_ = 0;
     ready_.clear();

@@ -57,6 +57,9 @@ struct LoaderConfig {
 
 // The sample order of one epoch: 0..n-1 shuffled by (seed, epoch), or in order.
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle = true);
+// The order a Loader with `config` visits `dataset` in epoch `epoch` (the sampler's
+// draws, or epoch_order): whoever replays the loader's batches (the feature cache) uses it.
+std::vector<int64_t> loader_epoch_order(const Dataset& dataset, const LoaderConfig& config, int64_t epoch);
 
 class Loader {
  public:

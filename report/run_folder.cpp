@@ -48,6 +48,8 @@ nlohmann::json RunInfo::to_json() const {
           {"val_images", val_images},
           {"test_images", test_images},
           {"train_images_per_epoch", train_images_per_epoch},
+          {"cpu_threads", cpu_threads},
+          {"feature_cache", feature_cache},
           {"kiln_version", kiln_version},
           {"started", started}};
 }
@@ -69,6 +71,8 @@ RunInfo RunInfo::from_json(const nlohmann::json& j) {
   info.val_images = j.value("val_images", info.val_images);
   info.test_images = j.value("test_images", info.test_images);
   info.train_images_per_epoch = j.value("train_images_per_epoch", info.train_images_per_epoch);
+  info.cpu_threads = j.value("cpu_threads", info.cpu_threads);
+  info.feature_cache = j.value("feature_cache", info.feature_cache);
   info.kiln_version = j.value("kiln_version", info.kiln_version);
   info.started = j.value("started", info.started);
   return info;

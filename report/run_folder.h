@@ -37,6 +37,8 @@ struct RunInfo {
   int64_t channels = 3;                  // --channels
   int64_t train_images = 0, val_images = 0, test_images = 0;
   int64_t train_images_per_epoch = 0;    // what one epoch feeds (the trainer drops a last partial batch)
+  int cpu_threads = 0;                   // the CPU backend's compute threads (--threads); 0: not recorded
+  std::string feature_cache;             // "on: ..." / "off: why" (engine/train/feature_cache.h); "" not decided
   std::string kiln_version;
   std::string started;                   // local time, "2026-11-23 12:34:56"
 

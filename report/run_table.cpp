@@ -90,7 +90,8 @@ std::vector<std::pair<std::string, std::string>> run_table(const RunReportInputs
   // Device and memory.
   const std::string device = info ? info->device : config_text(c, "device");
   const bool cpu = device.rfind("cpu", 0) == 0;
-  add("Device", info && !info->device_name.empty() ? info->device_name + " (" + device + ")" : device);
+  std::string threads = info && info->cpu_threads > 0 ? ", " + std::to_string(info->cpu_threads) + " CPU threads" : "";
+  add("Device", (info && !info->device_name.empty() ? info->device_name + " (" + device + ")" : device) + threads);
   const std::string total = info && info->device_memory_mb > 0 ? " of " + mebibytes(info->device_memory_mb) : "";
   if (cpu)
     add("Memory", "CPU run: host peak " + mebibytes(run.peak_memory_mb()) + total +
@@ -100,6 +101,7 @@ std::vector<std::pair<std::string, std::string>> run_table(const RunReportInputs
                           " (high-water mark of kiln's caching allocator, highest epoch)");
   add("Training time", format_seconds(run.training_seconds()) + " for " + std::to_string(run.epochs.size()) +
                            " epochs (training passes; validation and test evaluation not included)");
+  if (info && !info->feature_cache.empty()) add("Feature cache", info->feature_cache);
 
   // Data: sizes and the online augmentation.
   if (info) {

@@ -48,6 +48,7 @@ struct CompareOptions {
   int64_t batch_size = 64;
   std::string device = "auto";
   int workers = 2;
+  std::string augment_head = "crop:0.5-1,hflip:0.5";  // the head rows' augmentation ("none": the feature cache)
   std::string out;
   bool quiet = false;
 } options;
@@ -138,9 +139,12 @@ TrainOptions recipe_for(const RowSpec& row, const CompareOptions& o, const std::
   t.augment = "crop:0.5-1,hflip:0.5";
   if (row.finetune == "head") {
     // Feature extraction: the pretrained network is a fixed function (batch norm
-    // included), only the new classifier learns, at AdamW's usual 1e-3.
+    // included), only the new classifier learns, at AdamW's usual 1e-3. Without
+    // augmentation (--augment-head none) its features are computed once and cached
+    // (engine/train/feature_cache.h).
     t.lr = 1e-3;
     t.model.freeze_bn = true;
+    t.augment = o.augment_head == "none" ? "" : o.augment_head;
   } else {
     // Fine-tuning: a lower lr for the head, and each stage before it learns at
     // stage_lr_decay times the lr of the next, so the early, generic filters move
@@ -301,6 +305,9 @@ const bool registered = register_command({
       cmd->add_option("--batch-size", o.batch_size, "images per step, every row")->capture_default_str();
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--workers", o.workers, "loader threads")->capture_default_str();
+      cmd->add_option("--augment-head", o.augment_head,
+                      "augmentation of the :head rows; none: their frozen features are computed once and cached")
+          ->capture_default_str();
       cmd->add_option("-o,--out", o.out, "the comparison folder")->required();
       cmd->add_flag("--quiet", o.quiet, "no progress bars");
     },

@@ -82,6 +82,10 @@ const bool registered = register_command({
           ->capture_default_str();
       cmd->add_option("--run-dir", o.run_dir, "the run folder (default runs/<model>-<time>)");
       cmd->add_option("--resume", o.resume, "continue from a last.safetensors checkpoint");
+      cmd->add_option("--feature-cache", o.feature_cache,
+                      "auto: with a frozen backbone (--finetune head --freeze-bn) and no augmentation, compute "
+                      "its output once per image and train the head on it; off: never")
+          ->capture_default_str();
       cmd->add_flag("--quiet", o.quiet, "no progress bar");
       cmd->add_flag("--no-report", o.no_report, "do not write report.html (kiln report RUN_DIR writes it later)");
     },

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "engine/core/backend_info.h"
+#include "engine/core/cpu_threads.h"
 #include "engine/core/error.h"
 #include "tools/commands.h"
 
@@ -16,12 +17,19 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   bool version = false;
   app.add_flag("--version", version, "print the version, the compiled-in backends and the GPUs found");
+  // Accepted before or after the subcommand (`kiln train DATA --threads 2`): a
+  // subcommand passes the options it does not know up to here.
+  int threads = 0;
+  app.fallthrough();
+  app.add_option("--threads", threads, "CPU compute threads (default: OpenMP's, OMP_NUM_THREADS or one per core)")
+      ->check(CLI::PositiveNumber);
   for (const kiln::tools::Command& command : kiln::tools::commands()) command.add(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (threads > 0) kiln::set_cpu_threads(threads);
   if (version) {
     std::cout << kiln::runtime_summary();
     return 0;

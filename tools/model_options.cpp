@@ -37,7 +37,9 @@ PretrainedModel load_pretrained_model(const std::string& arch, const std::string
   } else {
     SafeTensors file = load_safetensors(path);
     // A `kiln train` checkpoint (of the same architecture) works too: its model part.
-    const bool is_checkpoint = file.metadata.count("kiln.format") > 0;
+    // (`kiln import` writes kiln.format "state_dict": plain weights, read as they are.)
+    const auto format = file.metadata.find("kiln.format");
+    const bool is_checkpoint = format != file.metadata.end() && format->second != "state_dict";
     if (is_checkpoint) file.tensors = load_checkpoint(path).model;
     const std::string head_weight = models::model_entry(arch).head + ".weight";
     KILN_CHECK(file.tensors.count(head_weight) > 0, "--pretrained ", path, ": no tensor '", head_weight, "', so it holds no ",

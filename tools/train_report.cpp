@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "engine/core/backend_info.h"
+#include "engine/core/cpu_threads.h"
 #include "report/run_folder.h"
 #include "report/run_report.h"
 #include "tools/commands.h"
@@ -12,7 +13,8 @@
 namespace kiln::tools {
 
 void record_run_info(const std::string& run_dir, const BuiltModel& built, const nn::Module& model, const Device& device,
-                     const DataOptions& data_options, const PreparedData& data, int64_t batch_size, bool resumed) {
+                     const DataOptions& data_options, const PreparedData& data, int64_t batch_size, bool resumed,
+                     const std::string& feature_cache) {
   report::RunInfo info;
   info.command = command_line();
   info.model_description = built.description;
@@ -31,6 +33,8 @@ void record_run_info(const std::string& run_dir, const BuiltModel& built, const 
   // The trainer's loader drops a last partial batch when there is more than one batch.
   info.train_images_per_epoch = info.train_images > batch_size ? info.train_images / batch_size * batch_size
                                                                : info.train_images;
+  info.feature_cache = feature_cache;
+  info.cpu_threads = cpu_threads();
   info.kiln_version = kVersion;
   info.started = report::local_time_stamp();
   report::write_run_info(run_dir, info, resumed);

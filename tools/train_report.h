@@ -15,7 +15,8 @@ namespace kiln::tools {
 // line, the model's description and parameter counts, the device's name and memory,
 // the set sizes and images per epoch. A resumed run keeps the first command.
 void record_run_info(const std::string& run_dir, const BuiltModel& built, const nn::Module& model, const Device& device,
-                     const DataOptions& data_options, const PreparedData& data, int64_t batch_size, bool resumed);
+                     const DataOptions& data_options, const PreparedData& data, int64_t batch_size, bool resumed,
+                     const std::string& feature_cache = "");
 
 // Writes <run_dir>/report.html and figures/ from the run folder and the evaluated
 // checkpoint's test logits (N, K) (undefined when there is no test set). A failure

@@ -10,6 +10,7 @@
 
 #include "engine/augment/augment.h"
 #include "engine/core/backend_info.h"
+#include "engine/core/cpu_threads.h"
 #include "engine/metrics/accumulator.h"
 #include "engine/nn/init.h"
 #include "engine/optim/lr_schedule.h"
@@ -44,6 +45,8 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(2, o.epochs)});
   augment::parse_augment_spec(o.augment);
   const train::Precision precision = train::parse_precision(o.precision);
+  KILN_CHECK(o.feature_cache == "auto" || o.feature_cache == "off", "--feature-cache must be auto or off, got '",
+             o.feature_cache, "'");
   KILN_CHECK(o.stage_lr_decay == 1.0 || o.model.arch != "cnn5", "--stage-lr-decay is for zoo models, not cnn5");
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
@@ -51,8 +54,8 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   outcome.run_dir = o.run_dir;
   outcome.device = device.to_string();
   PreparedData data = prepare_data(o.data, o.run_dir);
-  std::printf("kiln train: %s on %s | train %lld, val %lld, test %lld images, %lld classes | %s\n",
-              o.model.arch.c_str(), device.to_string().c_str(), static_cast<long long>(data.train.size()),
+  std::printf("kiln train: %s on %s (%d CPU threads) | train %lld, val %lld, test %lld images, %lld classes | %s\n",
+              o.model.arch.c_str(), device.to_string().c_str(), cpu_threads(), static_cast<long long>(data.train.size()),
               static_cast<long long>(data.val.size()), static_cast<long long>(data.test.size()),
               static_cast<long long>(data.train.num_classes()), o.run_dir.c_str());
   const train::MultiLabelSetup multi_label = prepare_multi_label(o, data);
@@ -82,6 +85,21 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   schedule_context.total_steps = std::max<int64_t>(2, steps_per_epoch * o.epochs);
   auto schedule = optim::make_lr_schedule(o.schedule, schedule_context);
 
+  // The frozen-feature cache: the plan probes the model (one image) and says what it
+  // caches or why it cannot; zoo models' head is their last stage.
+  const std::string head = o.model.arch == "cnn5" ? "" : models::stage_names(o.model.arch).back();
+  train::FeatureCachePlan cache_plan;
+  if (o.feature_cache == "off") {
+    cache_plan.explanation = "off: --feature-cache off";
+  } else if (o.epochs > 0) {
+    cache_plan = train::plan_feature_cache(model, head, augment::parse_augment_spec(o.augment), built.image,
+                                           data.train.images.shape()[1], device, precision,
+                                           data.train.size() + data.val.size());
+  }
+  outcome.feature_cache = cache_plan.explanation;
+  if (!cache_plan.explanation.empty() && (!head.empty() || o.feature_cache == "off"))
+    std::printf("feature cache %s\n", cache_plan.explanation.c_str());
+
   train::TrainSetup setup;
   setup.epochs = o.epochs;
   setup.batch_size = o.batch_size;
@@ -100,6 +118,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.log_interval = o.log_interval;
   setup.progress = !o.quiet;
   setup.run_dir = o.run_dir;
+  setup.feature_cache = cache_plan;
   setup.config = {{"command", "train"},
                   {"model", built.config},
                   {"data", {{"source", o.data.data}, {"size", built.image.out_size}, {"fit", o.data.fit}}},
@@ -117,12 +136,14 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"monitor", o.monitor},
                   {"patience", o.patience},
                   {"seed", o.data.seed},
+                  {"feature_cache", o.feature_cache},
                   {"device", device.to_string()},
                   {"kiln", kVersion}};
   setup.multi_label = multi_label;
   if (multi_label.enabled) setup.config["multi_label"] = multi_label.to_json();
   write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });
-  record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty());
+  record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty(),
+                  cache_plan.explanation);
 
   train::Trainer trainer(model, *optimizer, [&](int64_t step) { return schedule->lr_factor(step); }, setup);
   if (!o.resume.empty()) {

@@ -50,6 +50,9 @@ struct TrainOptions {
   std::string threshold = "0.5";   // a number in (0, 1) | tune
   int64_t top_k = 0;               // > 0: exactly the top K labels per image
   bool at_least_one = false;       // keep the top label when no class passes its threshold
+  // auto: train the head on cached backbone features when the backbone is frozen and
+  // the images never change (engine/train/feature_cache.h); off: never
+  std::string feature_cache = "auto";
 };
 
 struct TrainOutcome {
@@ -64,6 +67,7 @@ struct TrainOutcome {
   metrics::ClassificationReport test;  // of the best checkpoint on the test split
   bool multi_label = false;            // then `test` is empty and `test_multilabel` holds the test metrics
   metrics::MultilabelReport test_multilabel;
+  std::string feature_cache;           // the cache decision: "on: ..." or "off: why"
 };
 
 // "runs/<model>-<YYYYmmdd-HHMMSS>"

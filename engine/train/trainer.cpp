@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <tuple>
 
 #include "data/loader.h"
@@ -136,13 +137,9 @@ void Trainer::resume(const Checkpoint& c) {
                           c.progress.value("loss_scale_skipped_steps", int64_t{0}));
 }
 
-Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
-                    const Device& device, int64_t batch_size, Precision precision,
-                    const MultiLabelSetup& multi_label) {
-  NoGradGuard no_grad;
-  AutocastGuard autocast(autocast_dtype_of(precision));
-  const bool was_training = model.is_training();
-  model.eval();
+Evaluation evaluate_batches(const data::Dataset& dataset, int64_t batch_size,
+                            const std::function<Tensor(int64_t start, int64_t n)>& host_logits_of,
+                            const MultiLabelSetup& multi_label) {
   Evaluation result;
   const int64_t classes = std::max<int64_t>(dataset.num_classes(), 1);
   result.logits = empty({dataset.size(), classes}, {DType::f32});
@@ -152,10 +149,7 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augme
   for (int64_t start = 0; start < dataset.size(); start += batch_size) {
     const int64_t n = std::min(batch_size, dataset.size() - start);
     const Tensor labels = dataset.labels.narrow0(start, n);
-    const Tensor x = augment::eval_transform(dataset.images.narrow0(start, n).to(device), image);
-    // The metrics need the logits on the host: one copy per batch, and the loss is
-    // computed there from that copy (the same op on the cpu) instead of a second read.
-    const Tensor host_logits = model.forward(x).to(DType::f32).to(Device::cpu());
+    const Tensor host_logits = host_logits_of(start, n);
     copy_(result.logits.narrow0(start, n), host_logits);
     if (multi_label.enabled) {  // the training loss (a mean over n * K), weighted by the batch's n
       loss_sum += multi_label.loss_of(host_logits, targets.narrow0(start, n)).item() * static_cast<double>(n);
@@ -168,7 +162,6 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augme
     correct += count_correct(host_logits, labels);
     result.count += n;
   }
-  model.train(was_training);
   if (multi_label.enabled) {
     result.multi_label = true;
     result.loss = loss_sum / static_cast<double>(std::max<int64_t>(result.count, 1));
@@ -190,9 +183,44 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augme
   return result;
 }
 
+Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
+                    const Device& device, int64_t batch_size, Precision precision,
+                    const MultiLabelSetup& multi_label) {
+  NoGradGuard no_grad;
+  AutocastGuard autocast(autocast_dtype_of(precision));
+  const bool was_training = model.is_training();
+  model.eval();
+  // The metrics need the logits on the host: one copy per batch, and the loss is
+  // computed there from that copy (the same op on the cpu) instead of a second read.
+  Evaluation result = evaluate_batches(dataset, batch_size, [&](int64_t start, int64_t n) {
+    const Tensor x = augment::eval_transform(dataset.images.narrow0(start, n).to(device), image);
+    return model.forward(x).to(DType::f32).to(Device::cpu());
+  }, multi_label);
+  model.train(was_training);
+  return result;
+}
+
 Evaluation Trainer::evaluate(const data::Dataset& dataset) {
   return train::evaluate(model_, dataset, setup_.image, setup_.device, setup_.batch_size, setup_.precision,
                          setup_.multi_label);
+}
+
+Evaluation Trainer::evaluate_cached(const data::Dataset& dataset, std::optional<FrozenFeatures>& features) {
+  const std::string& head_path = setup_.feature_cache.head;
+  if (!features)
+    features = FrozenFeatures::compute(model_, head_path, dataset, {}, setup_.image, /*training_transform=*/false,
+                                       setup_.device, setup_.batch_size, setup_.precision, "feature cache (val)",
+                                       setup_.progress);
+  nn::Module& head = module_at(model_, head_path);
+  NoGradGuard no_grad;
+  AutocastGuard autocast(autocast_dtype_of(setup_.precision));
+  const bool was_training = model_.is_training();
+  model_.eval();
+  Evaluation result = evaluate_batches(dataset, setup_.batch_size, [&](int64_t start, int64_t n) {
+    return head.forward(features->rows(start, n).to(setup_.device)).to(DType::f32).to(Device::cpu());
+  }, setup_.multi_label);
+  model_.train(was_training);
+  return result;
 }
 
 std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data::Dataset& val_set) {
@@ -230,6 +258,16 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     loader_config.host_buffer = [](const Shape& shape, DType dtype) { return empty_pinned(shape, dtype); };
   data::Loader loader(*train_data, loader_config);
   const int64_t classes = train_set.num_classes();
+  // The frozen-feature cache (feature_cache.h): when the plan is on, the steps run the
+  // head on rows of the backbone's cached output, in the loader's order, and the
+  // loader is not started. The training features are computed in the first epoch (its
+  // time counts as training time), the validation features at the first validation.
+  const FeatureCachePlan& cache_plan = setup_.feature_cache;
+  const bool cached = cache_plan.enabled;
+  nn::Module* head = cached ? &module_at(model_, cache_plan.head) : nullptr;
+  std::optional<FrozenFeatures> train_features, val_features;
+  std::unique_ptr<CachedBatches> cached_batches;
+  Tensor cached_rows;  // the current step's features on the host
 
   set_math_mode(setup_.precision, setup_.device);
   set_deterministic(setup_.device, setup_.deterministic);
@@ -237,8 +275,20 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   for (int epoch = next_epoch_; epoch <= setup_.epochs; ++epoch) {
     model_.train();
     allocator_for(setup_.device).reset_peak();
-    loader.start_epoch(epoch);
     ProgressBar bar(str("epoch ", epoch, "/", setup_.epochs), loader.batches_per_epoch() * setup_.batch_size);
+    if (cached) {
+      if (!cached_batches) {
+        train_features = FrozenFeatures::compute(model_, cache_plan.head, *train_data, setup_.augment, setup_.image,
+                                                 /*training_transform=*/true, setup_.device, setup_.batch_size,
+                                                 setup_.precision, "feature cache (train)", setup_.progress);
+        cached_batches = std::make_unique<CachedBatches>(
+            *train_features, *train_data, multi_label ? train_data->targets : train_data->labels, loader_config,
+            setup_.device.is_cuda());
+      }
+      cached_batches->start_epoch(epoch);
+    } else {
+      loader.start_epoch(epoch);
+    }
     DeviceTotals totals(setup_.device);
     double loss_sum = 0, correct = 0;  // the totals as of the last read
     int64_t seen = 0, steps = 0, steps_read = 0;
@@ -255,14 +305,17 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     // back to the loader only once that copy has completed (see async_upload.h).
     AsyncUpload upload;
     std::shared_ptr<AsyncUpload> mix_tables;  // likewise for mixup/cutmix's masks and targets
-    while (loader.next(batch)) {
+    while (cached ? cached_batches->next(cached_rows, multi_label ? batch.targets : batch.labels)
+                  : loader.next(batch)) {
       optimizer_.scale_lr(lr_factor_(step_));
-      const int64_t n = batch.labels.numel();
-      // images and labels (multi-label: the multi-hot targets), one copy each
-      upload = AsyncUpload({batch.images_u8, multi_label ? batch.targets : batch.labels}, setup_.device);
+      const int64_t n = (cached ? cached_rows : batch.images_u8).shape()[0];
+      // Images (or cached features) and labels (multi-label: the multi-hot targets), one copy each.
+      upload = AsyncUpload({cached ? cached_rows : batch.images_u8, multi_label ? batch.targets : batch.labels},
+                           setup_.device);
       const Tensor& labels = upload.device_tensor(1);
-      Tensor x = augment::augment_batch(upload.device_tensor(0), setup_.augment, setup_.image,
-                                        stream_seed(setup_.seed, kAugmentStream, static_cast<uint64_t>(step_)));
+      Tensor x = cached ? upload.device_tensor(0)
+                        : augment::augment_batch(upload.device_tensor(0), setup_.augment, setup_.image,
+                                                 stream_seed(setup_.seed, kAugmentStream, static_cast<uint64_t>(step_)));
       optimizer_.zero_grad();
       Tensor loss, logits;
       {
@@ -275,10 +328,10 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
           logits = model_.forward(mixed.images).to(DType::f32);
           loss = augment::soft_cross_entropy(logits, mixed.targets);
         } else if (multi_label) {
-          logits = model_.forward(x).to(DType::f32);
+          logits = (cached ? *head : model_).forward(x).to(DType::f32);
           loss = setup_.multi_label.loss_of(logits, labels);
         } else {
-          logits = model_.forward(x).to(DType::f32);
+          logits = (cached ? *head : model_).forward(x).to(DType::f32);
           loss = cross_entropy(logits, labels);
         }
       }
@@ -325,7 +378,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     if (setup_.progress)
       bar.finish(multi_label ? str("loss ", s.train_loss) : str("loss ", s.train_loss, "  acc ", s.train_accuracy));
     if (val_set.size() > 0) {
-      const Evaluation e = evaluate(val_set);
+      const Evaluation e = cached ? evaluate_cached(val_set, val_features) : evaluate(val_set);
       s.val_loss = e.loss;
       s.val_accuracy = e.accuracy;
       s.val_f1 = e.macro_f1;

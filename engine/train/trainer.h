@@ -16,6 +16,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "data/dataset.h"
@@ -25,6 +26,7 @@
 #include "engine/optim/loss_scaler.h"
 #include "engine/optim/optimizer.h"
 #include "engine/train/multilabel.h"
+#include "engine/train/feature_cache.h"
 #include "engine/train/precision.h"
 #include "weights/checkpoint.h"
 
@@ -49,6 +51,8 @@ struct TrainSetup {
   int log_interval = 50;  // steps between host reads of the running loss/accuracy (and the progress text)
   bool progress = true;
   std::string run_dir;  // where logs and checkpoints go; "" writes nothing
+  // enabled: train the head on the frozen backbone's cached output (plan_feature_cache)
+  FeatureCachePlan feature_cache;
   nlohmann::json config = nlohmann::json::object();  // saved into checkpoints, to rebuild the model
   MultiLabelSetup multi_label;  // enabled: sigmoid outputs, BCE or focal loss on the datasets' targets
 };
@@ -82,6 +86,11 @@ struct Evaluation {
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
                     const Device& device, int64_t batch_size, Precision precision = Precision::f32,
                     const MultiLabelSetup& multi_label = {});
+// The metrics of host f32 logits that host_logits_of(start, n) gives for the dataset's
+// rows [start, start + n), batch by batch (evaluate() and the cached validation).
+Evaluation evaluate_batches(const data::Dataset& dataset, int64_t batch_size,
+                            const std::function<Tensor(int64_t start, int64_t n)>& host_logits_of,
+                            const MultiLabelSetup& multi_label = {});
 
 class Trainer {
  public:
@@ -103,6 +112,8 @@ class Trainer {
  private:
   Checkpoint make_checkpoint(int epoch) const;
   bool improved(double metric) const;
+  // evaluate() with the head on cached features of `dataset` (computed on first use).
+  Evaluation evaluate_cached(const data::Dataset& dataset, std::optional<FrozenFeatures>& features);
 
   nn::Module& model_;
   optim::Optimizer& optimizer_;

@@ -204,6 +204,14 @@ TEST_CASE("report: the run table names sizes, online augmentation, memory and th
   inputs.run.info->device_memory_mb = 81559;
   CHECK(value_of("GPU memory").find("peak 350 MiB used of 81,559 MiB") == 0);
 
+  // The CPU threads and the feature cache's decision, when recorded (and through run_info.json).
+  CHECK(value_of("Feature cache") == "(missing row Feature cache)");
+  inputs.run.info->cpu_threads = 2;
+  inputs.run.info->feature_cache = "off: --augment hflip:0.5 changes the images every epoch";
+  inputs.run.info = RunInfo::from_json(inputs.run.info->to_json());
+  CHECK(value_of("Device") == "NVIDIA H100 80GB HBM3 (cuda:0), 2 CPU threads");
+  CHECK(value_of("Feature cache") == "off: --augment hflip:0.5 changes the images every epoch");
+
   // The curves behind the three epoch figures.
   const TrainingCurves curves = training_curves(inputs.run);
   REQUIRE(curves.loss.size() == 2);
