@@ -6,10 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <climits>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "engine/core/check.h"
+#include "engine/core/checked_math.h"
 
 namespace kiln::data {
 
@@ -21,19 +25,46 @@ Fit parse_fit(const std::string& name) {
 
 const char* fit_name(Fit fit) { return fit == Fit::crop ? "crop" : "pad"; }
 
-DecodedImage decode_image(const std::string& path, int64_t channels) {
+DecodedImage decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& name, int64_t channels) {
   KILN_CHECK(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3, got ", channels);
+  KILN_CHECK(size <= static_cast<size_t>(INT32_MAX), "cannot decode image '", name, "': ", size,
+             " bytes is more than stb_image reads (2 GB)");
   int width = 0, height = 0, channels_in_file = 0;
+  const int length = static_cast<int>(size);
+  // The header first: a 100-byte PNG may claim 65535 x 65535 pixels (a decompression
+  // bomb, 12 GB once decoded). stbi_info reads only the header, so the size is refused
+  // before a pixel is allocated.
+  KILN_CHECK(stbi_info_from_memory(bytes, length, &width, &height, &channels_in_file), "cannot decode image '", name,
+             "': ", stbi_failure_reason(), " (kiln reads JPEG, PNG and BMP)");
+  KILN_CHECK(width > 0 && height > 0 && width <= kMaxImageSide && height <= kMaxImageSide &&
+                 static_cast<int64_t>(width) * height <= kMaxImagePixels,
+             "image '", name, "' header says ", width, "x", height, " pixels: more than kiln decodes (sides up to ",
+             kMaxImageSide, ", at most ", kMaxImagePixels, " pixels, Pillow's decompression-bomb limit)");
   // stbi_load keeps its reason in a (thread-local when threaded) global; read it at once.
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
-      stbi_load(path.c_str(), &width, &height, &channels_in_file, static_cast<int>(channels)), stbi_image_free);
-  KILN_CHECK(pixels != nullptr, "cannot decode image '", path, "': ", stbi_failure_reason());
+      stbi_load_from_memory(bytes, length, &width, &height, &channels_in_file, static_cast<int>(channels)),
+      stbi_image_free);
+  KILN_CHECK(pixels != nullptr, "cannot decode image '", name, "': ", stbi_failure_reason());
   DecodedImage image;
   image.height = height;
   image.width = width;
   image.channels = channels;
   image.pixels.assign(pixels.get(), pixels.get() + static_cast<size_t>(height) * width * channels);
   return image;
+}
+
+DecodedImage decode_image(const std::string& path, int64_t channels) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  KILN_CHECK(in.good(), "cannot decode image '", path, "': can't open: ", std::strerror(errno));
+  const std::streamoff size = in.tellg();
+  KILN_CHECK(size >= 0, "cannot decode image '", path, "': not a regular file");
+  KILN_CHECK(size <= INT32_MAX, "cannot decode image '", path, "': ", size, " bytes is more than stb_image reads (2 GB)");
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), size);
+  KILN_CHECK(in.gcount() == size, "cannot decode image '", path, "': could read only ", in.gcount(), " of ", size,
+             " bytes");
+  return decode_image_bytes(bytes.data(), bytes.size(), path, channels);
 }
 
 namespace {
