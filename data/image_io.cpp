@@ -25,12 +25,62 @@ Fit parse_fit(const std::string& name) {
 
 const char* fit_name(Fit fit) { return fit == Fit::crop ? "crop" : "pad"; }
 
+namespace {
+
+// Debian's stb_image (v2.27) trusts a JPEG's DHT segment: sixteen code counts whose
+// sum may exceed the 256 entries of its Huffman tables, and it then writes past
+// them (found by tests/fuzz/fuzz_image.cpp; stb 2.28 added the check). Until the
+// system copy has it, kiln walks the JPEG's marker segments and refuses such a table
+// before stb reads the file. Segments are [FF marker][2-byte big-endian length];
+// after SOS comes entropy-coded data, where FF is followed by 00 (a stuffed byte) or
+// a restart marker D0-D7, so the next real marker is the first FF followed by
+// anything else.
+void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (size < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8) return;  // not a JPEG
+  size_t at = 2;
+  while (at + 4 <= size) {
+    if (bytes[at] != 0xFF) {  // stb skips bytes between segments looking for the next marker; so does this
+      ++at;
+      continue;
+    }
+    const uint8_t marker = bytes[at + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    if (marker == 0xD9) return;  // end of image
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+      at += 2;
+      continue;
+    }
+    const size_t length = static_cast<size_t>(bytes[at + 2]) << 8 | bytes[at + 3];
+    if (marker == 0xC4) {  // DHT: one or more tables of [class|id][16 counts][symbols]
+      // As stb reads it: tables until the declared length is used up, even when the
+      // last one runs past the segment (or the file, where stb reads zeros).
+      for (size_t table = at + 4; table < at + 2 + length;) {
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += table + i < size ? bytes[table + i] : 0;
+        KILN_CHECK(codes <= 256, "cannot decode image '", name, "': corrupt JPEG: the Huffman table at byte ", table,
+                   " (DHT segment at byte ", at, ") defines ", codes, " codes, at most 256 exist");
+        table += 17 + codes;
+      }
+    }
+    at += 2 + length;
+    if (marker == 0xDA)  // start of scan: skip the entropy-coded data to the next marker
+      while (at + 1 < size && !(bytes[at] == 0xFF && bytes[at + 1] != 0x00 && (bytes[at + 1] < 0xD0 || bytes[at + 1] > 0xD7)))
+        ++at;
+  }
+}
+
+}  // namespace
+
 DecodedImage decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& name, int64_t channels) {
   KILN_CHECK(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3, got ", channels);
   KILN_CHECK(size <= static_cast<size_t>(INT32_MAX), "cannot decode image '", name, "': ", size,
              " bytes is more than stb_image reads (2 GB)");
   int width = 0, height = 0, channels_in_file = 0;
   const int length = static_cast<int>(size);
+  check_jpeg_huffman_tables(bytes, size, name);
   // The header first: a 100-byte PNG may claim 65535 x 65535 pixels (a decompression
   // bomb, 12 GB once decoded). stbi_info reads only the header, so the size is refused
   // before a pixel is allocated.
@@ -40,6 +90,12 @@ DecodedImage decode_image_bytes(const uint8_t* bytes, size_t size, const std::st
                  static_cast<int64_t>(width) * height <= kMaxImagePixels,
              "image '", name, "' header says ", width, "x", height, " pixels: more than kiln decodes (sides up to ",
              kMaxImageSide, ", at most ", kMaxImagePixels, " pixels, Pillow's decompression-bomb limit)");
+  // stb_image_resize's downsampling costs (input width x output width): a 64267 x 9
+  // BMP (tests/fuzz/corpus/image/regression_aspect_64267x9.bmp, found as a fuzzer
+  // timeout) took minutes to fit to a square. No photo is 100 times wider than high.
+  KILN_CHECK(std::max(width, height) <= kMaxImageAspect * std::min(width, height), "image '", name,
+             "' header says ", width, "x", height, " pixels: an aspect ratio beyond ", kMaxImageAspect,
+             ":1, which kiln refuses (it fits images to a square)");
   // stbi_load keeps its reason in a (thread-local when threaded) global; read it at once.
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes, length, &width, &height, &channels_in_file, static_cast<int>(channels)),

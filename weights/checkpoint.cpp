@@ -64,8 +64,9 @@ Checkpoint checkpoint_of(const nn::Module& model) {
 void restore_model(nn::Module& model, const Checkpoint& c) {
   model.load_state_dict(c.model, /*strict=*/true);
   std::map<std::string, int64_t> extra;
-  for (auto& [name, value] : c.extra_state.items())
-    extra[name] = read_json_fields("checkpoint: extra state '" + name + "'", [&] { return value.get<int64_t>(); });
+  for (auto& item : c.extra_state.items())
+    extra[item.key()] =
+        read_json_fields("checkpoint: extra state '" + item.key() + "'", [&] { return item.value().get<int64_t>(); });
   model.load_extra_state(extra);
 }
 

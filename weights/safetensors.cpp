@@ -67,7 +67,9 @@ SafeTensors load_safetensors(const std::string& path) {
   const int64_t data_size = file_size - data_start;
 
   SafeTensors out;
-  for (auto& [key, entry] : json.items()) {
+  for (const auto& item : json.items()) {
+    const std::string& key = item.key();
+    const nlohmann::json& entry = item.value();
     const std::string where = "safetensors '" + path + "': tensor '" + key + "'";
     if (key == "__metadata__") {
       KILN_CHECK(entry.is_object(), "safetensors '", path, "': __metadata__ is not an object");

@@ -21,12 +21,15 @@ namespace kiln {
 // (PIL.Image.MAX_IMAGE_PIXELS * 2); kiln does the same before it decodes a byte.
 constexpr int64_t kMaxImagePixels = 178956970;
 constexpr int64_t kMaxImageSide = 1 << 16;  // PNG allows 2^31 - 1; JPEG's own limit is 65,535
+constexpr int64_t kMaxImageAspect = 100;    // longer side / shorter side (data/image_io.cpp says why)
 // safetensors' reference reader refuses headers above 100 MB (MAX_HEADER_SIZE).
 constexpr int64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 // JSON nesting (safetensors headers, kpack metadata, run configs): no kiln file nests
 // deeper than 4; a hostile 10^6-deep '[[[[...' would otherwise recurse in dump() and
 // in the destructor until the stack runs out.
 constexpr int kMaxJsonDepth = 64;
+// Classes of a classifier built from a file's config: ImageNet-21k has 21,841.
+constexpr int64_t kMaxClasses = 100'000;
 // Tensor ranks in files: kiln's tensors have at most 4 dimensions, ONNX ones rarely 6.
 constexpr int64_t kMaxTensorRank = 8;
 

@@ -126,3 +126,20 @@ TEST_CASE("untrusted images: truncated and foreign files are errors naming the f
   test::expect_error_containing([&] { data::decode_image(dir / "anim.gif", 3); }, {"anim.gif", "JPEG, PNG and BMP"});
   test::expect_error_containing([&] { data::decode_image(dir / "missing.png", 3); }, {"missing.png", "can't open"});
 }
+
+TEST_CASE("untrusted images: a JPEG Huffman table of more than 256 codes is refused before stb writes past it") {
+  // Found by tests/fuzz/fuzz_image.cpp in its first seconds: Debian's stb_image 2.27
+  // overflows stbi__huffman::size[257] on it (UBSan: index 257 out of bounds).
+  const std::string path = test::fixture_dir() + "/../fuzz/corpus/image/regression_dht_over_256_codes.jpg";
+  test::expect_error_containing([&] { data::decode_image(path, 3); },
+                                {"regression_dht_over_256_codes.jpg", "corrupt JPEG", "Huffman table", "at most 256"});
+}
+
+TEST_CASE("untrusted images: fuzzer regressions (garbage between JPEG markers, a 64267 x 9 BMP) are errors naming the file") {
+  const std::string corpus = test::fixture_dir() + "/../fuzz/corpus/image/";
+  // stb skips bytes between JPEG segments, so the Huffman-table check must too.
+  test::expect_error_containing([&] { data::decode_image(corpus + "regression_dht_garbage_between_markers.jpg", 3); },
+                                {"regression_dht_garbage_between_markers.jpg", "Huffman table"});
+  test::expect_error_containing([&] { data::decode_image(corpus + "regression_aspect_64267x9.bmp", 3); },
+                                {"regression_aspect_64267x9.bmp", "64267x9", "aspect ratio beyond 100:1"});
+}

@@ -8,6 +8,8 @@
 #include "engine/core/checked_math.h"
 #include "engine/core/json_parse.h"
 #include "engine/tensor/factory.h"
+#include "models/cnn5.h"
+#include "models/registry.h"
 #include "tests/data/image_fixtures.h"
 #include "tests/test_util.h"
 #include "weights/checkpoint.h"
@@ -177,4 +179,20 @@ TEST_CASE("untrusted json: nesting beyond the limit is an error naming the sourc
       [] { parse_json_limited(std::string(1000000, '['), "config.json"); }, {"config.json", "nested deeper than"});
   test::expect_error_containing([] { parse_json_limited("{\"a\": tru", "config.json"); },
                                 {"config.json", "not valid JSON"});
+}
+
+TEST_CASE("untrusted configs: model sizes from a checkpoint's config are bounded before anything is built") {
+  models::Cnn5Config config;
+  config.filters = {8, 8, 8, 8, int64_t{1} << 30};
+  test::expect_error_containing([&] { models::make_cnn5(config); }, {"cnn5: filters must be 1 to 16384", "block 5"});
+  config.filters = {8, 8, 8, 8, 8};
+  config.num_classes = -2;
+  test::expect_error_containing([&] { models::make_cnn5(config); }, {"num_classes must be 1 to"});
+  config.num_classes = 10;
+  config.dense_units = 65536;
+  config.input_size = 65536;
+  config.filters = {16384, 16384, 16384, 16384, 16384};
+  test::expect_error_containing([&] { models::make_cnn5(config); }, {"parameters is more than kiln builds"});
+  test::expect_error_containing([] { models::make_model("resnet18", int64_t{1} << 40); },
+                                {"resnet18: num_classes must be 1 to 100000"});
 }
