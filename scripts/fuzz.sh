@@ -21,11 +21,12 @@ if ! command -v "$cxx" > /dev/null; then
   echo "SKIPPED: $cxx not found; the fuzz targets need clang with libFuzzer"
   exit 0
 fi
+mkdir -p "$build"
 launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$root" -B "$build" -DKILN_FUZZ=ON -DKILN_CUDA=OFF -DCMAKE_CXX_COMPILER="$cxx" \
-  -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" > "$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; exit 1; }
+  -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" > "$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j "${JOBS:-$(nproc)}" --target fuzz_targets
 [ "$mode" = build ] && exit 0
 

@@ -66,6 +66,14 @@ const bool registered = register_command({
           ->capture_default_str();
       cmd->add_option("--run-dir", o.run_dir, "the run folder (default runs/<model>-<time>)");
       cmd->add_option("--resume", o.resume, "continue from a last.safetensors checkpoint");
+      cmd->add_option("--checkpoint-every", o.checkpoint_every,
+                      "also write last.safetensors every N steps, mid-epoch (0: at epoch ends); SIGINT/SIGTERM "
+                      "always finish the step and write one")
+          ->check(CLI::NonNegativeNumber);
+      cmd->add_option("--on-nan", o.on_nan,
+                      "stop: a NaN/inf training loss ends the run naming the step and the last good checkpoint; "
+                      "skip: leave such steps out (one host read per step)")
+          ->check(CLI::IsMember({"stop", "skip"}));
       cmd->add_flag("--quiet", o.quiet, "no progress bar");
       cmd->add_flag("--no-report", o.no_report, "do not write report.html (kiln report RUN_DIR writes it later)");
     },

@@ -15,6 +15,8 @@
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
 #include "engine/train/progress.h"
+#include "engine/train/run_lock.h"
+#include "engine/train/signals.h"
 #include "models/registry.h"
 #include "tools/train_report.h"
 #include "weights/atomic_file.h"
@@ -49,6 +51,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                                                       : std::filesystem::path(o.resume).parent_path().string();
   outcome.run_dir = o.run_dir;
   outcome.device = device.to_string();
+  // One writer per run folder, from the first file written (split.json) to the report.
+  const train::RunLock run_lock(o.run_dir);
+  if (run_lock.previous_pid() != 0)
+    std::fprintf(stderr, "run folder %s: taking over the lock of process %ld, which has ended%s\n",
+                 o.run_dir.c_str(), run_lock.previous_pid(),
+                 run_lock.removed_temporaries() ? " (its half-written temporary files removed)" : "");
   PreparedData data = prepare_data(o.data, o.run_dir);
   std::printf("kiln train: %s on %s | train %lld, val %lld, test %lld images, %lld classes | %s\n",
               o.model.arch.c_str(), device.to_string().c_str(), static_cast<long long>(data.train.size()),
@@ -97,6 +105,9 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.log_interval = o.log_interval;
   setup.progress = !o.quiet;
   setup.run_dir = o.run_dir;
+  setup.checkpoint_every = o.checkpoint_every;
+  KILN_CHECK(o.on_nan == "stop" || o.on_nan == "skip", "--on-nan must be stop or skip, got '", o.on_nan, "'");
+  setup.skip_nan = o.on_nan == "skip";
   setup.config = {{"command", "train"},
                   {"model", built.config},
                   {"data", {{"source", o.data.data}, {"size", built.image.out_size}, {"fit", o.data.fit}}},
@@ -125,7 +136,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     std::printf("resumed from %s at epoch %d\n", o.resume.c_str(), trainer.next_epoch());
   }
   const auto start = std::chrono::steady_clock::now();
-  for (const train::EpochStats& s : trainer.fit(data.train, data.val)) {
+  std::vector<train::EpochStats> history;
+  {
+    const train::StopOnSignal stop_on_signal;  // Ctrl-C / SIGTERM: finish the step, checkpoint, stop
+    history = trainer.fit(data.train, data.val);
+  }
+  for (const train::EpochStats& s : history) {
     std::printf("epoch %3d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %6.0f img/s  %s  %.0f MiB\n",
                 s.epoch, s.lr, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
                 format_duration(s.seconds).c_str(), s.peak_memory_mb);
