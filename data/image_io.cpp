@@ -34,10 +34,18 @@ namespace {
 // before stb reads the file. Segments are [FF marker][2-byte big-endian length];
 // after SOS comes entropy-coded data, where FF is followed by 00 (a stuffed byte) or
 // a restart marker D0-D7, so the next real marker is the first FF followed by
-// anything else.
+// anything else. Where stb reads a segment by its contents rather than its declared
+// length (DQT and DHT tables are read until the length is used up, and a table that
+// overruns it is read whole), this walk does the same, so both stay in step (the
+// fuzzer found the desynchronised case: a 16-bit DQT table in a 67-byte segment).
 void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::string& name) {
-  if (size < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8) return;  // not a JPEG
-  size_t at = 2;
+  // SOI is FF D8, where stb (as the JPEG standard allows) skips any number of FF
+  // fill bytes before the D8: FF FF D8 is a JPEG to stb, so it is one here too.
+  size_t at = 0;
+  if (size < 2 || bytes[0] != 0xFF) return;  // not a JPEG
+  while (at < size && bytes[at] == 0xFF) ++at;
+  if (at >= size || bytes[at] != 0xD8) return;  // not a JPEG
+  ++at;
   while (at + 4 <= size) {
     if (bytes[at] != 0xFF) {  // stb skips bytes between segments looking for the next marker; so does this
       ++at;
@@ -54,16 +62,32 @@ void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::str
       continue;
     }
     const size_t length = static_cast<size_t>(bytes[at + 2]) << 8 | bytes[at + 3];
+    if (length < 2) return;  // stb refuses it
+    if (marker == 0xDB) {  // DQT: tables of [precision|id][64 values of 1 or 2 bytes]
+      size_t table = at + 4;
+      for (int64_t left = static_cast<int64_t>(length) - 2; left > 0 && table < size;) {
+        const int precision = bytes[table] >> 4;
+        if (precision > 1) return;  // stb refuses it
+        const int64_t table_bytes = 1 + 64 * (precision + 1);
+        table += static_cast<size_t>(table_bytes);
+        left -= table_bytes;
+      }
+      at = table;
+      continue;
+    }
     if (marker == 0xC4) {  // DHT: one or more tables of [class|id][16 counts][symbols]
       // As stb reads it: tables until the declared length is used up, even when the
       // last one runs past the segment (or the file, where stb reads zeros).
-      for (size_t table = at + 4; table < at + 2 + length;) {
+      size_t table = at + 4;
+      while (table < at + 2 + length) {
         size_t codes = 0;
         for (size_t i = 1; i <= 16; ++i) codes += table + i < size ? bytes[table + i] : 0;
         KILN_CHECK(codes <= 256, "cannot decode image '", name, "': corrupt JPEG: the Huffman table at byte ", table,
                    " (DHT segment at byte ", at, ") defines ", codes, " codes, at most 256 exist");
         table += 17 + codes;
       }
+      at = std::max(table, at + 2 + length);
+      continue;
     }
     at += 2 + length;
     if (marker == 0xDA)  // start of scan: skip the entropy-coded data to the next marker

@@ -109,7 +109,7 @@ const bool registered = register_command({
       cmd->add_option("-o,--output", o.output, "the CSV file to write")->capture_default_str();
       cmd->add_option("--top-k", o.top_k, "how many classes per image")->check(CLI::PositiveNumber)->capture_default_str();
       cmd->add_option("--device", o.source.device, "auto, cpu or cuda:N")->capture_default_str();
-      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
     },
     run_predict,
 });

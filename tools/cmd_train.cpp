@@ -32,7 +32,7 @@ const bool registered = register_command({
       cmd->add_option("--epochs", o.epochs, "epochs (0: only evaluate the model as built or imported)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
-      cmd->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str()->check(CLI::PositiveNumber);
       cmd->add_option("--optimizer", o.optimizer, "sgd, adam, adamw, nadam or radam")->capture_default_str();
       cmd->add_option("--lr", o.lr, "base learning rate")->capture_default_str();
       cmd->add_option("--weight-decay", o.weight_decay, "weight decay (not on biases and norms)")->capture_default_str();

@@ -45,6 +45,10 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(2, o.epochs)});
   augment::parse_augment_spec(o.augment);
   const train::Precision precision = train::parse_precision(o.precision);
+  // (A zero batch size divided the step count below: a SIGFPE found by tests/bad_inputs.)
+  KILN_CHECK(o.batch_size >= 1, "--batch-size must be at least 1, got ", o.batch_size);
+  KILN_CHECK(o.checkpoint_every >= 0, "--checkpoint-every must be 0 (epoch ends only) or a step count, got ",
+             o.checkpoint_every);
   KILN_CHECK(o.stage_lr_decay == 1.0 || o.model.arch != "cnn5", "--stage-lr-decay is for zoo models, not cnn5");
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)

@@ -136,6 +136,7 @@ void Trainer::resume(const Checkpoint& c) {
 
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, const augment::AugmentParams& image,
                     const Device& device, int64_t batch_size, Precision precision) {
+  KILN_CHECK(batch_size >= 1, "evaluate: batch size must be at least 1, got ", batch_size);
   NoGradGuard no_grad;
   AutocastGuard autocast(autocast_dtype_of(precision));
   const bool was_training = model.is_training();

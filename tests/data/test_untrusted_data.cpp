@@ -143,3 +143,18 @@ TEST_CASE("untrusted images: fuzzer regressions (garbage between JPEG markers, a
   test::expect_error_containing([&] { data::decode_image(corpus + "regression_aspect_64267x9.bmp", 3); },
                                 {"regression_aspect_64267x9.bmp", "64267x9", "aspect ratio beyond 100:1"});
 }
+
+TEST_CASE("untrusted images: a JPEG whose SOI has fill bytes and whose DQT overruns its segment still has its Huffman tables checked") {
+  // Found by tests/fuzz/fuzz_image.cpp after the first guard: FF FF D8 is a JPEG to stb,
+  // and a 16-bit quantisation table read whole past a 67-byte segment moves stb's
+  // position; the guard must walk the file as stb does to reach the bad DHT.
+  const std::string path = test::fixture_dir() + "/../fuzz/corpus/image/regression_dqt_16bit_overruns_segment.jpg";
+  test::expect_error_containing([&] { data::decode_image(path, 3); }, {"Huffman table", "911 codes"});
+}
+
+TEST_CASE("untrusted csv: an image name too long for the file system is a missing file, not an exception") {
+  // Found by tests/fuzz/fuzz_csv.cpp: std::filesystem::is_regular_file threw ENAMETOOLONG.
+  test::TempDir dir("untrusted_csv");
+  test::write_text(dir / "long.csv", "image,label\n" + std::string(5000, 'x') + ".png,a\n");
+  test::expect_error_containing([&] { data::list_csv(dir / "long.csv"); }, {"long.csv' line 2", "does not exist"});
+}
