@@ -4,6 +4,7 @@
 #include <stb/stb_image_resize.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <climits>
@@ -38,6 +39,22 @@ namespace {
 // length (DQT and DHT tables are read until the length is used up, and a table that
 // overruns it is read whole), this walk does the same, so both stay in step (the
 // fuzzer found the desynchronised case: a 16-bit DQT table in a 67-byte segment).
+// The DHT segment whose FF C4 marker is at `at`, read as stb reads it: tables until
+// the declared length is used up, even when the last one runs past the segment (or
+// the file, where stb reads zeros). Returns where stb's reading ends.
+size_t check_dht_segment(const uint8_t* bytes, size_t size, size_t at, const std::string& name) {
+  const size_t length = at + 3 < size ? (static_cast<size_t>(bytes[at + 2]) << 8 | bytes[at + 3]) : 0;
+  size_t table = at + 4;
+  while (table < at + 2 + length) {  // [class|id][16 counts][symbols]
+    size_t codes = 0;
+    for (size_t i = 1; i <= 16; ++i) codes += table + i < size ? bytes[table + i] : 0;
+    KILN_CHECK(codes <= 256, "cannot decode image '", name, "': corrupt JPEG: the Huffman table at byte ", table,
+               " (DHT segment at byte ", at, ") defines ", codes, " codes, at most 256 exist");
+    table += 17 + codes;
+  }
+  return std::max(table, at + 2 + length);
+}
+
 void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::string& name) {
   // SOI is FF D8, where stb (as the JPEG standard allows) skips any number of FF
   // fill bytes before the D8: FF FF D8 is a JPEG to stb, so it is one here too.
@@ -46,6 +63,7 @@ void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::str
   while (at < size && bytes[at] == 0xFF) ++at;
   if (at >= size || bytes[at] != 0xD8) return;  // not a JPEG
   ++at;
+  // Up to the first scan: the segments one by one, as stb walks them.
   while (at + 4 <= size) {
     if (bytes[at] != 0xFF) {  // stb skips bytes between segments looking for the next marker; so does this
       ++at;
@@ -63,6 +81,7 @@ void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::str
     }
     const size_t length = static_cast<size_t>(bytes[at + 2]) << 8 | bytes[at + 3];
     if (length < 2) return;  // stb refuses it
+    if (marker == 0xDA) break;  // the first scan: see below
     if (marker == 0xDB) {  // DQT: tables of [precision|id][64 values of 1 or 2 bytes]
       size_t table = at + 4;
       for (int64_t left = static_cast<int64_t>(length) - 2; left > 0 && table < size;) {
@@ -75,24 +94,34 @@ void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::str
       at = table;
       continue;
     }
-    if (marker == 0xC4) {  // DHT: one or more tables of [class|id][16 counts][symbols]
-      // As stb reads it: tables until the declared length is used up, even when the
-      // last one runs past the segment (or the file, where stb reads zeros).
-      size_t table = at + 4;
-      while (table < at + 2 + length) {
-        size_t codes = 0;
-        for (size_t i = 1; i <= 16; ++i) codes += table + i < size ? bytes[table + i] : 0;
-        KILN_CHECK(codes <= 256, "cannot decode image '", name, "': corrupt JPEG: the Huffman table at byte ", table,
-                   " (DHT segment at byte ", at, ") defines ", codes, " codes, at most 256 exist");
-        table += 17 + codes;
-      }
-      at = std::max(table, at + 2 + length);
-      continue;
-    }
-    at += 2 + length;
-    if (marker == 0xDA)  // start of scan: skip the entropy-coded data to the next marker
-      while (at + 1 < size && !(bytes[at] == 0xFF && bytes[at + 1] != 0x00 && (bytes[at + 1] < 0xD0 || bytes[at + 1] > 0xD7)))
-        ++at;
+    at = marker == 0xC4 ? check_dht_segment(bytes, size, at, name) : at + 2 + length;
+  }
+  // From the first scan on, stb's position depends on how much entropy-coded data its
+  // decoder consumes (fill bytes, restart markers, scans that end early), which no walk
+  // can mirror. Valid entropy-coded data never holds FF C4 (an FF there is followed by
+  // 00, FF or a restart marker), so every FF C4 from here on is checked as a DHT
+  // segment: no valid file is refused, and no table stb could read escapes.
+  for (; at + 1 < size; ++at)
+    if (bytes[at] == 0xFF && bytes[at + 1] == 0xC4) check_dht_segment(bytes, size, at, name);
+}
+
+// stb_image allocates a PNG chunk's declared length before it reads the chunk: a
+// 185-byte file whose IDAT says 1.8 GB made it allocate 1.8 GB (found by
+// tests/fuzz/fuzz_image.cpp; regression_png_idat_claims_1_8_gb.png). The whole file is
+// in memory here, so a chunk longer than what follows it is refused first. Chunks are
+// [4-byte big-endian length][4-byte type][data][4-byte CRC] after the 8-byte signature.
+void check_png_chunks(const uint8_t* bytes, size_t size, const std::string& name) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (size < 8 || std::memcmp(bytes, kSignature, 8) != 0) return;  // not a PNG
+  for (size_t at = 8; at + 8 <= size;) {
+    const uint64_t length = static_cast<uint64_t>(bytes[at]) << 24 | static_cast<uint64_t>(bytes[at + 1]) << 16 |
+                            static_cast<uint64_t>(bytes[at + 2]) << 8 | bytes[at + 3];
+    std::string type(reinterpret_cast<const char*>(bytes + at + 4), 4);
+    for (char& c : type) c = std::isalpha(static_cast<unsigned char>(c)) ? c : '?';
+    KILN_CHECK(length <= size - at - 8, "cannot decode image '", name, "': corrupt PNG: chunk ", type, " at byte ", at,
+               " declares ", length, " bytes, but only ", size - at - 8, " follow (truncated or corrupt)");
+    if (type == "IEND") return;
+    at += 12 + length;
   }
 }
 
@@ -105,6 +134,7 @@ DecodedImage decode_image_bytes(const uint8_t* bytes, size_t size, const std::st
   int width = 0, height = 0, channels_in_file = 0;
   const int length = static_cast<int>(size);
   check_jpeg_huffman_tables(bytes, size, name);
+  check_png_chunks(bytes, size, name);
   // The header first: a 100-byte PNG may claim 65535 x 65535 pixels (a decompression
   // bomb, 12 GB once decoded). stbi_info reads only the header, so the size is refused
   // before a pixel is allocated.

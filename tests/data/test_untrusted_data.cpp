@@ -150,6 +150,10 @@ TEST_CASE("untrusted images: a JPEG whose SOI has fill bytes and whose DQT overr
   // position; the guard must walk the file as stb does to reach the bad DHT.
   const std::string path = test::fixture_dir() + "/../fuzz/corpus/image/regression_dqt_16bit_overruns_segment.jpg";
   test::expect_error_containing([&] { data::decode_image(path, 3); }, {"Huffman table", "911 codes"});
+  // And past the first scan, where stb's position depends on its entropy decoder
+  // (here FF FF FF 00 inside the coded data): every FF C4 there is checked.
+  const std::string fill = test::fixture_dir() + "/../fuzz/corpus/image/regression_fill_bytes_in_entropy_data.jpg";
+  test::expect_error_containing([&] { data::decode_image(fill, 3); }, {"Huffman table", "at most 256"});
 }
 
 TEST_CASE("untrusted csv: an image name too long for the file system is a missing file, not an exception") {
@@ -157,4 +161,10 @@ TEST_CASE("untrusted csv: an image name too long for the file system is a missin
   test::TempDir dir("untrusted_csv");
   test::write_text(dir / "long.csv", "image,label\n" + std::string(5000, 'x') + ".png,a\n");
   test::expect_error_containing([&] { data::list_csv(dir / "long.csv"); }, {"long.csv' line 2", "does not exist"});
+}
+
+TEST_CASE("untrusted images: a PNG chunk declaring more bytes than the file holds is refused before stb allocates them") {
+  // Found by tests/fuzz/fuzz_image.cpp: 185 bytes whose IDAT chunk declares 1.8 GB.
+  const std::string path = test::fixture_dir() + "/../fuzz/corpus/image/regression_png_idat_claims_1_8_gb.png";
+  test::expect_error_containing([&] { data::decode_image(path, 3); }, {"corrupt PNG: chunk IDAT at byte 33", "follow"});
 }
