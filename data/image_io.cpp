@@ -42,7 +42,14 @@ namespace {
 // The DHT segment whose FF C4 marker is at `at`, read as stb reads it: tables until
 // the declared length is used up, even when the last one runs past the segment (or
 // the file, where stb reads zeros). Returns where stb's reading ends.
-size_t check_dht_segment(const uint8_t* bytes, size_t size, size_t at, const std::string& name) {
+// Which Huffman tables (DC/AC x id 0-3) the file has defined so far, and whether its
+// frame is progressive (SOF2).
+struct JpegTables {
+  bool defined[2][4] = {};
+  bool progressive = false;
+};
+
+size_t check_dht_segment(const uint8_t* bytes, size_t size, size_t at, const std::string& name, JpegTables& tables) {
   const size_t length = at + 3 < size ? (static_cast<size_t>(bytes[at + 2]) << 8 | bytes[at + 3]) : 0;
   size_t table = at + 4;
   while (table < at + 2 + length) {  // [class|id][16 counts][symbols]
@@ -50,12 +57,37 @@ size_t check_dht_segment(const uint8_t* bytes, size_t size, size_t at, const std
     for (size_t i = 1; i <= 16; ++i) codes += table + i < size ? bytes[table + i] : 0;
     KILN_CHECK(codes <= 256, "cannot decode image '", name, "': corrupt JPEG: the Huffman table at byte ", table,
                " (DHT segment at byte ", at, ") defines ", codes, " codes, at most 256 exist");
+    const int table_class = table < size ? bytes[table] >> 4 : 0, id = table < size ? bytes[table] & 15 : 0;
+    if (table_class <= 1 && id <= 3) tables.defined[table_class][id] = true;
     table += 17 + codes;
   }
   return std::max(table, at + 2 + length);
 }
 
+// A scan (SOS at `at`) may only use Huffman tables defined before it: stb 2.27 does
+// not check, and decodes with its never-initialised table memory (the fuzzer found it
+// as a read at index -23: tests/fuzz/corpus/image/regression_scan_uses_undefined_table.jpg).
+// DC tables serve baseline scans and progressive DC scans (Ss = 0), AC tables baseline
+// scans and progressive AC scans (Ss > 0), as in stb.
+void check_sos_tables(const uint8_t* bytes, size_t size, size_t at, const std::string& name,
+                      const JpegTables& tables) {
+  if (at + 4 >= size) return;
+  const size_t components = bytes[at + 4];
+  const size_t spectral_start_at = at + 5 + 2 * components;
+  if (spectral_start_at >= size) return;  // truncated: stb reports it
+  const int spectral_start = bytes[spectral_start_at];
+  for (size_t c = 0; c < components; ++c) {
+    const int selectors = bytes[at + 6 + 2 * c], dc = selectors >> 4, ac = selectors & 15;
+    const bool uses_dc = !tables.progressive || spectral_start == 0, uses_ac = !tables.progressive || spectral_start > 0;
+    KILN_CHECK((!uses_dc || (dc <= 3 && tables.defined[0][dc])) && (!uses_ac || (ac <= 3 && tables.defined[1][ac])),
+               "cannot decode image '", name, "': corrupt JPEG: the scan at byte ", at, " uses Huffman table ",
+               uses_dc && !(dc <= 3 && tables.defined[0][dc]) ? "DC " + std::to_string(dc) : "AC " + std::to_string(ac),
+               ", which no DHT segment before it defines");
+  }
+}
+
 void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::string& name) {
+  JpegTables tables;
   // SOI is FF D8, where stb (as the JPEG standard allows) skips any number of FF
   // fill bytes before the D8: FF FF D8 is a JPEG to stb, so it is one here too.
   size_t at = 0;
@@ -82,6 +114,7 @@ void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::str
     const size_t length = static_cast<size_t>(bytes[at + 2]) << 8 | bytes[at + 3];
     if (length < 2) return;  // stb refuses it
     if (marker == 0xDA) break;  // the first scan: see below
+    if (marker == 0xC2) tables.progressive = true;
     if (marker == 0xDB) {  // DQT: tables of [precision|id][64 values of 1 or 2 bytes]
       size_t table = at + 4;
       for (int64_t left = static_cast<int64_t>(length) - 2; left > 0 && table < size;) {
@@ -94,15 +127,19 @@ void check_jpeg_huffman_tables(const uint8_t* bytes, size_t size, const std::str
       at = table;
       continue;
     }
-    at = marker == 0xC4 ? check_dht_segment(bytes, size, at, name) : at + 2 + length;
+    at = marker == 0xC4 ? check_dht_segment(bytes, size, at, name, tables) : at + 2 + length;
   }
   // From the first scan on, stb's position depends on how much entropy-coded data its
   // decoder consumes (fill bytes, restart markers, scans that end early), which no walk
   // can mirror. Valid entropy-coded data never holds FF C4 (an FF there is followed by
   // 00, FF or a restart marker), so every FF C4 from here on is checked as a DHT
-  // segment: no valid file is refused, and no table stb could read escapes.
-  for (; at + 1 < size; ++at)
-    if (bytes[at] == 0xFF && bytes[at + 1] == 0xC4) check_dht_segment(bytes, size, at, name);
+  // segment, and every FF DA as a scan: no valid file is refused, and no table stb
+  // could read escapes.
+  for (; at + 1 < size; ++at) {
+    if (bytes[at] != 0xFF) continue;
+    if (bytes[at + 1] == 0xC4) check_dht_segment(bytes, size, at, name, tables);
+    if (bytes[at + 1] == 0xDA) check_sos_tables(bytes, size, at, name, tables);
+  }
 }
 
 // stb_image allocates a PNG chunk's declared length before it reads the chunk: a

@@ -54,7 +54,7 @@ struct TrainSetup {
   std::string run_dir;  // where logs and checkpoints go; "" writes nothing
   int64_t checkpoint_every = 0;  // also write last.safetensors every N steps, mid-epoch (0: at epoch ends only)
   bool skip_nan = false;  // --on-nan skip: leave out steps whose loss is NaN/inf (one host read per step)
-                          // instead of stopping the run (engine/train/interrupt.md in docs/reliability.md)
+                          // instead of stopping the run (docs/reliability.md)
   nlohmann::json config = nlohmann::json::object();  // saved into checkpoints, to rebuild the model
 };
 
