@@ -13,6 +13,7 @@
 #include "tests/data/image_fixtures.h"
 #include "tests/test_util.h"
 #include "weights/checkpoint.h"
+#include "weights/onnx_import.h"
 #include "weights/onnx_reader.h"
 #include "weights/safetensors.h"
 
@@ -195,4 +196,13 @@ TEST_CASE("untrusted configs: model sizes from a checkpoint's config are bounded
   test::expect_error_containing([&] { models::make_cnn5(config); }, {"parameters is more than kiln builds"});
   test::expect_error_containing([] { models::make_model("resnet18", int64_t{1} << 40); },
                                 {"resnet18: num_classes must be 1 to 100000"});
+}
+
+TEST_CASE("untrusted onnx: a node with fewer inputs than its op needs is an error naming it") {
+  // Found by tests/fuzz/fuzz_onnx.cpp: an Add with one input made the importer read past its inputs.
+  const std::string path = test::fixture_dir() + "/../fuzz/corpus/onnx/regression_add_with_one_input.onnx";
+  const onnx::Model model = onnx::read_onnx(path);
+  auto net = models::make_model("resnet18", 10);
+  test::expect_error_containing([&] { import_onnx(model, *net); },
+                                {"regression_add_with_one_input.onnx", "needs at least 2 inputs and one output"});
 }
