@@ -22,7 +22,8 @@ ckpt=ref/last.safetensors
 "$kiln" pack data --size 8 -o good.kpack > /dev/null 2>&1 || exit 1
 onnx=$fixtures/onnx_plain_folded.onnx
 size=$(stat -c %s "$onnx"); head -c $((size / 2)) "$onnx" > trunc.onnx
-head -c 700 "$fixtures/small_net.safetensors" > garbage.onnx  # a safetensors file passed as ONNX; : > empty.onnx
+head -c 700 "$fixtures/small_net.safetensors" > garbage.onnx  # a safetensors file passed as ONNX
+: > empty.onnx
 size=$(stat -c %s "$ckpt"); head -c $((size - 100)) "$ckpt" > trunc.safetensors
 head -c 100 "$ckpt" > header_cut.safetensors; : > empty.safetensors
 printf '\xff\xff\xff\xff\xff\xff\xff\x7f{}' > huge_header.safetensors
