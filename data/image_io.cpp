@@ -181,6 +181,14 @@ DecodedImage decode_image_bytes(const uint8_t* bytes, size_t size, const std::st
                  static_cast<int64_t>(width) * height <= kMaxImagePixels,
              "image '", name, "' header says ", width, "x", height, " pixels: more than kiln decodes (sides up to ",
              kMaxImageSide, ", at most ", kMaxImagePixels, " pixels, Pillow's decompression-bomb limit)");
+  // A file can only hold so many pixels: deflate compresses at most 1032:1 and a 1-bit
+  // PNG packs 8 pixels a byte (8256 pixels a byte), a JPEG spends at least one bit per
+  // 8 x 8 block (512). stb decodes a truncated file as if the rest were there, so a
+  // 377-byte JPEG claiming 23561 x 1804 pixels cost a minute (fuzzer timeout); it is
+  // refused as the truncated file it is.
+  KILN_CHECK(static_cast<int64_t>(width) * height <= kMaxPixelsPerFileByte * static_cast<int64_t>(size) + 65536,
+             "image '", name, "' header says ", width, "x", height, " pixels, more than its ", size,
+             " bytes can hold at the best compression PNG or JPEG allow: the file is truncated or corrupt");
   // stb_image_resize's downsampling costs (input width x output width): a 64267 x 9
   // BMP (tests/fuzz/corpus/image/regression_aspect_64267x9.bmp, found as a fuzzer
   // timeout) took minutes to fit to a square. No photo is 100 times wider than high.

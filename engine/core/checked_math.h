@@ -21,6 +21,7 @@ namespace kiln {
 // (PIL.Image.MAX_IMAGE_PIXELS * 2); kiln does the same before it decodes a byte.
 constexpr int64_t kMaxImagePixels = 178956970;
 constexpr int64_t kMaxImageSide = 1 << 16;  // PNG allows 2^31 - 1; JPEG's own limit is 65,535
+constexpr int64_t kMaxPixelsPerFileByte = 8256;  // 1-bit PNG at deflate's best ratio (data/image_io.cpp)
 constexpr int64_t kMaxImageAspect = 100;    // longer side / shorter side (data/image_io.cpp says why)
 // safetensors' reference reader refuses headers above 100 MB (MAX_HEADER_SIZE).
 constexpr int64_t kMaxSafetensorsHeaderBytes = 100'000'000;

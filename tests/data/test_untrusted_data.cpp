@@ -176,3 +176,9 @@ TEST_CASE("untrusted images: a JPEG scan that uses a Huffman table no DHT has de
   test::expect_error_containing([&] { data::decode_image(path, 3); },
                                 {"the scan at byte 435 uses Huffman table AC 0", "which no DHT segment before it defines"});
 }
+
+TEST_CASE("untrusted images: a 377-byte JPEG claiming 23561 x 1804 pixels is refused as truncated") {
+  // Found by tests/fuzz/fuzz_image.cpp as a timeout: stb decoded it as if the data were there.
+  const std::string path = test::fixture_dir() + "/../fuzz/corpus/image/regression_377_byte_jpeg_claims_42m_pixels.jpg";
+  test::expect_error_containing([&] { data::decode_image(path, 3); }, {"more than its 377 bytes can hold", "truncated"});
+}
