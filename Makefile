@@ -18,7 +18,7 @@ JOBS ?= $(shell nproc)
 EMULATE_BUILD ?= build-emulate
 ASAN_BUILD ?= build-asan
 
-.PHONY: all setup build test test-emulate test-asan demo clean
+.PHONY: all setup build test test-emulate test-asan demo clean fuzz fuzz-ci
 
 all: build
 
@@ -42,8 +42,19 @@ test-asan: setup
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target kiln_tests
 	KILN_EMULATE_ORDER=reverse OMP_NUM_THREADS=1 KILN_SKIP_DEFERRED=1 bash scripts/gpu_tests_one_by_one.sh $(ASAN_BUILD)/tests/kiln_tests
 
+# libFuzzer targets of tests/fuzz/ under ASan + UBSan (clang; docs/reliability.md).
+# fuzz-ci: every target over its seed corpus and regression files, then
+# FUZZ_CI_SECONDS (5) of fuzzing each; fuzz: FUZZ_SECONDS (600) per target.
+FUZZ_SECONDS ?= 600
+FUZZ_CI_SECONDS ?= 5
+fuzz-ci:
+	FUZZ_CI_SECONDS=$(FUZZ_CI_SECONDS) JOBS=$(JOBS) bash scripts/fuzz_ci.sh
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash scripts/fuzz.sh long
+
 demo: build
 	$(BUILD)/kiln demo
 
 clean:
-	rm -rf $(BUILD) $(EMULATE_BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(EMULATE_BUILD) $(ASAN_BUILD) build-fuzz

@@ -126,7 +126,8 @@ FileListing list_csv(const std::string& csv_path, bool skip_bad, const CsvOption
     const std::string& image = cells[static_cast<size_t>(image_column)];
     KILN_CHECK(!image.empty(), where, ": the image cell (column ", image_column + 1, ") is empty");
     const fs::path path = root / image;
-    if (!fs::is_regular_file(path)) {
+    std::error_code status_error;  // a name too long for the file system is a missing file, not an exception
+    if (!fs::is_regular_file(path, status_error)) {
       const std::string message = str(where, ", column ", image_column + 1, ": image file '", path.string(),
                                       "' does not exist", options.image_root.empty() ? " (set --image-root if the images are elsewhere)" : "");
       KILN_CHECK(skip_bad, message, " (pass --skip-bad to leave such rows out)");
@@ -134,12 +135,14 @@ FileListing list_csv(const std::string& csv_path, bool skip_bad, const CsvOption
       ++listing.skipped;
       continue;
     }
+    require_utf8(path.string());
     listing.paths.push_back(path.string());
     listing.file_names.push_back(image);
     row_of.push_back(r);
     row_labels.emplace_back();
     if (labels_column >= 0) {
       row_labels.back() = split_labels(cells[static_cast<size_t>(labels_column)]);
+      for (const std::string& name : row_labels.back()) require_utf8(name);
     } else {
       for (int64_t c : one_hot_columns)
         if (cells[static_cast<size_t>(c)].find('1') != std::string::npos) row_labels.back().push_back(first[static_cast<size_t>(c)]);

@@ -16,6 +16,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// File and class names go into JSON (split.json, pack metadata, checkpoints, reports),
+// which holds UTF-8 only: a name that is not UTF-8 is refused here, naming it, rather
+// than crashing the JSON writer later (found by the bad-input corpus, tests/bad_inputs).
+bool is_utf8(const std::string& text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xE ? 3 : (byte >> 3) == 0x1E ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    for (size_t k = 1; k < length; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
+    i += length;
+  }
+  return true;
+}
+
+
 bool is_hidden(const fs::path& path) { return path.filename().string().rfind('.', 0) == 0; }
 
 std::vector<fs::path> sorted_entries(const fs::path& folder, bool directories) {
@@ -42,6 +58,7 @@ void list_class_folders(const fs::path& root, const std::string& prefix, FileLis
     size_t found = 0;
     for (const fs::path& file : sorted_entries(class_folders[label], false)) {
       if (!has_image_extension(file.filename().string())) continue;
+      require_utf8(file.string());
       listing.paths.push_back(file.string());
       listing.file_names.push_back(prefix + names[label] + "/" + file.filename().string());
       listing.labels.push_back({static_cast<int64_t>(label)});
@@ -53,6 +70,11 @@ void list_class_folders(const fs::path& root, const std::string& prefix, FileLis
 }
 
 }  // namespace
+
+void require_utf8(const std::string& path) {
+  KILN_CHECK(is_utf8(path), "'", path, "': the path is not valid UTF-8; kiln records file and class names in JSON ",
+             "(split.json, packs, checkpoints), which cannot hold it: rename it");
+}
 
 FileListing list_image_folder(const std::string& root) {
   KILN_CHECK(fs::is_directory(root), "image folder '", root, "' does not exist or is not a folder");

@@ -72,6 +72,9 @@ struct FileListing {
 // list_images throws for csv.multi_label on a folder (one class per image there).
 FileListing list_image_folder(const std::string& root);
 FileListing list_csv(const std::string& csv_path, bool skip_bad = false, const CsvOptions& csv = {});
+// Throws naming `path` when it is not valid UTF-8: file and class names go into JSON
+// (split.json, packs, checkpoints), which holds UTF-8 only.
+void require_utf8(const std::string& path);
 FileListing list_images(const std::string& path, bool skip_bad = false, const CsvOptions& csv = {});
 
 // Decodes every listed file (in parallel) into (N, C, size, size). A file that cannot be

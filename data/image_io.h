@@ -1,6 +1,7 @@
 // Decoding one image file and bringing it to a fixed square size.
 //
-// Files are decoded by stb_image (jpg, png, bmp, and the rest stb reads) into
+// Files are decoded by stb_image (JPEG, PNG and BMP: stb_image_impl.cpp compiles only
+// those decoders, the formats kiln lists, so less-tested ones are no attack surface) into
 // interleaved (H, W, C) uint8, with C forced to 3 (grey files are repeated into R, G
 // and B) or 1 (colour files are turned into luma by stb). fit_image then resizes with
 // stb_image_resize with its triangle (tent) filter and writes planar (C, size, size)
@@ -34,8 +35,12 @@ struct DecodedImage {
   std::vector<uint8_t> pixels;  // (H, W, C) interleaved, as image files store them
 };
 
-// Throws kiln::Error naming the file and stb's reason ("corrupt JPEG", "can't fopen").
+// Throws kiln::Error naming the file and stb's reason ("corrupt JPEG", "can't open").
+// The header is read first and images larger than kMaxImagePixels or kMaxImageSide
+// (engine/core/checked_math.h) are refused before decoding (decompression bombs).
 DecodedImage decode_image(const std::string& path, int64_t channels);
+// The same on bytes in memory; `name` names them in errors.
+DecodedImage decode_image_bytes(const uint8_t* bytes, size_t size, const std::string& name, int64_t channels);
 
 // Writes image into out: (C, size, size) planar uint8.
 void fit_image(const DecodedImage& image, int64_t size, Fit fit, uint8_t* out);

@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "engine/core/checked_math.h"
+#include "engine/core/json_parse.h"
 #include "engine/tensor/external_storage.h"
 #include "weights/atomic_file.h"
 
@@ -124,26 +126,39 @@ Dataset open_pack(const std::string& path) {
                                      std::tuple{"targets", header.targets_offset, header.targets_bytes}})
     KILN_CHECK(offset <= file_bytes && bytes <= file_bytes - offset, "pack '", path, "' is truncated: its ", name,
                " block ends at byte ", offset + bytes, ", the file has ", file_bytes, " bytes");
+  // The tensors view the mapping in place: each block must start where its dtype may be
+  // read (the writer puts every block on a 64-byte boundary).
+  for (auto [name, offset] : {std::pair{"pixels", header.pixels_offset}, std::pair{"labels", header.labels_offset},
+                              std::pair{"targets", header.targets_offset}})
+    KILN_CHECK(offset % kAlignment == 0, "pack '", path, "': header field ", name, "_offset (", offset,
+               ") is not a multiple of ", kAlignment, " as kpack's writer makes it: the file is corrupt");
   const int64_t count = header.count, num_classes = header.num_classes;
-  KILN_CHECK(header.pixels_bytes == static_cast<uint64_t>(count * header.channels * header.height * header.width) &&
-                 header.labels_bytes == static_cast<uint64_t>(count) * sizeof(int64_t) &&
-                 (header.targets_bytes == 0 ||
-                  header.targets_bytes == static_cast<uint64_t>(count * num_classes) * sizeof(float)),
+  // Checked arithmetic (engine/core/checked_math.h): N * C * H * W from a corrupt header
+  // may be negative or wrap around to the size of the block that is there.
+  int64_t pixel_bytes = 0, label_bytes = 0, target_bytes = 0;
+  KILN_CHECK(checked_numel({count, header.channels, header.height, header.width}, pixel_bytes) &&
+                 checked_mul(count, sizeof(int64_t), label_bytes) &&
+                 checked_bytes({count, num_classes}, sizeof(float), target_bytes),
+             "pack '", path, "': header fields (N, C, H, W, K) = (", count, ", ", header.channels, ", ", header.height,
+             ", ", header.width, ", ", num_classes, ") at bytes 16-55 are negative or their product overflows");
+  KILN_CHECK(header.pixels_bytes == static_cast<uint64_t>(pixel_bytes) &&
+                 header.labels_bytes == static_cast<uint64_t>(label_bytes) &&
+                 (header.targets_bytes == 0 || header.targets_bytes == static_cast<uint64_t>(target_bytes)),
              "pack '", path, "': block sizes do not match its (N, C, H, W) = (", count, ", ", header.channels, ", ",
              header.height, ", ", header.width, ")");
 
-  nlohmann::json metadata;
-  try {
-    metadata = nlohmann::json::parse(static_cast<const char*>(mapped) + header.metadata_offset,
-                                     static_cast<const char*>(mapped) + header.metadata_offset + header.metadata_bytes);
-  } catch (const nlohmann::json::exception& e) {
-    KILN_FAIL("pack '", path, "': metadata is not valid JSON: ", e.what());
-  }
+  const char* metadata_begin = static_cast<const char*>(mapped) + header.metadata_offset;
+  const std::string where = "pack '" + path + "': metadata (bytes " + std::to_string(header.metadata_offset) + "-" +
+                            std::to_string(header.metadata_offset + header.metadata_bytes) + ")";
+  const nlohmann::json metadata =
+      parse_json_limited(std::string_view(metadata_begin, header.metadata_bytes), where);
   Dataset dataset;
-  dataset.class_names = metadata.at("class_names").get<std::vector<std::string>>();
-  dataset.file_names = metadata.at("file_names").get<std::vector<std::string>>();
-  dataset.skipped = metadata.value("skipped", int64_t{0});
-  dataset.source = path + " (packed from " + metadata.value("source", std::string("?")) + ")";
+  read_json_fields(where, [&] {
+    dataset.class_names = metadata.at("class_names").get<std::vector<std::string>>();
+    dataset.file_names = metadata.at("file_names").get<std::vector<std::string>>();
+    dataset.skipped = metadata.value("skipped", int64_t{0});
+    dataset.source = path + " (packed from " + metadata.value("source", std::string("?")) + ")";
+  });
   KILN_CHECK(static_cast<int64_t>(dataset.class_names.size()) == num_classes &&
                  (dataset.file_names.empty() || static_cast<int64_t>(dataset.file_names.size()) == count),
              "pack '", path, "': metadata lists ", dataset.class_names.size(), " classes and ",
@@ -151,6 +166,12 @@ Dataset open_pack(const std::string& path) {
   dataset.images = view_storage(storage, header.pixels_offset, {count, header.channels, header.height, header.width},
                                 DType::u8);
   dataset.labels = view_storage(storage, header.labels_offset, {count}, DType::i64);
+  // Labels index the classes everywhere downstream (losses, confusion matrices): one
+  // out of range would read or write past a buffer there, so it is refused here.
+  const int64_t* labels = dataset.labels.data<int64_t>();
+  for (int64_t i = 0; i < count; ++i)
+    KILN_CHECK(labels[i] >= 0 && labels[i] < num_classes, "pack '", path, "': label ", i, " (byte ",
+               header.labels_offset + 8 * i, ") is ", labels[i], ", outside the ", num_classes, " classes");
   if (header.targets_bytes)
     dataset.targets = view_storage(storage, header.targets_offset, {count, num_classes}, DType::f32);
   return dataset;

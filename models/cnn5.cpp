@@ -1,5 +1,7 @@
 #include "models/cnn5.h"
 
+#include "engine/core/checked_math.h"
+
 namespace kiln::models {
 
 std::vector<int64_t> Cnn5Config::organise_filters(int64_t base, const std::string& organisation) {
@@ -65,6 +67,24 @@ std::shared_ptr<nn::Sequential> make_cnn5(const Cnn5Config& c) {
   KILN_CHECK(c.padding == "same" || c.padding == "valid", "cnn5: padding must be same or valid, got '", c.padding, "'");
   KILN_CHECK(c.dropout_where == "dense" || c.dropout_where == "conv" || c.dropout_where == "both",
              "cnn5: dropout position must be dense, conv or both, got '", c.dropout_where, "'");
+  // Configs also come from files (a checkpoint's kiln.config): every size is bounded
+  // before a layer is built, so a hostile one is an error, not a terabyte allocation.
+  KILN_CHECK(c.in_channels >= 1 && c.in_channels <= 4, "cnn5: in_channels must be 1 to 4, got ", c.in_channels);
+  KILN_CHECK(c.num_classes >= 1 && c.num_classes <= kMaxClasses, "cnn5: num_classes must be 1 to ", kMaxClasses,
+             ", got ", c.num_classes);
+  KILN_CHECK(c.input_size >= 1 && c.input_size <= kMaxImageSide, "cnn5: input_size must be 1 to ", kMaxImageSide,
+             ", got ", c.input_size);
+  KILN_CHECK(c.dense_units >= 1 && c.dense_units <= (1 << 16), "cnn5: dense_units must be 1 to 65536, got ",
+             c.dense_units);
+  KILN_CHECK(c.dropout >= 0 && c.dropout < 1, "cnn5: dropout must be in [0, 1), got ", c.dropout);
+  for (int i = 0; i < 5; ++i) {
+    KILN_CHECK(c.filters[i] >= 1 && c.filters[i] <= (1 << 14), "cnn5: filters must be 1 to 16384, got ", c.filters[i],
+               " in block ", i + 1);
+    KILN_CHECK(c.kernel_sizes[i] >= 1 && c.kernel_sizes[i] <= 31, "cnn5: kernel sizes must be 1 to 31, got ",
+               c.kernel_sizes[i], " in block ", i + 1);
+  }
+  KILN_CHECK(cnn5_parameter_count(c) <= (int64_t{1} << 31), "cnn5: ", cnn5_parameter_count(c),
+             " parameters is more than kiln builds (2^31)");
   const bool conv_dropout = c.dropout > 0 && c.dropout_where != "dense";
   const bool dense_dropout = c.dropout > 0 && c.dropout_where != "conv";
   auto net = std::make_shared<nn::Sequential>();

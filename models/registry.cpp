@@ -1,5 +1,7 @@
 #include "models/registry.h"
 
+#include "engine/core/checked_math.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -50,7 +52,8 @@ const ModelEntry& model_entry(const std::string& name) {
 
 std::shared_ptr<nn::Module> make_model(const std::string& name, int64_t num_classes, const ModelOptions& options) {
   const ModelEntry& entry = model_entry(name);
-  KILN_CHECK(num_classes >= 1, name, ": num_classes must be at least 1, got ", num_classes);
+  KILN_CHECK(num_classes >= 1 && num_classes <= kMaxClasses, name, ": num_classes must be 1 to ", kMaxClasses,
+             ", got ", num_classes);
   return entry.build(num_classes, options);
 }
 

@@ -160,7 +160,9 @@ LegendPosition place_legend(LegendPosition requested, const PlotArea& area, cons
                                    LegendPosition::bottom_left}) {
     const auto [x, y, w, h] = legend_box(area, entries, candidate);
     if (x < area.left || y < area.top) continue;  // does not fit inside
-    const size_t covered = std::count_if(samples.begin(), samples.end(), [&](const Point& p) {
+    // The bindings are copied into the lambda: C++17 does not let a lambda capture a
+    // structured binding (g++ allows it, clang does not).
+    const size_t covered = std::count_if(samples.begin(), samples.end(), [&, x = x, y = y, w = w, h = h](const Point& p) {
       return p.x >= x - 3 && p.x <= x + w + 3 && p.y >= y - 3 && p.y <= y + h + 3;
     });
     if (covered < fewest) fewest = covered, best = candidate;

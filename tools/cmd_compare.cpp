@@ -302,7 +302,7 @@ const bool registered = register_command({
       cmd->add_option("--epochs-finetune", o.epochs_finetune, "epochs of the pretrained rows")->capture_default_str();
       cmd->add_option("--size-scratch", o.size_scratch, "input size of the cnn5 row")->capture_default_str();
       cmd->add_option("--size-finetune", o.size_finetune, "input size of the pretrained rows")->capture_default_str();
-      cmd->add_option("--batch-size", o.batch_size, "images per step, every row")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per step, every row")->capture_default_str()->check(CLI::PositiveNumber);
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--workers", o.workers, "loader threads")->capture_default_str();
       cmd->add_option("--augment-head", o.augment_head,

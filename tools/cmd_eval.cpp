@@ -100,7 +100,7 @@ const bool registered = register_command({
       cmd->add_option("--subset", o.subset, "train, val, test (of the run's split.json) or all")->capture_default_str();
       cmd->add_option("--out", o.out, "folder for metrics.json and the CSV files (default: next to the checkpoint)");
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
-      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
     },
     run_eval,
 });

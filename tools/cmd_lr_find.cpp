@@ -89,7 +89,7 @@ const bool registered = register_command({
       cmd->add_option("--optimizer", o.optimizer, "sgd, adam, adamw, nadam or radam")->capture_default_str();
       cmd->add_option("--weight-decay", o.weight_decay, "weight decay (not on biases and norms)")->capture_default_str();
       cmd->add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
-      cmd->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str()->check(CLI::PositiveNumber);
       cmd->add_option("--start-lr", o.sweep.start_lr, "first lr of the sweep")->capture_default_str();
       cmd->add_option("--end-lr", o.sweep.end_lr, "last lr of the sweep")->capture_default_str();
       cmd->add_option("--steps", o.sweep.steps, "steps of the sweep")->capture_default_str();

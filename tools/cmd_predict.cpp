@@ -174,7 +174,7 @@ const bool registered = register_command({
           ->capture_default_str();
       cmd->add_option("--top-k", o.top_k, "how many classes per image (a multi-label model uses its saved rule)")->check(CLI::PositiveNumber)->capture_default_str();
       cmd->add_option("--device", o.source.device, "auto, cpu or cuda:N")->capture_default_str();
-      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
     },
     run_predict,
 });

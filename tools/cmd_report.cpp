@@ -138,7 +138,7 @@ const bool registered = register_command({
       cmd->add_option("--data", o.data, "the run's data, when it is no longer where training read it");
       cmd->add_option("--cache-dir", o.cache_dir, "where folders are packed once")->capture_default_str();
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
-      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
     },
     run_report,
 });

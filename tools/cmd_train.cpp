@@ -34,7 +34,7 @@ const bool registered = register_command({
       cmd->add_option("--epochs", o.epochs, "epochs (0: only evaluate the model as built or imported)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
-      cmd->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str();
+      cmd->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str()->check(CLI::PositiveNumber);
       cmd->add_option("--optimizer", o.optimizer, "sgd, adam, adamw, nadam or radam")->capture_default_str();
       cmd->add_option("--lr", o.lr, "base learning rate")->capture_default_str();
       cmd->add_option("--weight-decay", o.weight_decay, "weight decay (not on biases and norms)")->capture_default_str();
@@ -86,6 +86,14 @@ const bool registered = register_command({
                       "auto: with a frozen backbone (--finetune head --freeze-bn) and no augmentation, compute "
                       "its output once per image and train the head on it; off: never")
           ->capture_default_str();
+      cmd->add_option("--checkpoint-every", o.checkpoint_every,
+                      "also write last.safetensors every N steps, mid-epoch (0: at epoch ends); SIGINT/SIGTERM "
+                      "always finish the step and write one")
+          ->check(CLI::NonNegativeNumber);
+      cmd->add_option("--on-nan", o.on_nan,
+                      "stop: a NaN/inf training loss ends the run naming the step and the last good checkpoint; "
+                      "skip: leave such steps out (one host read per step)")
+          ->check(CLI::IsMember({"stop", "skip"}));
       cmd->add_flag("--quiet", o.quiet, "no progress bar");
       cmd->add_flag("--no-report", o.no_report, "do not write report.html (kiln report RUN_DIR writes it later)");
     },

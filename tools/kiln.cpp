@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <new>
 
 #include "engine/core/backend_info.h"
 #include "engine/core/cpu_threads.h"
@@ -43,6 +45,12 @@ int main(int argc, char** argv) {
       if (app.got_subcommand(command.name)) return command.run();
   } catch (const kiln::Error& e) {
     std::fprintf(stderr, "kiln: error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::fprintf(stderr, "kiln: error: %s\n", e.what());  // names the path and the system's reason
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "kiln: error: out of host memory; try a smaller --batch-size or --size, or fewer --workers\n");
     return 1;
   }
   return 0;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/core/backend_info.h"
+#include "engine/core/json_parse.h"
 #include "models/blocks.h"
 #include "models/cnn5.h"
 #include "models/registry.h"
@@ -127,25 +128,30 @@ BuiltModel build_model(const ModelOptions& o, const data::Dataset& train_set) {
 }
 
 BuiltModel build_model_from_config(const nlohmann::json& run_config) {
-  KILN_CHECK(run_config.contains("model") && run_config["model"].contains("arch"),
+  KILN_CHECK(run_config.is_object() && run_config.contains("model") && run_config["model"].is_object() &&
+                 run_config["model"].contains("arch"),
              "checkpoint config: no model in ", run_config.dump().substr(0, 200));
-  const nlohmann::json& model = run_config["model"];
-  BuiltModel built;
-  const std::string arch = model["arch"].get<std::string>();
-  if (arch == "cnn5") {
-    const models::Cnn5Config config = models::Cnn5Config::from_json(model.at("cnn5"));
-    built.module = models::make_cnn5(config);
-    built.description = config.to_string();
-    built.image.out_size = config.input_size;
-  } else {
-    built.module = models::make_model(arch, model.at("num_classes").get<int64_t>());
-    built.description = arch;
-    built.image.out_size = run_config.at("data").at("size").get<int64_t>();
-  }
-  built.config = model;
-  built.image.mean = run_config.at("image").at("mean").get<std::vector<double>>();
-  built.image.std = run_config.at("image").at("std").get<std::vector<double>>();
-  return built;
+  // The config comes from a file (a checkpoint's metadata): a missing field or one of
+  // the wrong type is an error naming it, not an nlohmann exception.
+  return read_json_fields("checkpoint config", [&] {
+    const nlohmann::json& model = run_config["model"];
+    BuiltModel built;
+    const std::string arch = model["arch"].get<std::string>();
+    if (arch == "cnn5") {
+      const models::Cnn5Config config = models::Cnn5Config::from_json(model.at("cnn5"));
+      built.module = models::make_cnn5(config);
+      built.description = config.to_string();
+      built.image.out_size = config.input_size;
+    } else {
+      built.module = models::make_model(arch, model.at("num_classes").get<int64_t>());
+      built.description = arch;
+      built.image.out_size = run_config.at("data").at("size").get<int64_t>();
+    }
+    built.config = model;
+    built.image.mean = run_config.at("image").at("mean").get<std::vector<double>>();
+    built.image.std = run_config.at("image").at("std").get<std::vector<double>>();
+    return built;
+  });
 }
 
 }  // namespace kiln::tools

@@ -16,6 +16,8 @@
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
 #include "engine/train/progress.h"
+#include "engine/train/run_lock.h"
+#include "engine/train/signals.h"
 #include "models/registry.h"
 #include "tools/train_multilabel.h"
 #include "tools/train_report.h"
@@ -47,12 +49,22 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   const train::Precision precision = train::parse_precision(o.precision);
   KILN_CHECK(o.feature_cache == "auto" || o.feature_cache == "off", "--feature-cache must be auto or off, got '",
              o.feature_cache, "'");
+  // (A zero batch size divided the step count below: a SIGFPE found by tests/bad_inputs.)
+  KILN_CHECK(o.batch_size >= 1, "--batch-size must be at least 1, got ", o.batch_size);
+  KILN_CHECK(o.checkpoint_every >= 0, "--checkpoint-every must be 0 (epoch ends only) or a step count, got ",
+             o.checkpoint_every);
   KILN_CHECK(o.stage_lr_decay == 1.0 || o.model.arch != "cnn5", "--stage-lr-decay is for zoo models, not cnn5");
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
                                                       : std::filesystem::path(o.resume).parent_path().string();
   outcome.run_dir = o.run_dir;
   outcome.device = device.to_string();
+  // One writer per run folder, from the first file written (split.json) to the report.
+  const train::RunLock run_lock(o.run_dir);
+  if (run_lock.previous_pid() != 0)
+    std::fprintf(stderr, "run folder %s: taking over the lock of process %ld, which has ended%s\n",
+                 o.run_dir.c_str(), run_lock.previous_pid(),
+                 run_lock.removed_temporaries() ? " (its half-written temporary files removed)" : "");
   PreparedData data = prepare_data(o.data, o.run_dir);
   std::printf("kiln train: %s on %s (%d CPU threads) | train %lld, val %lld, test %lld images, %lld classes | %s\n",
               o.model.arch.c_str(), device.to_string().c_str(), cpu_threads(), static_cast<long long>(data.train.size()),
@@ -119,6 +131,9 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.progress = !o.quiet;
   setup.run_dir = o.run_dir;
   setup.feature_cache = cache_plan;
+  setup.checkpoint_every = o.checkpoint_every;
+  KILN_CHECK(o.on_nan == "stop" || o.on_nan == "skip", "--on-nan must be stop or skip, got '", o.on_nan, "'");
+  setup.skip_nan = o.on_nan == "skip";
   setup.config = {{"command", "train"},
                   {"model", built.config},
                   {"data", {{"source", o.data.data}, {"size", built.image.out_size}, {"fit", o.data.fit}}},
@@ -151,7 +166,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     std::printf("resumed from %s at epoch %d\n", o.resume.c_str(), trainer.next_epoch());
   }
   const auto start = std::chrono::steady_clock::now();
-  for (const train::EpochStats& s : trainer.fit(data.train, data.val)) {
+  std::vector<train::EpochStats> history;
+  {
+    const train::StopOnSignal stop_on_signal;  // Ctrl-C / SIGTERM: finish the step, checkpoint, stop
+    history = trainer.fit(data.train, data.val);
+  }
+  for (const train::EpochStats& s : history) {
     if (multi_label.enabled)
       std::printf("epoch %3d  lr %.2e  train loss %.4f  val loss %.4f mAP %.4f F1 micro %.4f macro %.4f  %6.0f img/s  "
                   "%s  %.0f MiB\n",

@@ -41,6 +41,8 @@ struct TrainOptions {
   int log_interval = 50;  // steps between host reads of the running loss/accuracy
   std::string run_dir;
   std::string resume;
+  int64_t checkpoint_every = 0;  // steps between mid-epoch checkpoints (0: epoch ends only)
+  std::string on_nan = "stop";   // stop | skip
   bool quiet = false;
   bool no_report = false;  // true: no report.html (kiln report RUN_DIR writes it later)
   // Multi-label (docs/multilabel.md): data.csv.multi_label (--multi-label), or automatic

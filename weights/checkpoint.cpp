@@ -1,5 +1,6 @@
 #include "weights/checkpoint.h"
 
+#include "engine/core/json_parse.h"
 #include "weights/safetensors.h"
 
 namespace kiln {
@@ -41,17 +42,15 @@ Checkpoint load_checkpoint(const std::string& path) {
   auto json_of = [&](const char* key) {
     auto found = file.metadata.find(key);
     if (found == file.metadata.end()) return nlohmann::json::object();
-    try {
-      return nlohmann::json::parse(found->second);
-    } catch (const std::exception& e) {
-      KILN_FAIL("checkpoint '", path, "': metadata ", key, " is not valid JSON: ", e.what());
-    }
+    return parse_json_limited(found->second, "checkpoint '" + path + "': metadata " + key);
   };
   c.config = json_of("kiln.config");
   c.progress = json_of("kiln.progress");
   c.extra_state = json_of("kiln.extra_state");
   const nlohmann::json classes = json_of("kiln.classes");
-  if (classes.is_array()) c.class_names = classes.get<std::vector<std::string>>();
+  if (classes.is_array())
+    c.class_names = read_json_fields("checkpoint '" + path + "': metadata kiln.classes",
+                                     [&] { return classes.get<std::vector<std::string>>(); });
   return c;
 }
 
@@ -65,7 +64,9 @@ Checkpoint checkpoint_of(const nn::Module& model) {
 void restore_model(nn::Module& model, const Checkpoint& c) {
   model.load_state_dict(c.model, /*strict=*/true);
   std::map<std::string, int64_t> extra;
-  for (auto& [name, value] : c.extra_state.items()) extra[name] = value.get<int64_t>();
+  for (auto& item : c.extra_state.items())
+    extra[item.key()] =
+        read_json_fields("checkpoint: extra state '" + item.key() + "'", [&] { return item.value().get<int64_t>(); });
   model.load_extra_state(extra);
 }
 

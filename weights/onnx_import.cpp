@@ -108,6 +108,16 @@ struct OnnxGraph {
                  " is in domain '", n.domain, "'; kiln maps only standard ONNX ops");
       KILN_CHECK(supported_ops().count(n.op_type), "onnx import: ", m.path, ": op ", n.op_type, " (", n.describe(),
                  ") is not supported; kiln maps ", join_ops());
+      // The inputs and outputs every mapped op needs (onnx.proto's operator specs), checked
+      // once here so the mapping below can index them (an Add with one input made it read
+      // past its inputs: found by tests/fuzz/fuzz_onnx.cpp).
+      static const std::map<std::string, size_t> kMinInputs = {
+          {"Conv", 2}, {"BatchNormalization", 5}, {"Gemm", 2}, {"MatMul", 2}, {"Add", 2}, {"Reshape", 2}, {"Expand", 2}};
+      const auto min_inputs = kMinInputs.find(n.op_type);
+      const size_t need = min_inputs == kMinInputs.end() ? (n.op_type == "Constant" ? 0 : 1) : min_inputs->second;
+      KILN_CHECK(n.inputs.size() >= need && !n.outputs.empty() && !n.outputs[0].empty(), "onnx import: ", m.path, ": ",
+                 n.describe(), " has ", n.inputs.size(), " inputs and ", n.outputs.size(), " outputs; ", n.op_type,
+                 " needs at least ", need, " inputs and one output");
       for (const std::string& out : n.outputs) producer[out] = i;
       for (const std::string& in : n.inputs)
         if (!in.empty()) consumers[in].push_back(i);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string_view>
 
+#include "engine/core/checked_math.h"
 #include "engine/tensor/factory.h"
 
 namespace kiln::onnx {
@@ -24,6 +25,7 @@ class Wire {
       : pos_(pos), end_(end), base_(base), path_(path), what_(what) {}
 
   bool done() const { return pos_ >= end_; }
+  int64_t offset() const { return pos_ - base_; }  // from the start of the file
 
   // Reads the next key; the field number and wire type come out of one varint.
   void key(int& field, int& wire_type) {
@@ -132,10 +134,12 @@ struct TensorRecord {
   std::string_view raw_data;  // points into the file's bytes (see Wire::bytes_view)
   std::map<std::string, std::string> external;  // location, offset, length
   bool is_external = false;                     // data_location == EXTERNAL (1)
+  int64_t offset = 0;                           // where the TensorProto starts in the file, for errors
 };
 
 TensorRecord parse_tensor(Wire w) {
   TensorRecord t;
+  t.offset = w.offset();
   while (!w.done()) {
     int field, wire_type;
     w.key(field, wire_type);
@@ -175,12 +179,36 @@ std::string read_external(const TensorRecord& t, int64_t want_bytes, const std::
   const std::string location = get("location");
   KILN_CHECK(!location.empty(), "onnx: ", model_path, ": initializer '", t.name, "' is external but names no location");
   const std::string file = folder_of(model_path) + "/" + location;
-  const int64_t offset = get("offset").empty() ? 0 : std::stoll(get("offset"));
-  const int64_t length = get("length").empty() ? want_bytes : std::stoll(get("length"));
+  // The location is relative to the model's folder and must stay inside it: a file
+  // from elsewhere must not make kiln read /etc/shadow or ../../secrets into a tensor.
+  KILN_CHECK(location[0] != '/' && location.find("..") == std::string::npos, "onnx: ", model_path,
+             ": initializer '", t.name, "' names external data '", location,
+             "' outside the model's folder (absolute or with '..')");
+  const auto number = [&](const char* key, int64_t fallback) {
+    const std::string text = get(key);
+    if (text.empty()) return fallback;
+    size_t used = 0;
+    int64_t value = -1;
+    try {
+      value = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    KILN_CHECK(used == text.size() && value >= 0, "onnx: ", model_path, ": initializer '", t.name,
+               "' has external data ", key, " '", text, "', expected a byte count >= 0");
+    return value;
+  };
+  const int64_t offset = number("offset", 0);
+  const int64_t length = number("length", want_bytes);
   KILN_CHECK(length == want_bytes, "onnx: ", model_path, ": initializer '", t.name, "' external length ", length,
              " bytes, but its dims need ", want_bytes);
-  std::ifstream in(file, std::ios::binary);
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
   KILN_CHECK(in.good(), "onnx: ", model_path, ": cannot open external data file ", file, " of initializer '", t.name, "'");
+  // Compared with the file's size before the buffer is allocated (offset + length may not even fit int64).
+  const int64_t file_bytes = in.tellg();
+  int64_t end = 0;
+  KILN_CHECK(checked_add(offset, length, end) && end <= file_bytes, "onnx: ", model_path, ": external data file ",
+             file, " has ", file_bytes, " bytes, initializer '", t.name, "' reads [", offset, ", +", length, ")");
   in.seekg(offset);
   std::string data(static_cast<size_t>(length), '\0');
   in.read(data.data(), length);
@@ -190,9 +218,18 @@ std::string read_external(const TensorRecord& t, int64_t want_bytes, const std::
 }
 
 Tensor to_tensor(const TensorRecord& t, const std::string& path) {
+  const auto where = [&] {
+    return str("onnx: ", path, ": initializer '", t.name, "' (TensorProto at byte ", t.offset, ") ",
+               onnx_data_type_name(t.data_type));
+  };
+  KILN_CHECK(static_cast<int64_t>(t.dims.size()) <= kMaxTensorRank, where(), " has ", t.dims.size(),
+             " dims, kiln reads at most ", kMaxTensorRank);
+  // Checked before anything is allocated: the dims are the file's word, and their
+  // product (times the widest element, 8 bytes) is what the data fields are compared with.
+  int64_t n = 0, widest_bytes = 0;
+  KILN_CHECK(checked_numel(t.dims, n) && checked_mul(n, 8, widest_bytes), where(), " dims ", Shape(t.dims),
+             " have a negative entry or a byte size beyond int64");
   const Shape shape(t.dims);
-  const int64_t n = shape.numel();
-  const auto where = [&] { return str("onnx: ", path, ": initializer '", t.name, "' ", onnx_data_type_name(t.data_type), " ", shape); };
   int64_t element_bytes = 0;
   DType dtype = DType::f32;
   switch (t.data_type) {
@@ -205,12 +242,13 @@ Tensor to_tensor(const TensorRecord& t, const std::string& path) {
       KILN_FAIL("onnx: ", path, ": initializer '", t.name, "' has data type ", t.data_type, " (",
                 onnx_data_type_name(t.data_type), "), which kiln does not read (FLOAT, FLOAT16, DOUBLE, INT64, INT32)");
   }
-  Tensor out = empty(shape, {dtype});
-  const std::string external = t.is_external ? read_external(t, n * element_bytes, path) : std::string();
+  const int64_t n_bytes = n * element_bytes;  // n * 8 fits (checked above), so this does too
+  const std::string external = t.is_external ? read_external(t, n_bytes, path) : std::string();
   const std::string_view raw = t.is_external ? std::string_view(external) : t.raw_data;
   if (t.is_external || !raw.empty()) {
-    KILN_CHECK(static_cast<int64_t>(raw.size()) == n * element_bytes, where(), ": raw_data holds ", raw.size(),
-               " bytes, its dims need ", n * element_bytes);
+    KILN_CHECK(static_cast<int64_t>(raw.size()) == n_bytes, where(), " ", shape, ": raw_data holds ", raw.size(),
+               " bytes, its dims need ", n_bytes);
+    Tensor out = empty(shape, {dtype});
     if (t.data_type == 10) {
       float* dst = out.data<float>();
       for (int64_t i = 0; i < n; ++i) {
@@ -224,20 +262,23 @@ Tensor to_tensor(const TensorRecord& t, const std::string& path) {
     return out;
   }
   // Typed fields: which one holds the values depends on the data type (onnx.proto).
-  const auto check_count = [&](size_t count, const char* field) {
-    KILN_CHECK(static_cast<int64_t>(count) == n, where(), ": ", field, " holds ", count, " values, its dims need ", n);
-  };
+  // The count is compared before the tensor is allocated, so dims of 2^40 with no
+  // data cost an error, not 4 TB.
+  const auto [count, field] = t.data_type == 1    ? std::pair(t.float_data.size(), "float_data")
+                              : t.data_type == 11 ? std::pair(t.double_data.size(), "double_data")
+                              : t.data_type == 7  ? std::pair(t.int64_data.size(), "int64_data")
+                                                  : std::pair(t.int32_data.size(), "int32_data");  // 6 and 10
+  KILN_CHECK(static_cast<int64_t>(count) == n, where(), " ", shape, ": ", field, " holds ", count,
+             " values, its dims need ", n);
+  Tensor out = empty(shape, {dtype});
   switch (t.data_type) {
-    case 1: check_count(t.float_data.size(), "float_data");
-      std::memcpy(out.raw_data(), t.float_data.data(), 4 * n); break;
-    case 10: check_count(t.int32_data.size(), "int32_data");
+    case 1: std::memcpy(out.raw_data(), t.float_data.data(), 4 * n); break;
+    case 10:
       for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = f16_bits_to_float(static_cast<uint16_t>(t.int32_data[i]));
       break;
-    case 11: check_count(t.double_data.size(), "double_data");
-      std::memcpy(out.raw_data(), t.double_data.data(), 8 * n); break;
-    case 7: check_count(t.int64_data.size(), "int64_data");
-      std::memcpy(out.raw_data(), t.int64_data.data(), 8 * n); break;
-    case 6: check_count(t.int32_data.size(), "int32_data");
+    case 11: std::memcpy(out.raw_data(), t.double_data.data(), 8 * n); break;
+    case 7: std::memcpy(out.raw_data(), t.int64_data.data(), 8 * n); break;
+    case 6:
       for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = static_cast<int32_t>(t.int32_data[i]);
       break;
   }

@@ -155,8 +155,8 @@ void encode_value_info(Encoder& e, const ValueInfo& v) {
 void encode_graph(Encoder& e, const ModelDraft& m) {
   for (const Node& n : m.nodes) e.message(kGraphNode, [&](Encoder& node) { encode_node(node, n); });
   e.string_field(kGraphName, m.graph_name);
-  for (const auto& [name, tensor] : m.initializers)
-    e.message(kGraphInitializer, [&](Encoder& t) { encode_tensor(t, name, tensor); });
+  for (const auto& initializer : m.initializers)  // (not a structured binding: clang's C++17 cannot capture one)
+    e.message(kGraphInitializer, [&](Encoder& t) { encode_tensor(t, initializer.first, initializer.second); });
   for (const ValueInfo& v : m.inputs) e.message(kGraphInput, [&](Encoder& info) { encode_value_info(info, v); });
   for (const ValueInfo& v : m.outputs) e.message(kGraphOutput, [&](Encoder& info) { encode_value_info(info, v); });
 }
@@ -171,10 +171,10 @@ void encode_model(Encoder& e, const ModelDraft& m) {
     opset.string_field(kOpsetDomain, "");  // "" is the default domain, ai.onnx
     opset.int_field(kOpsetVersion, m.opset);
   });
-  for (const auto& [key, value] : m.metadata)
+  for (const auto& property : m.metadata)
     e.message(kModelMetadataProps, [&](Encoder& entry) {
-      entry.string_field(kEntryKey, key);
-      entry.string_field(kEntryValue, value);
+      entry.string_field(kEntryKey, property.first);
+      entry.string_field(kEntryValue, property.second);
     });
 }
 

@@ -1,9 +1,12 @@
 #include "weights/safetensors.h"
 
 #include <cstring>
+#include <tuple>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "engine/core/checked_math.h"
+#include "engine/core/json_parse.h"
 #include "engine/tensor/factory.h"
 #include "weights/atomic_file.h"
 
@@ -44,42 +47,57 @@ SafeTensors load_safetensors(const std::string& path) {
   KILN_CHECK(in.good(), "cannot open safetensors file '", path, "': ", std::strerror(errno));
   in.seekg(0, std::ios::end);
   const int64_t file_size = in.tellg();
+  KILN_CHECK(file_size >= 0, "safetensors '", path, "': cannot read its size (not a regular file?)");
   in.seekg(0);
   uint64_t header_size = 0;
   KILN_CHECK(file_size >= 8 && in.read(reinterpret_cast<char*>(&header_size), 8), "safetensors '", path,
              "': file is shorter than its 8-byte header length");
   KILN_CHECK(header_size <= static_cast<uint64_t>(file_size - 8), "safetensors '", path, "': header length ",
-             header_size, " exceeds the file size ", file_size, " (truncated or not a safetensors file)");
+             header_size, " (bytes 0-7) exceeds the file size ", file_size, " (truncated or not a safetensors file)");
+  KILN_CHECK(header_size <= static_cast<uint64_t>(kMaxSafetensorsHeaderBytes), "safetensors '", path,
+             "': header length ", header_size, " (bytes 0-7) exceeds the format's limit of ",
+             kMaxSafetensorsHeaderBytes, " bytes");
   std::string header(header_size, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_size));
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(header);
-  } catch (const std::exception& e) {
-    KILN_FAIL("safetensors '", path, "': header is not valid JSON: ", e.what());
-  }
+  KILN_CHECK(in.good(), "safetensors '", path, "': reading its ", header_size, "-byte header failed");
+  const nlohmann::json json = parse_json_limited(header, "safetensors '" + path + "': header (bytes 8-" +
+                                                             std::to_string(8 + header_size) + ")");
+  KILN_CHECK(json.is_object(), "safetensors '", path, "': header is JSON but not an object of tensors");
   const int64_t data_start = 8 + static_cast<int64_t>(header_size);
   const int64_t data_size = file_size - data_start;
 
   SafeTensors out;
-  for (auto& [key, entry] : json.items()) {
+  for (const auto& item : json.items()) {
+    const std::string& key = item.key();
+    const nlohmann::json& entry = item.value();
+    const std::string where = "safetensors '" + path + "': tensor '" + key + "'";
     if (key == "__metadata__") {
+      KILN_CHECK(entry.is_object(), "safetensors '", path, "': __metadata__ is not an object");
       for (auto& [mk, mv] : entry.items()) out.metadata[mk] = mv.is_string() ? mv.get<std::string>() : mv.dump();
       continue;
     }
-    const DType dtype = dtype_from_name(entry.at("dtype").get<std::string>(), path, key);
-    const Shape shape(entry.at("shape").get<std::vector<int64_t>>());
-    const auto offsets = entry.at("data_offsets").get<std::vector<int64_t>>();
+    KILN_CHECK(entry.is_object(), where, ": entry is not an object with dtype, shape and data_offsets");
+    const auto [dtype_text, dims, offsets] = read_json_fields(where, [&] {
+      return std::tuple(entry.at("dtype").get<std::string>(), entry.at("shape").get<std::vector<int64_t>>(),
+                        entry.at("data_offsets").get<std::vector<int64_t>>());
+    });
+    const DType dtype = dtype_from_name(dtype_text, path, key);
+    KILN_CHECK(static_cast<int64_t>(dims.size()) <= kMaxTensorRank, where, ": shape has ", dims.size(),
+               " dimensions, kiln reads at most ", kMaxTensorRank);
+    // Checked: shape [2^62 + 4] of F32 needs 4 * (2^62 + 4) bytes, which wraps to 16.
+    int64_t need = 0;
+    KILN_CHECK(checked_bytes(dims, size_of(dtype), need), where, ": shape ", Shape(dims), " of ", dtype_text,
+               " has a negative dimension or a byte size beyond int64");
     KILN_CHECK(offsets.size() == 2 && offsets[0] >= 0 && offsets[1] <= data_size && offsets[0] <= offsets[1],
-               "safetensors '", path, "': tensor '", key, "' has data offsets outside the file's ", data_size,
-               " data bytes");
-    KILN_CHECK(offsets[1] - offsets[0] == shape.numel() * size_of(dtype), "safetensors '", path, "': tensor '", key,
-               "' has ", offsets[1] - offsets[0], " bytes, but shape ", shape, " of ", dtype_name(dtype), " needs ",
-               shape.numel() * size_of(dtype));
-    Tensor t = empty(shape, {dtype});
+               where, ": data_offsets lie outside the file's ", data_size, " data bytes (starting at byte ",
+               data_start, ")");
+    KILN_CHECK(offsets[1] - offsets[0] == need, where, ": data_offsets [", offsets[0], ", ", offsets[1],
+               ") hold ", offsets[1] - offsets[0], " bytes, but shape ", Shape(dims), " of ", dtype_text, " needs ",
+               need);
+    Tensor t = empty(Shape(dims), {dtype});
     in.seekg(data_start + offsets[0]);
-    in.read(static_cast<char*>(t.raw_data()), offsets[1] - offsets[0]);
-    KILN_CHECK(in.good(), "safetensors '", path, "': reading tensor '", key, "' failed");
+    in.read(static_cast<char*>(t.raw_data()), need);
+    KILN_CHECK(in.good(), where, ": reading ", need, " bytes at file offset ", data_start + offsets[0], " failed");
     out.tensors.emplace(key, t);
   }
   return out;

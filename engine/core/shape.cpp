@@ -13,8 +13,11 @@ Layout parse_layout(const std::string& name) {
 }
 
 int64_t Shape::numel() const {
+  // Checked: shapes also come from files (engine/core/checked_math.h), and a product
+  // that wraps around would size a buffer smaller than the loops that fill it.
   int64_t n = 1;
-  for (int64_t d : dims_) n *= d;
+  for (int64_t d : dims_)
+    KILN_CHECK(!__builtin_mul_overflow(n, d, &n), "shape ", to_string(), ": its element count overflows int64");
   return n;
 }
 

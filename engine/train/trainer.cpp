@@ -1,6 +1,7 @@
 #include "engine/train/trainer.h"
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <optional>
 #include <tuple>
@@ -19,6 +20,7 @@
 #include "engine/train/grad_clip.h"
 #include "engine/train/progress.h"
 #include "engine/train/run_log.h"
+#include "engine/train/signals.h"
 
 namespace kiln::train {
 
@@ -45,6 +47,11 @@ class DeviceTotals {
  public:
   explicit DeviceTotals(const Device& device)
       : totals_(zeros({2}, {DType::f64, device})), loss_only_(zeros(Shape{}, {DType::f32, device})) {}
+  // Starts from totals saved in a mid-epoch checkpoint (the same f64 values, so the
+  // sums continue exactly as they would have).
+  void set(double loss_sum, double correct) {
+    copy_(totals_, from_vector(std::vector<double>{loss_sum, correct}, {2}, {DType::f64}));
+  }
   void add(const Tensor& loss, const Tensor& logits, const Tensor& labels) {
     NoGradGuard no_grad;
     metrics::accumulate_loss_and_correct(totals_, loss.detach(), logits.detach(), labels);
@@ -110,13 +117,17 @@ bool Trainer::improved(double metric) const {
   return setup_.monitor == "val_loss" ? metric < best_metric_ : metric > best_metric_;
 }
 
-Checkpoint Trainer::make_checkpoint(int epoch) const {
+Checkpoint Trainer::make_checkpoint(int epoch, int64_t batches_done, double loss_sum, double correct,
+                                    int64_t seen) const {
   Checkpoint c = checkpoint_of(model_);
   c.optimizer = optimizer_.state_dict(parameter_names(model_, optimizer_));
   c.config = setup_.config;
   c.class_names = class_names_;
   c.progress = {{"epoch", epoch}, {"step", step_}, {"best_metric", best_metric_}, {"has_best", has_best_},
                 {"epochs_without_improvement", epochs_without_improvement_}, {"monitor", setup_.monitor}};
+  if (batches_done > 0)
+    c.progress.update({{"epoch_batches_done", batches_done}, {"epoch_loss_sum", loss_sum}, {"epoch_correct", correct},
+                       {"epoch_seen", seen}});
   if (loss_scaler_)
     c.progress.update({{"loss_scale", loss_scaler_->current_scale()},
                        {"loss_scale_good_steps", loss_scaler_->good_steps_in_a_row()},
@@ -132,6 +143,10 @@ void Trainer::resume(const Checkpoint& c) {
   best_metric_ = c.progress.value("best_metric", 0.0);
   has_best_ = c.progress.value("has_best", false);
   epochs_without_improvement_ = c.progress.value("epochs_without_improvement", 0);
+  resume_batches_ = c.progress.value("epoch_batches_done", int64_t{0});
+  resume_loss_sum_ = c.progress.value("epoch_loss_sum", 0.0);
+  resume_correct_ = c.progress.value("epoch_correct", 0.0);
+  resume_seen_ = c.progress.value("epoch_seen", int64_t{0});
   if (loss_scaler_ && c.progress.contains("loss_scale"))
     loss_scaler_->restore(c.progress.value("loss_scale", 65536.0), c.progress.value("loss_scale_good_steps", 0),
                           c.progress.value("loss_scale_skipped_steps", int64_t{0}));
@@ -140,6 +155,7 @@ void Trainer::resume(const Checkpoint& c) {
 Evaluation evaluate_batches(const data::Dataset& dataset, int64_t batch_size,
                             const std::function<Tensor(int64_t start, int64_t n)>& host_logits_of,
                             const MultiLabelSetup& multi_label) {
+  KILN_CHECK(batch_size >= 1, "evaluate: batch size must be at least 1, got ", batch_size);
   Evaluation result;
   const int64_t classes = std::max<int64_t>(dataset.num_classes(), 1);
   result.logits = empty({dataset.size(), classes}, {DType::f32});
@@ -237,7 +253,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
                                              "peak_memory_mb"}
                   : std::vector<std::string>{"epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                                              "val_f1", "seconds", "images_per_second", "peak_memory_mb"};
-  if (writes) log = std::make_unique<RunLog>(setup_.run_dir, columns, /*append=*/next_epoch_ > 1);
+  if (writes) log = std::make_unique<RunLog>(setup_.run_dir, columns, /*first_epoch=*/next_epoch_);
   // A multi-label set whose rows each hold one label has no targets of its own.
   data::Dataset train_with_targets;
   const data::Dataset* train_data = &train_set;
@@ -292,6 +308,23 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     DeviceTotals totals(setup_.device);
     double loss_sum = 0, correct = 0;  // the totals as of the last read
     int64_t seen = 0, steps = 0, steps_read = 0;
+    data::Batch batch;
+    if (resume_batches_ > 0) {
+      // A mid-epoch checkpoint: the loader's order depends only on (seed, epoch), so
+      // the batches it already trained on are drawn and dropped, and the totals pick
+      // up where they were.
+      for (int64_t i = 0; i < resume_batches_; ++i)
+        KILN_CHECK(cached ? cached_batches->next(cached_rows, multi_label ? batch.targets : batch.labels)
+                          : loader.next(batch),
+                   "resume: the checkpoint is ", resume_batches_, " batches into epoch ", epoch,
+                   ", which has only ", i, " (another data set or batch size?)");
+      steps = steps_read = resume_batches_;
+      seen = resume_seen_;
+      loss_sum = resume_loss_sum_;
+      correct = resume_correct_;
+      totals.set(loss_sum, correct);
+      resume_batches_ = 0;
+    }
     std::string status;  // the progress text: loss and accuracy as of the last read
     const auto read_totals = [&] {
       std::tie(loss_sum, correct) = totals.read();
@@ -300,7 +333,26 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       status = multi_label ? str("loss ", loss_sum / images) : str("loss ", loss_sum / images, "  acc ", correct / images);
     };
     const int64_t skipped_before = loss_scaler_ ? loss_scaler_->skipped_steps() : 0;
-    data::Batch batch;
+    int64_t last_checked_step = step_;  // the loss was finite up to here
+    // NaN/inf: the totals are read every log interval and before every checkpoint, so
+    // a non-finite loss is found within log_interval steps and never reaches a checkpoint.
+    const auto check_finite = [&] {
+      if (!std::isfinite(loss_sum)) {
+        const std::string last = setup_.run_dir.empty() ? std::string() : setup_.run_dir + "/last.safetensors";
+        KILN_FAIL("train: the training loss became ", std::isnan(loss_sum) ? "NaN" : "inf", " between step ",
+                  last_checked_step + 1, " and step ", step_, " (epoch ", epoch, "); ",
+                  !last.empty() && std::filesystem::exists(last) ? "the last good checkpoint is " + last
+                                                                 : std::string("no checkpoint was written yet"),
+                  ". Likely causes: a learning rate too high (try a smaller --lr or a warmup), f16 overflow "
+                  "(try --precision bf16), or broken input data; --on-nan skip leaves such steps out instead");
+      }
+      last_checked_step = step_;
+    };
+    const auto write_mid_epoch_checkpoint = [&] {
+      read_totals();
+      check_finite();
+      save_checkpoint(setup_.run_dir + "/last.safetensors", make_checkpoint(epoch - 1, steps, loss_sum, correct, seen));
+    };
     // Holds the previous step's copy until this step's starts: its pinned buffers go
     // back to the loader only once that copy has completed (see async_upload.h).
     AsyncUpload upload;
@@ -335,6 +387,16 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
           loss = cross_entropy(logits, labels);
         }
       }
+      if (setup_.skip_nan && !std::isfinite(loss.to(Device::cpu()).item())) {
+        // --on-nan skip: no backward and no update for this batch; the step still
+        // counts, so the data order and every later random draw stay as they were.
+        std::fprintf(stderr, "warning: step %lld of epoch %d has a non-finite loss: skipped (--on-nan skip)\n",
+                     static_cast<long long>(step_ + 1), epoch);
+        ++step_;
+        ++steps;
+        seen += n;
+        continue;
+      }
       if (loss_scaler_) {  // f16: backward of loss * scale, unscale before clipping, skip inf/nan steps
         loss_scaler_->scale(loss).backward();
         if (setup_.clip_grad_norm > 0) {
@@ -355,10 +417,21 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
         totals.add(loss, logits, labels);
       seen += n;
       ++steps;
-      if (steps % setup_.log_interval == 0) read_totals();
+      if (steps % setup_.log_interval == 0) {
+        read_totals();
+        check_finite();
+      }
       if (setup_.progress) bar.update(seen, status);
+      if (writes && stop_requested()) {
+        write_mid_epoch_checkpoint();
+        KILN_FAIL("interrupted by ", stop_requested() == SIGINT ? "SIGINT" : "SIGTERM", " after step ", step_,
+                  " (epoch ", epoch, ", batch ", steps, "); checkpoint written to ", setup_.run_dir,
+                  "/last.safetensors. Resume with the same command and --resume ", setup_.run_dir, "/last.safetensors");
+      }
+      if (writes && setup_.checkpoint_every > 0 && step_ % setup_.checkpoint_every == 0) write_mid_epoch_checkpoint();
     }
     if (steps_read != steps || totals.reads() == 0) read_totals();  // the epoch's last steps
+    check_finite();
     EpochStats s;
     s.epoch = epoch;
     for (const auto& group : optimizer_.groups()) s.lr = std::max(s.lr, group.lr);  // the head's, with stage lrs

@@ -13,6 +13,14 @@
 // the model, the optimizer state, the module counters (dropout) and the step. A run
 // resumed from the checkpoint of epoch e therefore continues exactly as the
 // uninterrupted run would have (tests/train/test_trainer.cpp checks it).
+//
+// Mid-epoch (--checkpoint-every N, or SIGINT/SIGTERM: engine/train/signals.h): the
+// checkpoint also holds how many batches of the epoch are done and the epoch's
+// running totals; the loader's order is a function of (seed, epoch), so a resumed
+// run skips those batches and continues bit-exactly (tests/cli/kill_resume.cmake
+// kills a real `kiln train` with SIGKILL and compares the final weights byte for byte).
+// A NaN or inf training loss stops the run naming the steps and the last good
+// checkpoint, unless skip_nan is set.
 #pragma once
 #include <functional>
 #include <memory>
@@ -53,6 +61,9 @@ struct TrainSetup {
   std::string run_dir;  // where logs and checkpoints go; "" writes nothing
   // enabled: train the head on the frozen backbone's cached output (plan_feature_cache)
   FeatureCachePlan feature_cache;
+  int64_t checkpoint_every = 0;  // also write last.safetensors every N steps, mid-epoch (0: at epoch ends only)
+  bool skip_nan = false;  // --on-nan skip: leave out steps whose loss is NaN/inf (one host read per step)
+                          // instead of stopping the run (docs/reliability.md)
   nlohmann::json config = nlohmann::json::object();  // saved into checkpoints, to rebuild the model
   MultiLabelSetup multi_label;  // enabled: sigmoid outputs, BCE or focal loss on the datasets' targets
 };
@@ -110,7 +121,10 @@ class Trainer {
   double best_metric() const { return best_metric_; }
 
  private:
-  Checkpoint make_checkpoint(int epoch) const;
+  // epoch: the last finished epoch; batches_done/loss_sum/correct/seen: progress into
+  // the next one (0 at an epoch's end).
+  Checkpoint make_checkpoint(int epoch, int64_t batches_done = 0, double loss_sum = 0, double correct = 0,
+                             int64_t seen = 0) const;
   bool improved(double metric) const;
   // evaluate() with the head on cached features of `dataset` (computed on first use).
   Evaluation evaluate_cached(const data::Dataset& dataset, std::optional<FrozenFeatures>& features);
@@ -121,6 +135,9 @@ class Trainer {
   TrainSetup setup_;
   int next_epoch_ = 1;
   int64_t step_ = 0;
+  int64_t resume_batches_ = 0;              // batches of next_epoch_ already trained (a mid-epoch checkpoint)
+  double resume_loss_sum_ = 0, resume_correct_ = 0;  // that epoch's running totals at the checkpoint
+  int64_t resume_seen_ = 0;
   double best_metric_ = 0;
   bool has_best_ = false;
   int epochs_without_improvement_ = 0;

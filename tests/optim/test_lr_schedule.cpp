@@ -87,11 +87,17 @@ TEST_CASE("lr schedules: the factory names bad names, keys and values") {
   test::expect_error_containing([&] { optim::make_lr_schedule("step:gamma=0.5", context); },
                                 {"step", "'step_size' is required"});
   test::expect_error_containing([&] { optim::make_lr_schedule("exponential:gamma=fast", context); },
-                                {"'gamma' needs a number", "'fast'"});
+                                {"'gamma' needs a finite number", "'fast'"});
   test::expect_error_containing([&] { optim::make_lr_schedule("cyclic:max_lr=1,mode=sawtooth", context); },
                                 {"triangular2", "'sawtooth'"});
   test::expect_error_containing([&] { optim::make_lr_schedule("cosine", context); },
                                 {"total", "run's step count"});
   test::expect_error_containing([&] { optim::make_lr_schedule("step:step_size=3,step_size=4", context); },
                                 {"'step_size' given twice"});
+}
+
+TEST_CASE("lr schedule specs: numbers beyond 2^53, inf and nan are refused before any cast to a step count") {
+  // Found by tests/fuzz/fuzz_schedule.cpp: step_size=3.3e38 was cast to int64 (undefined behaviour).
+  for (const char* spec : {"step:step_size=3.3e38", "cosine:warmup=1e300", "exponential:gamma=nan", "step:step_size=inf"})
+    test::expect_error_containing([&] { optim::make_lr_schedule(spec, {0.1, 100}); }, {"needs a finite number"});
 }

@@ -1,0 +1,42 @@
+#include "engine/train/signals.h"
+
+#include <csignal>
+
+namespace kiln::train {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;  // written by the handler, read between steps
+struct sigaction g_previous_int, g_previous_term;
+
+extern "C" void on_stop_signal(int signal) {
+  g_stop_signal = signal;
+  // One request is enough: the next SIGINT/SIGTERM takes the default action and ends
+  // the process (async-signal-safe: only sigaction and a flag).
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  sigaction(signal, &fallback, nullptr);
+}
+
+}  // namespace
+
+StopOnSignal::StopOnSignal() {
+  g_stop_signal = 0;
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, &g_previous_int);
+  sigaction(SIGTERM, &action, &g_previous_term);
+}
+
+StopOnSignal::~StopOnSignal() {
+  sigaction(SIGINT, &g_previous_int, nullptr);
+  sigaction(SIGTERM, &g_previous_term, nullptr);
+}
+
+int stop_requested() { return g_stop_signal; }
+
+void request_stop(int signal) { g_stop_signal = signal; }
+
+}  // namespace kiln::train

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Bit-exact resume after kill -9 (docs/reliability.md). Usage: kill_resume.sh KILN WORK FIXTURES
+#
+# Trains a small cnn5 on tests/fixtures/tiny_folder once without interruption, then
+# again from scratch while SIGKILLing the process at random points (at least three
+# kills that land mid-run), resuming from last.safetensors each time, and compares
+# the final last.safetensors of both byte for byte. --checkpoint-every 3 puts
+# checkpoints mid-epoch, so most kills land between two of them and the resumed run
+# must redo steps from the right loader position, totals, optimizer state and
+# dropout counters. Then SIGINT: the run must finish its step, write a checkpoint,
+# say how to resume, and the resumed run must again equal the reference.
+set -uo pipefail
+kiln=$1 work=$2 fixtures=$3
+export OMP_NUM_THREADS=1  # a few threads fighting over busy CI cores make the run erratic, not different
+rm -rf "$work" && mkdir -p "$work"
+args=(train "$fixtures/tiny_folder" --size 32 --split 8/1/1 --epochs 30 --batch-size 2 --filters 2 --filter-org same
+      --dense 4 --dropout 0.3 --augment hflip:0.5,brightness:0.2 --quiet --no-report --device cpu --workers 1
+      --cache-dir "$work/cache" --checkpoint-every 3)
+fail() { echo "kill-resume FAILED: $*"; exit 1; }
+
+start=$(date +%s%N)
+"$kiln" "${args[@]}" --run-dir "$work/reference" > "$work/reference.log" 2>&1 || fail "reference run: $(tail -5 "$work/reference.log")"
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+echo "reference run: ${elapsed_ms} ms"
+
+RANDOM=${KILN_KILL_SEED:-$$}
+kills=0 attempts=0 run="$work/killed"
+while [ $attempts -lt 40 ]; do
+  attempts=$((attempts + 1))
+  resume=()
+  [ -f "$run/last.safetensors" ] && resume=(--resume "$run/last.safetensors")
+  "$kiln" "${args[@]}" --run-dir "$run" "${resume[@]}" > "$work/attempt$attempts.log" 2>&1 &
+  pid=$!
+  if [ $kills -lt 3 ]; then
+    # A random point between 10% and 50% of the uninterrupted run's time.
+    delay_ms=$(( elapsed_ms / 10 + RANDOM % (elapsed_ms * 4 / 10 + 1) ))
+    sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+    if kill -9 "$pid" 2> /dev/null; then
+      wait "$pid" 2> /dev/null
+      kills=$((kills + 1))
+      # The checkpoint's progress (JSON inside the header's JSON, so its quotes are escaped).
+      at=$(grep -ao '\\"step\\":[0-9]*\|\\"epoch_batches_done\\":[0-9]*' "$run/last.safetensors" 2> /dev/null | tr -d '\\"' | tr '\n' ' ')
+      echo "kill $kills after ${delay_ms} ms (last checkpoint: ${at:-none})"
+      continue
+    fi
+  fi
+  wait "$pid" || fail "attempt $attempts exited with an error: $(tail -5 "$work/attempt$attempts.log")"
+  [ $kills -ge 3 ] && break
+  echo "attempt $attempts finished before its kill; starting over"
+  rm -rf "$run"
+  kills=0
+done
+[ $kills -ge 3 ] || fail "only $kills kills landed mid-run in $attempts attempts"
+cmp "$work/reference/last.safetensors" "$run/last.safetensors" ||
+  fail "final weights differ from the uninterrupted run after $kills kills"
+[ -z "$(find "$run" -name '*.tmp.*')" ] || fail "temporary files left in $run"
+echo "bit-identical after $kills kills"
+
+# SIGINT: finish the step, write a checkpoint, name how to resume.
+run="$work/interrupted"
+"$kiln" "${args[@]}" --run-dir "$run" > "$work/sigint.log" 2>&1 &
+pid=$!
+sleep "$(printf '%d.%03d' $((elapsed_ms / 3000)) $((elapsed_ms / 3 % 1000)))"
+kill -INT "$pid" 2> /dev/null || fail "the run ended before SIGINT; raise --epochs"
+wait "$pid"
+status=$?
+[ $status -ne 0 ] || fail "an interrupted run must not exit 0"
+grep -q "interrupted by SIGINT after step .* --resume $run/last.safetensors" "$work/sigint.log" ||
+  fail "no resume message: $(tail -3 "$work/sigint.log")"
+"$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" > "$work/sigint_resume.log" 2>&1 ||
+  fail "resume after SIGINT: $(tail -5 "$work/sigint_resume.log")"
+cmp "$work/reference/last.safetensors" "$run/last.safetensors" || fail "resume after SIGINT differs"
+echo "SIGINT: checkpoint written, resumed bit-identically"
+echo "kill-resume ok"
