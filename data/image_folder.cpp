@@ -1,5 +1,7 @@
 #include "data/image_folder.h"
 
+#include "data/tiny_imagenet.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -154,6 +156,7 @@ FileListing list_csv(const std::string& csv_path, bool skip_bad) {
 
 FileListing list_images(const std::string& path, bool skip_bad) {
   if (fs::is_regular_file(path) && fs::path(path).extension() == ".csv") return list_csv(path, skip_bad);
+  if (is_tiny_imagenet(path)) return list_tiny_imagenet(path);  // wnids.txt, train/, val/
   return list_image_folder(path);
 }
 

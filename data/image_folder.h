@@ -45,7 +45,9 @@ struct FileListing {
 // skip_bad, rows naming missing files are left out with a warning instead.
 FileListing list_image_folder(const std::string& root);
 FileListing list_csv(const std::string& csv_path, bool skip_bad = false);
-FileListing list_images(const std::string& path, bool skip_bad = false);  // a folder or a .csv
+// A folder, a .csv, or a Tiny-ImageNet folder (data/tiny_imagenet.h: train and the
+// official val pooled, file names prefixed "train/" and "val/").
+FileListing list_images(const std::string& path, bool skip_bad = false);
 
 // Decodes every listed file (in parallel) into (N, C, size, size). A file that cannot be
 // decoded throws naming it, or with config.skip_bad is left out and counted in `skipped`.

@@ -7,6 +7,9 @@
 //   --split 300/75/75  per-class counts; or --val 0.2 --test 0.1 ratios; or
 //   --split-file F     a split.json saved by an earlier run (same files, same roles)
 //   --test-data DIR    a separate test folder (then no test part is split off DATA)
+//   --val official     a Tiny-ImageNet folder's own val/ images are the held-out set
+//                      (never trained on); its train/ images are split into train/test
+//   --classes N|LIST   only the first N classes (or the named ones), relabelled 0..N-1
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -27,6 +30,8 @@ struct DataOptions {
   std::string cache_dir = ".cache/kiln";
   std::string split;  // "300/75/75"
   double val = 0.2, test = 0.1;
+  bool official_val = false;  // --val official
+  std::string classes;        // --classes: "" (all), "10", or "n01443537,n01629819"
   std::string split_file;
   uint64_t seed = 0;
 };
