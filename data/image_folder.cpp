@@ -1,7 +1,5 @@
 #include "data/image_folder.h"
 
-#include "data/tiny_imagenet.h"
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "data/tiny_imagenet.h"
 #include "engine/tensor/factory.h"
 
 namespace kiln::data {
