@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "data/tiny_imagenet.h"
 #include "engine/tensor/factory.h"
 
 namespace kiln::data {
@@ -99,6 +100,7 @@ FileListing list_images(const std::string& path, bool skip_bad, const CsvOptions
              "(its sub-folder); multi-label data comes as a CSV of image,labels rows");
   KILN_CHECK(csv.image_column.empty() && csv.labels_column.empty() && csv.image_root.empty(),
              "--image-column, --labels-column and --image-root are for CSV data sets; '", path, "' is not a .csv");
+  if (is_tiny_imagenet(path)) return list_tiny_imagenet(path);  // wnids.txt, train/, val/
   return list_image_folder(path);
 }
 

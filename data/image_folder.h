@@ -75,6 +75,8 @@ FileListing list_csv(const std::string& csv_path, bool skip_bad = false, const C
 // Throws naming `path` when it is not valid UTF-8: file and class names go into JSON
 // (split.json, packs, checkpoints), which holds UTF-8 only.
 void require_utf8(const std::string& path);
+// A folder, a .csv, or a Tiny-ImageNet folder (data/tiny_imagenet.h: train and the
+// official val pooled, file names prefixed "train/" and "val/").
 FileListing list_images(const std::string& path, bool skip_bad = false, const CsvOptions& csv = {});
 
 // Decodes every listed file (in parallel) into (N, C, size, size). A file that cannot be

@@ -17,6 +17,9 @@
 // its parameter's scalars itself, with the same adam_step_scalars() as the host,
 // from the step count in device memory, and returns at once when the loss
 // scaler's found_inf flag is set; optim_step_count.cu then advances the counts.
+// With an lr schedule on the device (Optimizer::set_lr_schedule) the lr is
+// base_lr * lr_schedule_factor(t) with t read from device memory too
+// (engine/optim/lr_schedule_math.h), so no launch argument changes between steps.
 #include <cmath>
 
 #include "engine/cuda/context.h"
@@ -119,7 +122,8 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, c
 // count (double), mu product (double, nadam only, else nullptr).
 template <class T>
 struct AdamMultiTensorFunctor {
-  AdamHyperparameters h;
+  AdamHyperparameters h;   // h.lr is replaced by lr.lr()
+  ScheduledLr lr;          // the host's lr, or the schedule's at the step count in device memory
   const float* found_inf;  // nullptr: never skip
 
   __device__ void operator()(void* const* addresses, int64_t begin, int64_t end,
@@ -129,7 +133,9 @@ struct AdamMultiTensorFunctor {
     // 65536-element chunk): no shared memory and no barrier needed.
     const double step = *static_cast<const double*>(addresses[5]) + 1;
     const double* mu_product = static_cast<const double*>(addresses[6]);
-    const AdamKernelScalars s = kernel_scalars(adam_step_scalars(h, step, mu_product ? *mu_product : 1.0));
+    AdamHyperparameters group = h;
+    group.lr = lr.lr();
+    const AdamKernelScalars s = kernel_scalars(adam_step_scalars(group, step, mu_product ? *mu_product : 1.0));
     T* param = static_cast<T*>(addresses[0]);
     const T* grad = static_cast<const T*>(addresses[1]);
     T* exp_avg = static_cast<T*>(addresses[2]);
@@ -144,7 +150,7 @@ void adam_multi_tensor_step(const std::vector<Tensor>& params, const std::vector
                             const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                             const std::vector<Tensor>& max_exp_avg_sqs, const std::vector<Tensor>& steps,
                             const std::vector<Tensor>& mu_products, const AdamHyperparameters& h,
-                            const Tensor& found_inf) {
+                            const ScheduledLr& lr, const Tensor& found_inf) {
   if (params.empty()) return;
   const size_t n = params.size();
   const bool nadam = h.variant == AdamVariant::nadam;
@@ -168,7 +174,7 @@ void adam_multi_tensor_step(const std::vector<Tensor>& params, const std::vector
   }
   const float* flag = found_inf.defined() ? static_cast<const float*>(found_inf.raw_data()) : nullptr;
   KILN_DISPATCH_CUDA_FLOAT(params.front().dtype(), "adam_multi_tensor_step", {
-    kiln::cuda::multi_tensor_apply<7>(lists, sizes, AdamMultiTensorFunctor<scalar_t>{h, flag}, ctx.stream(),
+    kiln::cuda::multi_tensor_apply<7>(lists, sizes, AdamMultiTensorFunctor<scalar_t>{h, lr, flag}, ctx.stream(),
                                       "adam_multi_tensor_step");
   });
   // Only now, after every block has read the old counts.

@@ -8,7 +8,10 @@
 // parameter, told on the host whether this is the first step) and
 // sgd_multi_tensor_step (one launch per chunk of a whole list, kernels/multi_tensor.cuh;
 // each block reads its parameter's step count from the device, and every block
-// returns at once when the loss scaler's found_inf flag is set).
+// returns at once when the loss scaler's found_inf flag is set). With an lr
+// schedule on the device (Optimizer::set_lr_schedule) each block also computes
+// lr = base_lr * lr_schedule_factor(t) from the schedule's step count t in device
+// memory (engine/optim/lr_schedule_math.h): no launch argument changes per step.
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/optim/optimizer.h"
@@ -65,27 +68,30 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buffer, dou
 // addresses: param, grad, momentum buffer (or nullptr), step count (double).
 template <class T>
 struct SgdMultiTensorFunctor {
-  SgdKernelScalars s;
+  SgdKernelScalars s;      // s.lr is replaced by lr.lr(), rounded to f32 as kernel_scalars() does
+  ScheduledLr lr;          // the host's lr, or the schedule's at the step count in device memory
   const float* found_inf;  // nullptr: never skip
 
   __device__ void operator()(void* const* addresses, int64_t begin, int64_t end,
                              const kiln::cuda::MultiTensorBlockInfo&) const {
     if (found_inf && *found_inf != 0.0f) return;
+    SgdKernelScalars scalars = s;
+    scalars.lr = static_cast<float>(lr.lr());  // a few dozen double flops per thread, next to a 65536-element chunk
     T* param = static_cast<T*>(addresses[0]);
     const T* grad = static_cast<const T*>(addresses[1]);
     T* buffer = static_cast<T*>(addresses[2]);
     const bool first_step = *static_cast<const double*>(addresses[3]) == 0.0;
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
-      sgd_update_element(param, grad, buffer, i, s, first_step);
+      sgd_update_element(param, grad, buffer, i, scalars, first_step);
   }
 };
 
 static void* address_of(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
 void sgd_multi_tensor_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                           const std::vector<Tensor>& momentum_buffers, const std::vector<Tensor>& steps, double lr,
-                           double momentum, double dampening, double weight_decay, bool nesterov,
-                           const Tensor& found_inf) {
+                           const std::vector<Tensor>& momentum_buffers, const std::vector<Tensor>& steps,
+                           const ScheduledLr& lr, double momentum, double dampening, double weight_decay,
+                           bool nesterov, const Tensor& found_inf) {
   if (params.empty()) return;
   KILN_CHECK(grads.size() == params.size() && steps.size() == params.size() &&
                  (momentum_buffers.empty() || momentum_buffers.size() == params.size()),
@@ -103,10 +109,10 @@ void sgd_multi_tensor_step(const std::vector<Tensor>& params, const std::vector<
     lists[3].push_back(steps[i].raw_data());
     sizes.push_back(params[i].numel());
   }
-  const SgdKernelScalars s = kernel_scalars(lr, momentum, dampening, weight_decay, nesterov);
+  const SgdKernelScalars s = kernel_scalars(lr.host_lr, momentum, dampening, weight_decay, nesterov);
   const float* flag = static_cast<const float*>(address_of(found_inf));
   KILN_DISPATCH_CUDA_FLOAT(params.front().dtype(), "sgd_multi_tensor_step", {
-    kiln::cuda::multi_tensor_apply<4>(lists, sizes, SgdMultiTensorFunctor<scalar_t>{s, flag}, ctx.stream(),
+    kiln::cuda::multi_tensor_apply<4>(lists, sizes, SgdMultiTensorFunctor<scalar_t>{s, lr, flag}, ctx.stream(),
                                       "sgd_multi_tensor_step");
   });
   // Only now, after every block has read the old counts.

@@ -5,6 +5,7 @@
 // read: the kernels look at the flag themselves.
 //   unless found_inf:  step += 1;  nadam: P = f32(P) * f32(mu_t) with t the new step
 //   count_skipped_step: skipped += (found_inf != 0)
+//   advance_lr_step:    t += 1 (the lr schedule's step, counted whether skipped or not)
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/optim/adam_math.h"
@@ -67,6 +68,17 @@ void count_skipped_step(const Tensor& found_inf, const Tensor& steps_skipped) {
   KILN_LAUNCH(1, 1, 0, ctx.stream(), count_skipped_step_kernel)(static_cast<const float*>(found_inf.raw_data()),
                                                       static_cast<double*>(steps_skipped.raw_data()));
   KILN_CHECK_LAUNCH("count_skipped_step");
+}
+
+__global__ void advance_lr_step_kernel(double* counter) { *counter += 1; }
+
+void advance_lr_step(const Tensor& counter) {
+  KILN_CHECK(counter.dtype() == DType::f64 && counter.numel() == 1 && counter.device().is_cuda(),
+             "advance_lr_step: expected a one-element f64 counter on a CUDA device, got ", counter.describe());
+  kiln::cuda::Context& ctx = kiln::cuda::context_for(counter);
+  kiln::cuda::set_device(ctx);
+  KILN_LAUNCH(1, 1, 0, ctx.stream(), advance_lr_step_kernel)(static_cast<double*>(counter.raw_data()));
+  KILN_CHECK_LAUNCH("advance_lr_step");
 }
 
 }  // namespace kiln::optim::cuda

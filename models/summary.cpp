@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <sstream>
 
 #include "engine/autograd/grad_mode.h"
@@ -24,6 +25,16 @@ int64_t conv_macs(const nn::Conv2d& conv, const Shape& input_shape) {
 void collect_modes(const nn::ModulePtr& module, std::vector<std::pair<nn::ModulePtr, bool>>& out) {
   out.emplace_back(module, module->is_training());
   for (const auto& [name, child] : module->named_children()) collect_modes(child, out);
+}
+
+// A module module_macs() counts: its calls are rows, its children (a separable
+// conv's two convs) are not.
+bool is_counted_leaf(const nn::ModulePtr& m) {
+  return std::dynamic_pointer_cast<nn::Conv2d>(m) || std::dynamic_pointer_cast<nn::SeparableConv2d>(m) ||
+         std::dynamic_pointer_cast<nn::Linear>(m) || std::dynamic_pointer_cast<nn::BatchNorm>(m) ||
+         std::dynamic_pointer_cast<nn::ActivationLayer>(m) || std::dynamic_pointer_cast<nn::MaxPool2d>(m) ||
+         std::dynamic_pointer_cast<nn::AvgPool2d>(m) || std::dynamic_pointer_cast<nn::AdaptiveAvgPool2d>(m) ||
+         std::dynamic_pointer_cast<nn::Flatten>(m) || std::dynamic_pointer_cast<nn::Dropout>(m);
 }
 
 }  // namespace
@@ -69,22 +80,15 @@ ModelSummary summarize(nn::Module& model, const Shape& input_shape, uint64_t see
   NoGradGuard no_grad;
   model.eval();
 
-  std::function<void(const std::string&, const nn::ModulePtr&)> walk = [&](const std::string& name,
-                                                                            const nn::ModulePtr& module) {
-    if (std::dynamic_pointer_cast<nn::Sequential>(module)) {
-      for (const auto& [child_name, child] : module->named_children())
-        walk(name.empty() ? child_name : name + "." + child_name, child);
-      return;
-    }
-    const Shape in_shape = x.shape();
-    x = module->forward(x);
+  const auto add_row = [&](const std::string& name, const nn::ModulePtr& module, const Shape& in_shape,
+                           const Shape& out_shape, bool count_parameters) {
     LayerSummary row;
     row.name = name.empty() ? module->type_name() : name;
     row.type = module->type_name();
-    row.output_shape = x.shape();
-    row.parameters = module->parameter_count();
-    row.trainable_parameters = module->parameter_count(true);
-    row.macs = module_macs(module, in_shape, x.shape());
+    row.output_shape = out_shape;
+    row.parameters = count_parameters ? module->parameter_count() : 0;
+    row.trainable_parameters = count_parameters ? module->parameter_count(true) : 0;
+    row.macs = module_macs(module, in_shape, out_shape);
     if (row.macs < 0) {
       summary.uncounted.push_back(row.name);
       row.macs = 0;
@@ -93,6 +97,53 @@ ModelSummary summarize(nn::Module& model, const Shape& input_shape, uint64_t see
     summary.trainable_parameters += row.trainable_parameters;
     summary.total_macs += row.macs;
     summary.layers.push_back(row);
+  };
+  // A container that is not a Sequential (a residual block, a whole ResNet) has no
+  // order of children to feed by hand: its leaves get forward hooks, the container
+  // runs once, and each leaf call becomes a row in call order, with the shapes it
+  // really saw. A leaf called twice (a shared relu) gives two rows, its parameters
+  // counted at the first.
+  const auto walk_with_hooks = [&](const std::string& name, const nn::ModulePtr& container) {
+    std::vector<nn::Module::HookHandle> handles;
+    std::vector<std::pair<std::string, nn::ModulePtr>> leaves;
+    std::function<void(const std::string&, const nn::ModulePtr&)> find_leaves = [&](const std::string& path,
+                                                                                    const nn::ModulePtr& m) {
+      const bool known = is_counted_leaf(m) || m->named_children().empty();
+      if (known && m != container) {
+        leaves.emplace_back(path, m);
+        return;
+      }
+      for (const auto& [child_name, child] : m->named_children())
+        find_leaves(path.empty() ? child_name : path + "." + child_name, child);
+    };
+    find_leaves(name, container);
+    std::map<const nn::Module*, bool> seen;
+    for (const auto& [path, leaf] : leaves) {
+      const std::string leaf_path = path;
+      const nn::ModulePtr leaf_module = leaf;
+      handles.push_back(leaf->register_forward_hook([&, leaf_path, leaf_module](nn::Module& m, const Tensor& input,
+                                                                                   const Tensor& output) {
+        add_row(leaf_path, leaf_module, input.shape(), output.shape(), !seen[&m]);
+        seen[&m] = true;
+        return Tensor();
+      }));
+    }
+    x = container->forward(x);
+  };
+  std::function<void(const std::string&, const nn::ModulePtr&)> walk = [&](const std::string& name,
+                                                                            const nn::ModulePtr& module) {
+    if (std::dynamic_pointer_cast<nn::Sequential>(module)) {
+      for (const auto& [child_name, child] : module->named_children())
+        walk(name.empty() ? child_name : name + "." + child_name, child);
+      return;
+    }
+    if (!is_counted_leaf(module) && !module->named_children().empty()) {
+      walk_with_hooks(name, module);
+      return;
+    }
+    const Shape in_shape = x.shape();
+    x = module->forward(x);
+    add_row(name, module, in_shape, x.shape(), true);
   };
   try {
     walk("", root);

@@ -15,8 +15,11 @@
 //   Linear           in * out
 //   BatchNorm, activations, pooling, Flatten, Dropout: 0. They do a few operations per
 //   element, which is small next to a conv and is not a multiply-accumulate.
-// A module type the walk does not know (a custom block that is not a Sequential) is
-// counted as 0 MACs and named in `uncounted`, and to_table() says so under the totals.
+// A container that is not a Sequential (a residual block, a whole ResNet) is run
+// once with forward hooks on its leaves: each leaf call is a row, in call order,
+// with the shapes it saw (a shared relu called twice gives two rows). A leaf type
+// the walk does not know is counted as 0 MACs and named in `uncounted`, and
+// to_table() says so under the totals.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,5 +1,6 @@
 #include "tools/data_options.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -10,6 +11,7 @@
 #include "data/mnist_idx.h"
 #include "data/pack.h"
 #include "weights/atomic_file.h"
+#include "data/tiny_imagenet.h"
 
 namespace kiln::tools {
 
@@ -28,7 +30,25 @@ void add_data_options(CLI::App* app, DataOptions& o) {
   app->add_option("--image-root", o.csv.image_root, "the folder a CSV's image paths are relative to (default: its folder)");
   app->add_option("--cache-dir", o.cache_dir, "where folders are packed once for fast epochs")->capture_default_str();
   app->add_option("--split", o.split, "per-class counts train/val/test, e.g. 300/75/75");
-  app->add_option("--val", o.val, "validation fraction per class (without --split)")->capture_default_str();
+  app->add_option_function<std::string>(
+         "--val",
+         [&o](const std::string& value) {
+           if (value == "official") {
+             o.official_val = true;
+             return;
+           }
+           size_t end = 0;
+           try {
+             o.val = std::stod(value, &end);
+           } catch (const std::exception&) {
+             end = 0;
+           }
+           KILN_CHECK(end == value.size() && end > 0 && o.val >= 0 && o.val < 1, "--val must be a fraction in ",
+                      "[0, 1) or 'official' (a Tiny-ImageNet folder's val/ images), got '", value, "'");
+         },
+         "validation fraction per class (without --split), or official: Tiny-ImageNet's val/ set")
+      ->default_str("0.2");
+  app->add_option("--classes", o.classes, "only the first N classes, or a comma-separated list of class names");
   app->add_option("--test", o.test, "test fraction per class (without --split)")->capture_default_str();
   app->add_option("--split-file", o.split_file, "reuse the split.json of an earlier run");
   app->add_option("--seed", o.seed, "seed of the split (and of the run)")->capture_default_str();
@@ -75,15 +95,66 @@ data::Dataset load_data(const DataOptions& o, const std::string& path) {
   return data::load_dataset(path, config, o.cache_dir);
 }
 
+data::Dataset restrict_classes(const data::Dataset& all, const std::string& spec) {
+  if (spec.empty()) return all;
+  std::vector<std::string> chosen;
+  if (spec.find_first_not_of("0123456789") == std::string::npos) {
+    const int64_t count = std::stoll(spec);
+    KILN_CHECK(count >= 1 && count <= all.num_classes(), "--classes ", spec, ": ", all.source, " has ",
+               all.num_classes(), " classes");
+    chosen.assign(all.class_names.begin(), all.class_names.begin() + count);
+  } else {
+    std::string list = spec + ",";
+    for (size_t start = 0, comma; (comma = list.find(',', start)) != std::string::npos; start = comma + 1) {
+      const std::string name = list.substr(start, comma - start);
+      KILN_CHECK(std::find(all.class_names.begin(), all.class_names.end(), name) != all.class_names.end(),
+                 "--classes: '", name, "' is not a class of ", all.source);
+      chosen.push_back(name);
+    }
+  }
+  KILN_CHECK(all.labels.defined() && !all.targets.defined(), "--classes needs single-label data");
+  std::vector<int64_t> new_label(all.class_names.size(), -1);
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    const auto at = std::find(all.class_names.begin(), all.class_names.end(), chosen[i]) - all.class_names.begin();
+    new_label[static_cast<size_t>(at)] = static_cast<int64_t>(i);
+  }
+  std::vector<int64_t> keep;
+  const int64_t* labels = all.labels.data<int64_t>();
+  for (int64_t i = 0; i < all.size(); ++i)
+    if (new_label[static_cast<size_t>(labels[i])] >= 0) keep.push_back(i);
+  data::Dataset out = data::subset(all, keep);
+  int64_t* out_labels = out.labels.data<int64_t>();
+  for (int64_t i = 0; i < out.size(); ++i) out_labels[i] = new_label[static_cast<size_t>(out_labels[i])];
+  out.class_names = chosen;
+  return out;
+}
+
 PreparedData prepare_data(const DataOptions& o, const std::string& run_dir) {
   PreparedData out;
   sampler_config(o);  // a bad --sampler / --repeat-threshold fails before anything is loaded or written
-  const data::Dataset all = load_data(o, o.data);
+  const data::Dataset all = restrict_classes(load_data(o, o.data), o.classes);
   KILN_CHECK(all.labelled, "'", o.data, "' has no labels column (a CSV of images to predict, like a test.csv): ",
              "train on a CSV with labels, or name its column with --labels-column");
   const bool separate_test = !o.test_data.empty() || o.data == "fashion-mnist";
+  KILN_CHECK(!o.official_val || data::is_tiny_imagenet(o.data), "--val official: ", o.data,
+             " is not a Tiny-ImageNet folder (wnids.txt, train/, val/val_annotations.txt)");
   if (!o.split_file.empty()) {
     out.split = data::load_split(o.split_file);
+  } else if (o.official_val) {
+    // val/ is held out as given; the test part, if any, comes out of train/ per class.
+    out.split = data::split_official_val(all.file_names);
+    const bool with_test = !separate_test && (o.split.empty() ? o.test > 0 : data::parse_split_counts(o.split).test_count > 0);
+    if (with_test) {
+      const data::Dataset train_part = data::subset(all, data::indices_of(all, out.split.train));
+      data::SplitSpec spec = o.split.empty() ? data::split_by_ratio(0.0, o.test) : data::parse_split_counts(o.split);
+      spec.val_count = 0;  // per-class counts: the val part is the official one
+      const data::Split inner = data::make_split(train_part, spec, o.seed);
+      out.split.train = inner.train;
+      out.split.test = inner.test;
+      out.split.mode = "official val, " + spec.describe();
+    }
+    out.split.seed = o.seed;
+    out.split.source = all.source;
   } else {
     data::SplitSpec spec = o.split.empty() ? data::split_by_ratio(o.val, separate_test ? 0.0 : o.test)
                                            : data::parse_split_counts(o.split);

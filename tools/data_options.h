@@ -11,6 +11,9 @@
 //   --image-column --labels-column --image-root   where a CSV's images and labels are
 // and, for `kiln train` only (add_sampler_options):
 //   --sampler balanced [--repeat-threshold T]     data/sampler.h
+//   --val official     a Tiny-ImageNet folder's own val/ images are the held-out set
+//                      (never trained on); its train/ images are split into train/test
+//   --classes N|LIST   only the first N classes (or the named ones), relabelled 0..N-1
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -34,6 +37,8 @@ struct DataOptions {
   std::string cache_dir = ".cache/kiln";
   std::string split;  // "300/75/75"
   double val = 0.2, test = 0.1;
+  bool official_val = false;  // --val official
+  std::string classes;        // --classes: "" (all), "10", or "n01443537,n01629819"
   std::string split_file;
   uint64_t seed = 0;
   std::string sampler = "none";  // --sampler (training only)

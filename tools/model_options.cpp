@@ -9,6 +9,9 @@
 #include "models/blocks.h"
 #include "models/cnn5.h"
 #include "models/registry.h"
+#include "models/resnet_custom.h"
+#include "models/rules.h"
+#include "models/summary.h"
 #include "weights/checkpoint.h"
 #include "weights/onnx_import.h"
 #include "weights/safetensors.h"
@@ -17,15 +20,17 @@ namespace kiln::tools {
 
 void add_model_options(CLI::App* app, ModelOptions& o) {
   std::vector<std::string> archs = models::model_names();
-  archs.insert(archs.begin(), "cnn5");
-  app->add_option("--model", o.arch, "cnn5, or a zoo model: resnet18, vgg16_bn, mobilenet_v2, ...")
+  archs.insert(archs.begin(), {"cnn5", "resnet_custom"});
+  app->add_option("--model", o.arch, "cnn5, resnet_custom, or a zoo model: resnet18, vgg16_bn, mobilenet_v2, ...")
       ->check(CLI::IsMember(archs))
       ->capture_default_str();
   add_cnn5_options(app, o.cnn5);
+  add_resnet_custom_options(app, o.resnet_custom);
   app->add_option("--pretrained", o.pretrained, "weights for a zoo model: an .onnx file, a kiln import .safetensors or a kiln train checkpoint")
       ->check(CLI::ExistingFile);
   app->add_option("--finetune", o.finetune, "all, head, or from:STAGE (e.g. from:layer3)")->capture_default_str();
   app->add_flag("--freeze-bn", o.freeze_bn, "keep batch-norm running statistics fixed while training");
+  app->add_option("--max-params", o.max_params, "refuse a model with more parameters, e.g. 26M");
 }
 
 const std::vector<double> kImageNetMean = {0.485, 0.456, 0.406}, kImageNetStd = {0.229, 0.224, 0.225};
@@ -101,6 +106,15 @@ BuiltModel build_model(const ModelOptions& o, const data::Dataset& train_set) {
     built.config = {{"arch", "cnn5"}, {"cnn5", config.to_json()}};
     built.description = config.to_string();
     pixel_statistics(train_set, built.image.mean, built.image.std);
+  } else if (o.arch == "resnet_custom") {
+    KILN_CHECK(o.pretrained.empty() && o.finetune == "all",
+               "--pretrained and --finetune are for zoo models; resnet_custom trains from scratch");
+    const models::ResNetCustomConfig config =
+        to_config(o.resnet_custom, train_set.images.shape()[1], train_set.num_classes());
+    built.module = models::make_resnet_custom(config);
+    built.config = {{"arch", "resnet_custom"}, {"resnet_custom", config.to_json()}};
+    built.description = config.to_string();
+    pixel_statistics(train_set, built.image.mean, built.image.std);  // from scratch: the data's own statistics
   } else {
     KILN_CHECK(train_set.images.shape()[1] == 3, "--model ", o.arch, " takes RGB images; the data has ",
                train_set.images.shape()[1], " channel(s) (use --channels 3)");
@@ -119,6 +133,16 @@ BuiltModel build_model(const ModelOptions& o, const data::Dataset& train_set) {
     built.config = {{"arch", o.arch}, {"num_classes", classes}, {"pretrained", o.pretrained}, {"finetune", o.finetune}};
     built.image.mean = kImageNetMean;
     built.image.std = kImageNetStd;
+  }
+  if (!o.max_params.empty()) {
+    const int64_t cap = models::parse_count(o.max_params, "--max-params");
+    const int64_t count = built.module->parameter_count();
+    if (count > cap) {
+      std::string largest;
+      for (const std::string& layer : models::largest_layers(*built.module)) largest += "\n  " + layer;
+      KILN_FAIL("--max-params ", o.max_params, ": ", built.description, " has ", models::with_thousands(count),
+                " parameters, over the cap of ", models::with_thousands(cap), "; its five largest layers:", largest);
+    }
   }
   if (o.freeze_bn)
     models::for_each_module(*built.module, [](const std::string&, nn::Module& m) {
@@ -142,6 +166,11 @@ BuiltModel build_model_from_config(const nlohmann::json& run_config) {
       built.module = models::make_cnn5(config);
       built.description = config.to_string();
       built.image.out_size = config.input_size;
+    } else if (arch == "resnet_custom") {
+      const auto config = models::ResNetCustomConfig::from_json(model.at("resnet_custom"));
+      built.module = models::make_resnet_custom(config);
+      built.description = config.to_string();
+      built.image.out_size = run_config.at("data").at("size").get<int64_t>();
     } else {
       built.module = models::make_model(arch, model.at("num_classes").get<int64_t>());
       built.description = arch;

@@ -1,6 +1,8 @@
 // The model flags of `kiln train` (and the compare/eval commands), and building the
 // model they describe for a data set:
 //   --model cnn5 [cnn5 flags]     the course's 5-block CNN from scratch
+//   --model resnet_custom [--blocks --depths --widths --stem --separable --preact]
+//                                 a configurable ResNet from scratch (models/resnet_custom.h)
 //   --model resnet18|...|vgg16_bn|mobilenet_v2 [--pretrained FILE]
 //                                 the model zoo; FILE is an ONNX file, the output of
 //                                 `kiln import`, or a `kiln train` checkpoint of the same
@@ -8,6 +10,8 @@
 //   --finetune all|head|from:STAGE  what trains: everything, only the classifier, or
 //                                 the stages from STAGE on (e.g. from:layer3 for ResNet)
 //   --freeze-bn                   batch norm keeps its running statistics (eval-mode BN)
+//   --max-params 26M              refuse to build a bigger model, naming its count and
+//                                 its five largest layers (a benchmark's parameter cap)
 // Classes and input size come from the data. cnn5 normalises with the training
 // images' per-channel mean and std; the zoo with ImageNet's, as it was pretrained.
 // build_model_from_config() rebuilds the same model from the JSON saved in a
@@ -23,15 +27,18 @@
 #include "engine/augment/augment.h"
 #include "engine/nn/module.h"
 #include "tools/cnn5_options.h"
+#include "tools/resnet_custom_options.h"
 
 namespace kiln::tools {
 
 struct ModelOptions {
   std::string arch = "cnn5";
   Cnn5Options cnn5;
+  ResNetCustomOptions resnet_custom;
   std::string pretrained;
   std::string finetune = "all";
   bool freeze_bn = false;
+  std::string max_params;  // "" (no cap), or a count such as 26M
 };
 
 void add_model_options(CLI::App* app, ModelOptions& options);

@@ -161,10 +161,16 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   cache_plan.explanation);
 
   train::Trainer trainer(model, *optimizer, [&](int64_t step) { return schedule->lr_factor(step); }, setup);
+  int64_t first_step = 0;
   if (!o.resume.empty()) {
-    trainer.resume(load_checkpoint(o.resume));
+    const Checkpoint checkpoint = load_checkpoint(o.resume);
+    trainer.resume(checkpoint);
+    first_step = checkpoint.progress.value("step", int64_t{0});
     std::printf("resumed from %s at epoch %d\n", o.resume.c_str(), trainer.next_epoch());
   }
+  // The optimizer follows the schedule itself (the fused CUDA steps read the step
+  // from device memory); the trainer's scale_lr each step sets the same lr.
+  optimizer->set_lr_schedule(schedule->params(), first_step);
   const auto start = std::chrono::steady_clock::now();
   std::vector<train::EpochStats> history;
   {

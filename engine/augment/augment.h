@@ -31,7 +31,11 @@ namespace kiln::augment {
 //   brightness:B  contrast:C  saturation:S  hue:H  gray:P  blur:SIGMA  noise:SIGMA
 //   erase:P[:AREA]  mixup:ALPHA  cutmix:ALPHA
 // "" and "none" give the identity. Errors name the bad token and list the names.
+// A preset name stands for its spec, and later tokens override its entries:
+// "tiny,mixup:0" is the tiny preset without mixup.
 AugmentSpec parse_augment_spec(const std::string& text);
+// name -> spec of every preset: "tiny" (14 transforms tuned for 64 px images).
+const std::vector<std::pair<std::string, std::string>>& augment_presets();
 std::string augment_spec_to_string(const AugmentSpec& spec);  // the canonical form, for run reports
 const std::vector<std::string>& augment_names();
 

@@ -45,7 +45,8 @@ AdamHyperparameters AdamFamily::hyperparameters(const ParamGroup& group) const {
 
 void AdamFamily::apply_step(const Tensor& found_inf) {
   const bool nadam = options_.variant == AdamVariant::nadam;
-  for (ParamGroup& group : groups_) {
+  for (size_t group_index = 0; group_index < groups_.size(); ++group_index) {
+    ParamGroup& group = groups_[group_index];
     const AdamHyperparameters h = hyperparameters(group);
     std::vector<Tensor> multi_tensor_params;
     for (Tensor& p : group.params) {
@@ -100,8 +101,9 @@ void AdamFamily::apply_step(const Tensor& found_inf) {
         steps.push_back(device_scalar(state, "step", p.device(), 0));
         if (nadam) mu_products.push_back(device_scalar(state, "mu_product", p.device(), 1));
       }
+      const ScheduledLr lr = scheduled_lr(group_index, list.front().device());
       KILN_CUDA_ONLY(cuda::adam_multi_tensor_step(list, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
-                                                  mu_products, h, found_inf));
+                                                  mu_products, h, lr, found_inf));
     }
   }
 }

@@ -53,12 +53,13 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, c
 // steps taken) and, for nadam, mu_products[i] with adam_step_scalars(); then
 // steps[i] += 1 and mu_products[i] advances. Nothing changes while *found_inf != 0
 // (found_inf may be undefined). max_exp_avg_sqs is empty without amsgrad,
-// mu_products without nadam.
+// mu_products without nadam. The lr is lr.lr() (h.lr is not read): the host's,
+// or base_lr * f(t) with t read from device memory (lr_schedule_math.h).
 void adam_multi_tensor_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                             const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                             const std::vector<Tensor>& max_exp_avg_sqs, const std::vector<Tensor>& steps,
                             const std::vector<Tensor>& mu_products, const AdamHyperparameters& h,
-                            const Tensor& found_inf);
+                            const ScheduledLr& lr, const Tensor& found_inf);
 }  // namespace cuda
 
 }  // namespace kiln::optim

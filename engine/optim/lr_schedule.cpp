@@ -2,7 +2,6 @@
 #include "engine/optim/lr_schedule.h"
 
 #include <algorithm>
-#include <cmath>
 #include <functional>
 #include <map>
 
@@ -10,77 +9,76 @@
 
 namespace kiln::optim {
 
-StepLr::StepLr(int64_t step_size, double gamma) : step_size_(step_size), gamma_(gamma) {
+StepLr::StepLr(int64_t step_size, double gamma) {
   KILN_CHECK(step_size > 0, "lr schedule step: step_size must be > 0, got ", step_size);
+  params_.kind = LrScheduleKind::step;
+  params_.period = static_cast<double>(step_size);
+  params_.gamma = gamma;
 }
-double StepLr::lr_factor(int64_t step) const { return std::pow(gamma_, static_cast<double>(step / step_size_)); }
-std::string StepLr::describe() const { return str("step(step_size=", step_size_, ", gamma=", gamma_, ")"); }
+std::string StepLr::describe() const {
+  return str("step(step_size=", static_cast<int64_t>(params_.period), ", gamma=", params_.gamma, ")");
+}
 
-MultiStepLr::MultiStepLr(std::vector<int64_t> milestones, double gamma)
-    : milestones_(std::move(milestones)), gamma_(gamma) {
-  std::sort(milestones_.begin(), milestones_.end());
-}
-double MultiStepLr::lr_factor(int64_t step) const {
-  // torch's bisect_right: a milestone at `step` already applies at `step`
-  const auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
-  return std::pow(gamma_, static_cast<double>(passed));
+MultiStepLr::MultiStepLr(std::vector<int64_t> milestones, double gamma) {
+  KILN_CHECK(milestones.size() <= static_cast<size_t>(kLrScheduleTableSize), "lr schedule multistep: at most ",
+             kLrScheduleTableSize, " milestones (they travel in the fused optimizer kernels' arguments), got ",
+             milestones.size());
+  std::sort(milestones.begin(), milestones.end());
+  params_.kind = LrScheduleKind::multistep;
+  params_.gamma = gamma;
+  params_.table_size = static_cast<int32_t>(milestones.size());
+  for (size_t i = 0; i < milestones.size(); ++i) params_.table[i] = static_cast<double>(milestones[i]);
 }
 std::string MultiStepLr::describe() const {
   std::string list;
-  for (int64_t m : milestones_) list += (list.empty() ? "" : ",") + std::to_string(m);
-  return str("multistep(milestones=", list, ", gamma=", gamma_, ")");
+  for (int i = 0; i < params_.table_size; ++i)
+    list += (list.empty() ? "" : ",") + std::to_string(static_cast<int64_t>(params_.table[i]));
+  return str("multistep(milestones=", list, ", gamma=", params_.gamma, ")");
 }
 
-double ExponentialLr::lr_factor(int64_t step) const { return std::pow(gamma_, static_cast<double>(step)); }
-std::string ExponentialLr::describe() const { return str("exponential(gamma=", gamma_, ")"); }
+ExponentialLr::ExponentialLr(double gamma) {
+  params_.kind = LrScheduleKind::exponential;
+  params_.gamma = gamma;
+}
+std::string ExponentialLr::describe() const { return str("exponential(gamma=", params_.gamma, ")"); }
 
-WarmupCosineLr::WarmupCosineLr(int64_t warmup, int64_t total, double min_factor)
-    : warmup_(warmup), total_(total), min_factor_(min_factor) {
+WarmupCosineLr::WarmupCosineLr(int64_t warmup, int64_t total, double min_factor) {
   KILN_CHECK(total > warmup && warmup >= 0, "lr schedule cosine: needs 0 <= warmup < total, got warmup=", warmup,
              ", total=", total, " (total defaults to the run's step count)");
-}
-double WarmupCosineLr::lr_factor(int64_t step) const {
-  // Warmup starts at 0: the first update is the gentlest, while the statistics
-  // of a freshly initialised network (and Adam's v) are least reliable.
-  if (step < warmup_) return static_cast<double>(step) / static_cast<double>(warmup_);
-  const double progress =
-      std::min(1.0, static_cast<double>(step - warmup_) / static_cast<double>(total_ - warmup_));
-  return min_factor_ + (1.0 - min_factor_) * 0.5 * (1.0 + std::cos(M_PI * progress));
+  params_.kind = LrScheduleKind::cosine;
+  params_.warmup = static_cast<double>(warmup);
+  params_.total = static_cast<double>(total);
+  params_.min_factor = min_factor;
 }
 std::string WarmupCosineLr::describe() const {
-  return str("cosine(warmup=", warmup_, ", total=", total_, ", min_factor=", min_factor_, ")");
+  return str("cosine(warmup=", static_cast<int64_t>(params_.warmup), ", total=", static_cast<int64_t>(params_.total),
+             ", min_factor=", params_.min_factor, ")");
 }
 
 CyclicLr::CyclicLr(CyclicMode mode, double base_lr, double max_lr, double step_size_up, double step_size_down,
-                   double gamma, double optimizer_lr)
-    : mode_(mode), base_lr_(base_lr), max_lr_(max_lr), step_size_up_(step_size_up),
-      step_size_down_(step_size_down), gamma_(gamma), optimizer_lr_(optimizer_lr) {
+                   double gamma, double optimizer_lr) {
   KILN_CHECK(step_size_up > 0 && step_size_down > 0, "lr schedule cyclic: step sizes must be > 0, got up=",
              step_size_up, ", down=", step_size_down);
   KILN_CHECK(optimizer_lr > 0, "lr schedule cyclic: the optimizer's lr must be > 0 to express lrs as factors");
-}
-double CyclicLr::lr(int64_t step) const {
-  // torch CyclicLR.get_lr with last_epoch = step
-  const double total = step_size_up_ + step_size_down_;
-  const double step_ratio = step_size_up_ / total;
-  const double s = static_cast<double>(step);
-  const double cycle = std::floor(1.0 + s / total);
-  const double x = 1.0 + s / total - cycle;  // position in the cycle, [0, 1)
-  const double scale_factor = x <= step_ratio ? x / step_ratio : (x - 1.0) / (step_ratio - 1.0);
-  const double base_height = (max_lr_ - base_lr_) * scale_factor;
-  double scale = 1.0;  // triangular
-  if (mode_ == CyclicMode::triangular2) scale = 1.0 / std::pow(2.0, cycle - 1.0);
-  if (mode_ == CyclicMode::exp_range) scale = std::pow(gamma_, s);  // per step, not per cycle
-  return base_lr_ + base_height * scale;
+  params_.kind = LrScheduleKind::cyclic;
+  params_.cyclic_mode = mode;
+  params_.low_lr = base_lr;
+  params_.high_lr = max_lr;
+  params_.period = step_size_up;
+  params_.period_down = step_size_down;
+  params_.gamma = gamma;
+  params_.optimizer_lr = optimizer_lr;
 }
 std::string CyclicLr::describe() const {
-  const char* mode = mode_ == CyclicMode::triangular ? "triangular"
-                     : mode_ == CyclicMode::triangular2 ? "triangular2" : "exp_range";
-  return str("cyclic(mode=", mode, ", base_lr=", base_lr_, ", max_lr=", max_lr_, ", step_size_up=", step_size_up_,
-             ", step_size_down=", step_size_down_, ", gamma=", gamma_, ")");
+  const CyclicMode m = params_.cyclic_mode;
+  const char* mode = m == CyclicMode::triangular ? "triangular" : m == CyclicMode::triangular2 ? "triangular2"
+                                                                                                : "exp_range";
+  return str("cyclic(mode=", mode, ", base_lr=", params_.low_lr, ", max_lr=", params_.high_lr,
+             ", step_size_up=", params_.period, ", step_size_down=", params_.period_down, ", gamma=", params_.gamma,
+             ")");
 }
 
-OneCycleLr::OneCycleLr(OneCycleOptions o, double optimizer_lr) : options_(o), optimizer_lr_(optimizer_lr) {
+OneCycleLr::OneCycleLr(OneCycleOptions o, double optimizer_lr) : options_(o) {
   KILN_CHECK(o.total_steps > 1, "lr schedule onecycle: total must be > 1, got ", o.total_steps,
              " (total defaults to the run's step count)");
   KILN_CHECK(o.pct_start > 0 && o.pct_start < 1, "lr schedule onecycle: pct_start must lie in (0, 1), got ",
@@ -89,29 +87,20 @@ OneCycleLr::OneCycleLr(OneCycleOptions o, double optimizer_lr) : options_(o), op
   const double initial_lr = o.max_lr / o.div_factor;
   const double min_lr = initial_lr / o.final_div_factor;
   const double total = static_cast<double>(o.total_steps);
-  // torch's phase boundaries, fractional end steps included
+  // torch's phase boundaries, fractional end steps included: {end_step, start_lr, end_lr}
+  std::vector<double> phases;
   if (o.three_phase) {
-    phases_ = {{o.pct_start * total - 1, initial_lr, o.max_lr},
-               {2 * o.pct_start * total - 2, o.max_lr, initial_lr},
-               {total - 1, initial_lr, min_lr}};
+    phases = {o.pct_start * total - 1, initial_lr, o.max_lr, 2 * o.pct_start * total - 2, o.max_lr, initial_lr,
+              total - 1, initial_lr, min_lr};
   } else {
-    phases_ = {{o.pct_start * total - 1, initial_lr, o.max_lr}, {total - 1, o.max_lr, min_lr}};
+    phases = {o.pct_start * total - 1, initial_lr, o.max_lr, total - 1, o.max_lr, min_lr};
   }
-}
-double OneCycleLr::lr(int64_t step) const {
-  // torch raises past total_steps; a pure function just holds the last lr
-  const double s = static_cast<double>(std::min(step, options_.total_steps - 1));
-  double start_step = 0;
-  for (size_t i = 0; i < phases_.size(); ++i) {
-    const Phase& phase = phases_[i];
-    if (s <= phase.end_step || i + 1 == phases_.size()) {
-      const double pct = (s - start_step) / (phase.end_step - start_step);
-      if (!options_.cosine_anneal) return (phase.end_lr - phase.start_lr) * pct + phase.start_lr;
-      return phase.end_lr + (phase.start_lr - phase.end_lr) / 2.0 * (std::cos(M_PI * pct) + 1);
-    }
-    start_step = phase.end_step;
-  }
-  return phases_.back().end_lr;
+  params_.kind = LrScheduleKind::onecycle;
+  params_.total = total;
+  params_.cosine_anneal = o.cosine_anneal ? 1 : 0;
+  params_.optimizer_lr = optimizer_lr;
+  params_.table_size = static_cast<int32_t>(phases.size());
+  std::copy(phases.begin(), phases.end(), params_.table);
 }
 std::string OneCycleLr::describe() const {
   const OneCycleOptions& o = options_;

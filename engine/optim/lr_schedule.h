@@ -12,19 +12,30 @@
 // as in torch); they divide by the optimizer's lr given in LrScheduleContext, so
 // `--learning-rate 0.01 --lr-schedule onecycle:max_lr=0.1` peaks at 0.1.
 // Formulas: docs/optim.md.
+//
+// The classes only fill in an LrScheduleParams; the factor itself is
+// lr_schedule_factor() of lr_schedule_math.h, the one function the fused CUDA
+// optimizer steps also call on the device (Optimizer::set_lr_schedule).
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/optim/lr_schedule_math.h"
+
 namespace kiln::optim {
 
 class LrSchedule {
  public:
   virtual ~LrSchedule() = default;
-  virtual double lr_factor(int64_t step) const = 0;
+  double lr_factor(int64_t step) const { return lr_schedule_factor(params_, static_cast<double>(step)); }
+  // The schedule as plain numbers, for Optimizer::set_lr_schedule.
+  const LrScheduleParams& params() const { return params_; }
   virtual std::string describe() const = 0;  // "cosine(warmup=500, total=10000, min_factor=0)"
+
+ protected:
+  LrScheduleParams params_;  // kind constant unless a subclass says otherwise
 };
 
 // What a schedule may need to know about the run it shapes.
@@ -36,7 +47,6 @@ struct LrScheduleContext {
 // constant: 1.
 class ConstantLr : public LrSchedule {
  public:
-  double lr_factor(int64_t) const override { return 1.0; }
   std::string describe() const override { return "constant"; }
 };
 
@@ -44,35 +54,22 @@ class ConstantLr : public LrSchedule {
 class StepLr : public LrSchedule {
  public:
   StepLr(int64_t step_size, double gamma);
-  double lr_factor(int64_t step) const override;
   std::string describe() const override;
-
- private:
-  int64_t step_size_;
-  double gamma_;
 };
 
-// torch MultiStepLR: gamma^(number of milestones <= step).
+// torch MultiStepLR: gamma^(number of milestones <= step); at most
+// kLrScheduleTableSize milestones.
 class MultiStepLr : public LrSchedule {
  public:
   MultiStepLr(std::vector<int64_t> milestones, double gamma);
-  double lr_factor(int64_t step) const override;
   std::string describe() const override;
-
- private:
-  std::vector<int64_t> milestones_;  // sorted
-  double gamma_;
 };
 
 // torch ExponentialLR: gamma^step.
 class ExponentialLr : public LrSchedule {
  public:
-  explicit ExponentialLr(double gamma) : gamma_(gamma) {}
-  double lr_factor(int64_t step) const override;
+  explicit ExponentialLr(double gamma);
   std::string describe() const override;
-
- private:
-  double gamma_;
 };
 
 // Linear warmup from 0 over `warmup` steps, then a half cosine from 1 down to
@@ -80,29 +77,17 @@ class ExponentialLr : public LrSchedule {
 class WarmupCosineLr : public LrSchedule {
  public:
   WarmupCosineLr(int64_t warmup, int64_t total, double min_factor);
-  double lr_factor(int64_t step) const override;
   std::string describe() const override;
-
- private:
-  int64_t warmup_, total_;
-  double min_factor_;
 };
 
 // torch CyclicLR (without momentum cycling): a triangle between base_lr and
 // max_lr, step_size_up steps up then step_size_down steps down; triangular2
 // halves the height every cycle, exp_range scales it by gamma^step.
-enum class CyclicMode { triangular, triangular2, exp_range };
 class CyclicLr : public LrSchedule {
  public:
   CyclicLr(CyclicMode mode, double base_lr, double max_lr, double step_size_up, double step_size_down, double gamma,
            double optimizer_lr);
-  double lr(int64_t step) const;  // the absolute lr, as torch gives it
-  double lr_factor(int64_t step) const override { return lr(step) / optimizer_lr_; }
   std::string describe() const override;
-
- private:
-  CyclicMode mode_;
-  double base_lr_, max_lr_, step_size_up_, step_size_down_, gamma_, optimizer_lr_;
 };
 
 // torch OneCycleLR (without momentum cycling): from max_lr / div_factor up to
@@ -119,18 +104,11 @@ struct OneCycleOptions {
 };
 class OneCycleLr : public LrSchedule {
  public:
-  OneCycleLr(OneCycleOptions options, double optimizer_lr);
-  double lr(int64_t step) const;  // the absolute lr; steps past the end keep the final lr
-  double lr_factor(int64_t step) const override { return lr(step) / optimizer_lr_; }
+  OneCycleLr(OneCycleOptions options, double optimizer_lr);  // steps past the end keep the final lr
   std::string describe() const override;
 
  private:
-  struct Phase {
-    double end_step, start_lr, end_lr;
-  };
   OneCycleOptions options_;
-  double optimizer_lr_;
-  std::vector<Phase> phases_;
 };
 
 // Builds a schedule from a CLI string "name" or "name:key=value,key=value". A list

@@ -18,6 +18,10 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)
 
 void Optimizer::step(const Tensor& found_inf) {
   NoGradGuard no_grad;
+  if (has_lr_schedule_) {
+    scale_lr(lr_schedule_factor(lr_schedule_, static_cast<double>(lr_step_)));  // for the host paths
+    ++lr_step_;  // a skipped step counts too, as the trainer's step does
+  }
   bool device_decides = found_inf.defined() && found_inf.device().is_cuda();
   for (const ParamGroup& g : groups_)
     for (const Tensor& p : g.params) device_decides = device_decides && goes_multi_tensor(p);
@@ -25,7 +29,10 @@ void Optimizer::step(const Tensor& found_inf) {
     KILN_CHECK(found_inf.numel() == 1 && found_inf.dtype() == DType::f32, name(),
                ".step: found_inf must be a one-element f32 tensor, got ", found_inf.describe());
     // The CPU and the per-tensor path decide here; this reads a CUDA flag once.
-    if (!device_decides && found_inf.to(Device::cpu()).item() != 0) return;
+    if (!device_decides && found_inf.to(Device::cpu()).item() != 0) {
+      advance_device_lr_steps();
+      return;
+    }
   }
   const Tensor device_flag = device_decides ? found_inf : Tensor();
   apply_step(device_flag);
@@ -35,6 +42,12 @@ void Optimizer::step(const Tensor& found_inf) {
       steps_skipped_on_device_ = scalar(0.0, {DType::f64}).to(device_flag.device());
     KILN_CUDA_ONLY(cuda::count_skipped_step(device_flag, steps_skipped_on_device_));
   }
+  advance_device_lr_steps();
+}
+
+void Optimizer::advance_device_lr_steps() {
+  // After this step's update launches, in stream order: every block has read t.
+  for (auto& entry : lr_step_on_device_) KILN_CUDA_ONLY(cuda::advance_lr_step(entry.second));
 }
 
 int64_t Optimizer::step_count() const {
@@ -85,7 +98,30 @@ void Optimizer::zero_grad() {
 }
 
 void Optimizer::scale_lr(double factor) {
-  for (size_t i = 0; i < groups_.size(); ++i) groups_[i].lr = base_lrs_[i] * factor;
+  // lr_math::mul: the same rounding as ScheduledLr::lr() on the device
+  for (size_t i = 0; i < groups_.size(); ++i) groups_[i].lr = lr_math::mul(base_lrs_[i], factor);
+}
+
+void Optimizer::set_lr_schedule(const LrScheduleParams& schedule, int64_t next_step) {
+  KILN_CHECK(next_step >= 0, name(), ".set_lr_schedule: the next step must be >= 0, got ", next_step);
+  has_lr_schedule_ = true;
+  lr_schedule_ = schedule;
+  lr_step_ = next_step;
+  lr_step_on_device_.clear();  // made again from lr_step_ where needed
+  scale_lr(lr_schedule_factor(lr_schedule_, static_cast<double>(lr_step_)));
+}
+
+ScheduledLr Optimizer::scheduled_lr(size_t group, const Device& device) {
+  ScheduledLr lr;
+  lr.host_lr = groups_.at(group).lr;
+  if (!has_lr_schedule_ || !device.is_cuda()) return lr;
+  lr.schedule = lr_schedule_;
+  lr.base_lr = base_lrs_.at(group);
+  Tensor& counter = lr_step_on_device_[device.to_string()];
+  // step() has counted this step already: the device counter starts at its t
+  if (!counter.defined()) counter = scalar(static_cast<double>(lr_step_ - 1), {DType::f64}).to(device);
+  lr.step = static_cast<const double*>(counter.raw_data());
+  return lr;
 }
 
 std::vector<Tensor> Optimizer::all_params() const {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/optim/lr_schedule_math.h"
 #include "engine/tensor/tensor.h"
 
 namespace kiln::nn {
@@ -58,6 +59,16 @@ class Optimizer {
   std::vector<ParamGroup>& groups() { return groups_; }
   // Sets every group's lr to base_lr_i * factor (what a scheduler calls each step).
   void scale_lr(double factor);
+  // From now on the optimizer schedules itself: the update of each step() uses
+  // lr_i = base_lr_i * lr_schedule_factor(schedule, t), t = next_step, next_step + 1, ...
+  // (one per call of step(), skipped ones included, as the trainer counts). The
+  // fused CUDA steps read t from a counter in device memory that a kernel advances,
+  // so their launch arguments are the same every step (what CUDA graph capture
+  // needs); the host paths compute the same lr from a host copy of t, bit for bit
+  // (lr_schedule_math.h). scale_lr() then changes nothing the update uses.
+  void set_lr_schedule(const LrScheduleParams& schedule, int64_t next_step);
+  bool has_lr_schedule() const { return has_lr_schedule_; }
+  int64_t lr_schedule_step() const { return lr_step_; }  // t of the next step()
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   // Steps taken (skipped ones not counted); reads the device's count of skipped
   // steps, so call it outside the training loop.
@@ -96,6 +107,9 @@ class Optimizer {
   // when it is there, and starts at `initial` when it is nowhere.
   double& host_scalar(ParamState& state, const std::string& name, double initial);
   Tensor device_scalar(ParamState& state, const std::string& name, const Device& device, double initial);
+  // Group g's lr for a fused multi-tensor step on `device`: read from the device's
+  // schedule counter when a schedule is set, else the group's host lr.
+  ScheduledLr scheduled_lr(size_t group, const Device& device);
 
   std::vector<ParamGroup> groups_;
   std::vector<double> base_lrs_;
@@ -105,6 +119,11 @@ class Optimizer {
   int64_t steps_ = 0;              // calls of step() that reached apply_step
   Tensor steps_skipped_on_device_;  // 0-d f64 on the device: those whose device flag was set
   bool multi_tensor_ = true;
+  bool has_lr_schedule_ = false;
+  LrScheduleParams lr_schedule_;
+  int64_t lr_step_ = 0;                           // the host's copy of t
+  std::map<std::string, Tensor> lr_step_on_device_;  // device name -> 0-d f64 counter, advanced by a kernel
+  void advance_device_lr_steps();
 };
 
 // Parameters split by (device, dtype), in first-seen order: one multi-tensor list each.
@@ -181,8 +200,10 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_bu
 // same update, the first step told by steps[i] == 0 (0-d f64 device tensors),
 // then steps[i] += 1; all skipped while *found_inf != 0 (found_inf may be undefined).
 // momentum_buffers is empty without momentum.
+// The lr is lr.lr(): the host's, or base_lr * f(t) with t read on the device.
 void sgd_multi_tensor_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                           const std::vector<Tensor>& momentum_buffers, const std::vector<Tensor>& steps, double lr,
+                           const std::vector<Tensor>& momentum_buffers, const std::vector<Tensor>& steps,
+                           const ScheduledLr& lr,
                            double momentum, double dampening, double weight_decay, bool nesterov,
                            const Tensor& found_inf);
 // What a multi-tensor step does after its update launches, once every block has
@@ -193,6 +214,11 @@ void advance_step_counts(const std::vector<Tensor>& steps, const std::vector<Ten
                          double momentum_decay, const Tensor& found_inf);
 // steps_skipped += (*found_inf != 0), on the device.
 void count_skipped_step(const Tensor& found_inf, const Tensor& steps_skipped);
+// counter += 1 on the device, unconditionally (the lr schedule's step count).
+void advance_lr_step(const Tensor& counter);
+// out[i] = f32(base_lr * lr_schedule_factor(schedule, first_step + i)) for a 1-D f32
+// device tensor out, computed as the fused steps compute it (kernels/lr_schedule.cu).
+void lr_schedule_values(const LrScheduleParams& schedule, double base_lr, int64_t first_step, const Tensor& out);
 }
 
 }  // namespace kiln::optim

@@ -25,7 +25,8 @@ SGD::SGD(std::vector<ParamGroup> groups, SgdOptions options) : Optimizer(std::mo
 }
 
 void SGD::apply_step(const Tensor& found_inf) {
-  for (ParamGroup& group : groups_) {
+  for (size_t group_index = 0; group_index < groups_.size(); ++group_index) {
+    ParamGroup& group = groups_[group_index];
     std::vector<Tensor> multi_tensor_params;
     for (Tensor& p : group.params) {
       const Tensor grad = p.grad();
@@ -77,7 +78,8 @@ void SGD::apply_step(const Tensor& found_inf) {
         }
         steps.push_back(device_scalar(state, "step", p.device(), 0));
       }
-      KILN_CUDA_ONLY(cuda::sgd_multi_tensor_step(list, grads, buffers, steps, group.lr, options_.momentum,
+      const ScheduledLr lr = scheduled_lr(group_index, list.front().device());
+      KILN_CUDA_ONLY(cuda::sgd_multi_tensor_step(list, grads, buffers, steps, lr, options_.momentum,
                                                  options_.dampening, group.weight_decay, options_.nesterov,
                                                  found_inf));
     }

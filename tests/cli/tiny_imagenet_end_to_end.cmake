@@ -1,0 +1,51 @@
+# The capped-benchmark pipeline at demo size: the shared Imagenette images laid out
+# as Tiny-ImageNet (scripts/imagenette_as_tiny_imagenet.cmake, 18 train and 6 val
+# images a class), `kiln train DIR --val official --classes 10` with a separable
+# resnet_custom under --max-params 26M and a cyclic schedule, then
+# `kiln check-rules RUN --rules tiny-imagenet` must print "all rules hold", and
+# --classes 11 must be refused naming the count.
+#
+#   cmake -DKILN=build/kiln -DSOURCE=<repo> -DWORK=dir -P this.cmake
+#
+# Prints "SKIPPED" (ctest marks the test skipped) without the shared assets.
+foreach(var KILN SOURCE WORK)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "tiny_imagenet_end_to_end.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+set(imagenette "${SOURCE}/../shared/assets/data/imagenette_96")
+if(NOT EXISTS "${imagenette}/classes.csv")
+  message("SKIPPED: ${imagenette} is not there (the shared assets, see MANIFEST.md)")
+  return()
+endif()
+file(REMOVE_RECURSE "${WORK}")
+execute_process(COMMAND "${CMAKE_COMMAND}" -DSRC=${imagenette} -DOUT=${WORK}/tiny -DTRAIN_PER_CLASS=18
+                        -DVAL_PER_CLASS=6 -P "${SOURCE}/scripts/imagenette_as_tiny_imagenet.cmake"
+                RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "the Tiny-ImageNet layout script failed (${status})")
+endif()
+set(common --val official --size 32 --device cpu --quiet --no-report --cache-dir ${WORK}/cache)
+execute_process(COMMAND "${KILN}" train ${WORK}/tiny ${common} --classes 10 --model resnet_custom --depths 1,1,1
+                        --widths 16,32,64 --separable --max-params 26M --optimizer sgd --lr 0.01
+                        --schedule cyclic:mode=triangular2,max_lr=0.1,step_size_up=3 --epochs 2 --batch-size 32
+                        --run-dir ${WORK}/run
+                RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT status EQUAL 0 OR NOT out MATCHES "test accuracy")
+  message(FATAL_ERROR "kiln train on the Tiny-ImageNet layout failed (${status}):\n${out}\n${err}")
+endif()
+file(READ "${WORK}/run/split.json" split)
+if(NOT split MATCHES "official val" OR NOT split MATCHES "\"val/images/val_0.JPEG\"")
+  message(FATAL_ERROR "split.json does not hold the official val images out:\n${split}")
+endif()
+execute_process(COMMAND "${KILN}" check-rules ${WORK}/run --rules tiny-imagenet
+                RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT status EQUAL 0 OR NOT out MATCHES "all rules hold")
+  message(FATAL_ERROR "kiln check-rules did not pass the run (${status}):\n${out}\n${err}")
+endif()
+execute_process(COMMAND "${KILN}" train ${WORK}/tiny ${common} --classes 11 --epochs 0 --run-dir ${WORK}/run11
+                RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(status EQUAL 0 OR NOT err MATCHES "--classes 11: .* has 10 classes")
+  message(FATAL_ERROR "--classes 11 was not refused as expected (${status}):\n${out}\n${err}")
+endif()
+message("tiny-imagenet end to end ok")
