@@ -9,7 +9,10 @@
 #                   the emulated GPU (threads of a block in forward order), then the GPU
 #                   tests again with the threads in a seeded random order;
 #   build-asan/     the same backend under AddressSanitizer + UndefinedBehaviorSanitizer:
-#                   the GPU tests (threads in reverse order) and the emulator's own tests.
+#                   the GPU tests (threads in reverse order) and the emulator's own tests;
+#   build-fuzz/     clang, ASan + UBSan, CPU only: every libFuzzer target over its seed
+#                   corpus and regression files, then a few seconds of fuzzing each
+#                   (make fuzz-ci; docs/reliability.md).
 # The GPU passes run the doctest binary with -ts=gpu (the doctest suite), one OpenMP
 # thread: the emulated cuDNN's small GEMMs lose more to OpenMP barriers than they gain.
 KILN_CUDA ?= AUTO
@@ -29,7 +32,7 @@ build: setup
 	cmake -S . -B $(BUILD) -DKILN_CUDA=$(KILN_CUDA) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: test-emulate test-asan
+test: test-emulate test-asan fuzz-ci
 
 test-emulate: setup
 	cmake -S . -B $(EMULATE_BUILD) -DKILN_CUDA=EMULATE -DCMAKE_BUILD_TYPE=Release

@@ -3,11 +3,13 @@
 # apt-get; otherwise it prints the exact apt-get line to run.
 #   scripts/setup.sh          build and test dependencies, Fashion-MNIST
 #                             (dataset-fashion-mnist, read by the demo and by a test),
-#                             and chromium (headless, renders report.html in a test)
+#                             chromium (headless, renders report.html in a test),
+#                             and clang with its runtime (libFuzzer: make fuzz-ci)
 set -euo pipefail
 packages=(cmake g++ make libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev zlib1g-dev
           dataset-fashion-mnist   # Fashion-MNIST: the demo and the CPU training test
-          chromium)               # headless browser: the end-to-end test of report.html
+          chromium                # headless browser: the end-to-end test of report.html
+          clang libclang-rt-14-dev)  # libFuzzer + sanitizers: the fuzz targets (make fuzz-ci)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -98,8 +98,10 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   auto schedule = optim::make_lr_schedule(o.schedule, schedule_context);
 
   // The frozen-feature cache: the plan probes the model (one image) and says what it
-  // caches or why it cannot; zoo models' head is their last stage.
-  const std::string head = o.model.arch == "cnn5" ? "" : models::stage_names(o.model.arch).back();
+  // caches or why it cannot; zoo models' head is their last stage. cnn5 and
+  // resnet_custom train from scratch (nothing frozen), so they have nothing to cache.
+  const bool zoo_model = o.model.arch != "cnn5" && o.model.arch != "resnet_custom";
+  const std::string head = zoo_model ? models::stage_names(o.model.arch).back() : "";
   train::FeatureCachePlan cache_plan;
   if (o.feature_cache == "off") {
     cache_plan.explanation = "off: --feature-cache off";

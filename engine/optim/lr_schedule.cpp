@@ -2,6 +2,7 @@
 #include "engine/optim/lr_schedule.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 

@@ -44,7 +44,7 @@ cp -r data text_jpg && echo "not an image" > text_jpg/dark/note.jpg
 mkdir -p bomb/a bomb/b && cp data/dark/0.png bomb/b/
 printf '\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x4e\x20\x00\x00\x4e\x20\x08\x00\x00\x00\x00\x00\x00\x00\x00' > bomb/a/big.png
 mkdir -p "utf8_"$'\xff'"/a" "utf8_"$'\xff'"/b" && cp data/dark/0.png "utf8_"$'\xff'"/a/" && cp data/light/0.png "utf8_"$'\xff'"/b/"
-printf 'image,label,extra\ndark/0.png,dark,1\n' > data/three_columns.csv
+printf 'image,label,extra\ndark/0.png,dark\n' > data/three_columns.csv
 printf 'image,label\ndark/0.png,dark\ndark/missing.png,dark\n' > data/missing.csv
 : > data/empty.csv; printf 'image,label\n' > data/header_only.csv
 printf 'image,label\ndark/0.png,\n' > data/empty_label.csv
@@ -108,11 +108,11 @@ check png_decompression_bomb 1 "big.png.*20000x20000.*decompression-bomb" --out 
 check png_bomb_skip_bad 0 "warning: skipping.*big.png" -- $K pack bomb --size 8 --skip-bad -o k3.kpack
 check preview_empty_folder 1 "no .jpg/.jpeg/.png/.bmp images under 'emptydir'" --out prev.png -- $K augment-preview emptydir -o prev.png
 # CSV
-check csv_three_columns 1 "three_columns.csv' line 2: expected" -- $K pack data/three_columns.csv --size 8 -o k4.kpack
-check csv_missing_image 1 "missing.csv' line 3: image file .*missing.png' does not exist" -- $K pack data/missing.csv --size 8 -o k5.kpack
-check csv_empty 1 "empty.csv' lists no images" -- $K pack data/empty.csv --size 8 -o k6.kpack
+check csv_three_columns 1 "three_columns.csv' row 2 \\(line 2\\): 2 column\\(s\\), expected 3" -- $K pack data/three_columns.csv --size 8 -o k4.kpack
+check csv_missing_image 1 "missing.csv' row 3 \\(line 3\\), column 1: image file .*missing.png' does not exist" -- $K pack data/missing.csv --size 8 -o k5.kpack
+check csv_empty 1 "empty.csv' is empty" -- $K pack data/empty.csv --size 8 -o k6.kpack
 check csv_header_only 1 "header_only.csv' lists no images" -- $K pack data/header_only.csv --size 8 -o k7.kpack
-check csv_empty_label 1 "empty_label.csv' line 2" -- $K pack data/empty_label.csv --size 8 -o k8.kpack
+check csv_empty_label 1 "empty_label.csv' row 2 \\(line 2\\), column 2 \\('label'\\): no label" -- $K pack data/empty_label.csv --size 8 -o k8.kpack
 # folders and paths
 check folder_empty 1 "emptydir.*no class sub-folders" --out r8/last.safetensors -- $K train emptydir --epochs 1 "${small[@]}" --run-dir r8
 check folder_empty_class 1 "empty class folder .*noclass/a" -- $K pack noclass --size 8 -o k9.kpack

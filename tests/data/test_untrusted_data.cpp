@@ -160,7 +160,7 @@ TEST_CASE("untrusted csv: an image name too long for the file system is a missin
   // Found by tests/fuzz/fuzz_csv.cpp: std::filesystem::is_regular_file threw ENAMETOOLONG.
   test::TempDir dir("untrusted_csv");
   test::write_text(dir / "long.csv", "image,label\n" + std::string(5000, 'x') + ".png,a\n");
-  test::expect_error_containing([&] { data::list_csv(dir / "long.csv"); }, {"long.csv' line 2", "does not exist"});
+  test::expect_error_containing([&] { data::list_csv(dir / "long.csv"); }, {"long.csv' row 2", "does not exist"});
 }
 
 TEST_CASE("untrusted images: a PNG chunk declaring more bytes than the file holds is refused before stb allocates them") {
