@@ -45,6 +45,12 @@ void Optimizer::step(const Tensor& found_inf) {
   advance_device_lr_steps();
 }
 
+void Optimizer::skip_step() {
+  if (!has_lr_schedule_) return;
+  ++lr_step_;
+  advance_device_lr_steps();
+}
+
 void Optimizer::advance_device_lr_steps() {
   // After this step's update launches, in stream order: every block has read t.
   for (auto& entry : lr_step_on_device_) KILN_CUDA_ONLY(cuda::advance_lr_step(entry.second));

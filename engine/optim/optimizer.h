@@ -67,6 +67,10 @@ class Optimizer {
   // needs); the host paths compute the same lr from a host copy of t, bit for bit
   // (lr_schedule_math.h). scale_lr() then changes nothing the update uses.
   void set_lr_schedule(const LrScheduleParams& schedule, int64_t next_step);
+  // A step the trainer leaves out without calling step() (--on-nan skip): no update,
+  // but the schedule moves on by one, on the host and on the device, so that t stays
+  // the trainer's step count.
+  void skip_step();
   bool has_lr_schedule() const { return has_lr_schedule_; }
   int64_t lr_schedule_step() const { return lr_step_; }  // t of the next step()
   const std::vector<double>& base_lrs() const { return base_lrs_; }

@@ -392,6 +392,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
         // counts, so the data order and every later random draw stay as they were.
         std::fprintf(stderr, "warning: step %lld of epoch %d has a non-finite loss: skipped (--on-nan skip)\n",
                      static_cast<long long>(step_ + 1), epoch);
+        optimizer_.skip_step();  // the LR schedule (host and device) still moves on by one
         ++step_;
         ++steps;
         seen += n;

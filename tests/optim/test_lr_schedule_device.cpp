@@ -178,6 +178,11 @@ TEST_CASE("lr schedules: the fused SGD and Adam steps read the schedule's step f
     single->set_multi_tensor(false);
     single->set_lr_schedule(schedule->params(), 0);
     for (int64_t step = 0; step < 14; ++step) {
+      if (step == 9) {  // the trainer leaves step 9 out (--on-nan skip): no step(), the schedule moves on
+        on_device->skip_step();
+        single->skip_step();
+        continue;
+      }
       // step 6 is skipped (found_inf): it changes nothing but still advances the schedule
       const Tensor found_inf = scalar(step == 6 ? 1.0f : 0.0f, {DType::f32}).to(Device::cuda(0));
       on_device->step(found_inf);
@@ -186,7 +191,7 @@ TEST_CASE("lr schedules: the fused SGD and Adam steps read the schedule's step f
       single->step(found_inf);
     }
     CHECK(on_device->lr_schedule_step() == 14);
-    CHECK(on_device->step_count() == 13);
+    CHECK(on_device->step_count() == 12);
     CHECK(same_bits(values_of(device_params), values_of(host_params)));
     // The per-tensor Adam computes its bias corrections with the host's pow(); SGD
     // has none, so there the two paths are the same bits too.
