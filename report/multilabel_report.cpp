@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "report/charts.h"
 #include "report/html.h"
@@ -12,6 +13,24 @@
 
 namespace kiln::report {
 namespace {
+
+// A line or a bar series with the chart's default colour (the aggregate's other
+// fields keep their defaults).
+Series series(std::string label, std::vector<double> x, std::vector<double> y, bool dashed = false) {
+  Series s;
+  s.label = std::move(label);
+  s.x = std::move(x);
+  s.y = std::move(y);
+  s.dashed = dashed;
+  return s;
+}
+
+BarSeries bars(std::string label, std::vector<double> values) {
+  BarSeries b;
+  b.label = std::move(label);
+  b.values = std::move(values);
+  return b;
+}
 
 constexpr Rgb kGrey{130, 130, 130};
 
@@ -128,8 +147,8 @@ std::string write_multilabel_report(const MultilabelReportInputs& in) {
   loss_options.title = "Loss per epoch";
   loss_options.x_label = "epoch";
   loss_options.y_label = "loss (mean over images x classes)";
-  Series val_loss{"validation", e.epoch, e.val_loss, true};
-  figures.push_back({"loss", line_chart({Series{"train", e.epoch, e.train_loss}, val_loss}, loss_options)});
+  Series val_loss = series("validation", e.epoch, e.val_loss, true);
+  figures.push_back({"loss", line_chart({series("train", e.epoch, e.train_loss), val_loss}, loss_options)});
   ChartOptions metric_options;
   metric_options.title = "Validation mAP and F1 per epoch";
   metric_options.x_label = "epoch";
@@ -137,8 +156,8 @@ std::string write_multilabel_report(const MultilabelReportInputs& in) {
   metric_options.y_min = 0;
   metric_options.y_max = 1;
   figures.push_back({"validation_metrics",
-                     line_chart({Series{"mAP", e.epoch, e.val_map}, Series{"F1 micro", e.epoch, e.val_f1_micro},
-                                 Series{"F1 macro", e.epoch, e.val_f1_macro}},
+                     line_chart({series("mAP", e.epoch, e.val_map), series("F1 micro", e.epoch, e.val_f1_micro),
+                                 series("F1 macro", e.epoch, e.val_f1_macro)},
                                 metric_options)});
   html += section_start("curves", "Training") + figure_html(figures[0].second, FigureEmbed::svg) +
           figure_html(figures[1].second, FigureEmbed::svg,
@@ -160,8 +179,8 @@ std::string write_multilabel_report(const MultilabelReportInputs& in) {
         positives[n] = in.test_targets[n * K + k];
       }
       const metrics::PrecisionRecallCurve pr = metrics::precision_recall_curve(scores, positives);
-      Series s{in.class_names[k] + " (AP " + format_fixed(test.per_class[k].average_precision, 2) + ")", pr.recall,
-               pr.precision};
+      Series s = series(in.class_names[k] + " (AP " + format_fixed(test.per_class[k].average_precision, 2) + ")",
+                        pr.recall, pr.precision);
       s.line_width = 1.5;
       curves.push_back(s);
     }
@@ -171,7 +190,7 @@ std::string write_multilabel_report(const MultilabelReportInputs& in) {
     bar_options.y_min = 0;
     bar_options.y_max = 1;
     bar_options.width = std::max(640, static_cast<int>(60 * K));
-    figures.push_back({"per_class", bar_chart(in.class_names, {BarSeries{"F1", f1s}, BarSeries{"AP", aps}},
+    figures.push_back({"per_class", bar_chart(in.class_names, {bars("F1", f1s), bars("AP", aps)},
                                               bar_options)});
     ChartOptions pr_options;
     pr_options.title = "Precision-recall curves (test)";
