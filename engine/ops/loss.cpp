@@ -40,6 +40,16 @@ void check_labels_in_range(const Tensor& target, int64_t K, const Tensor& logits
                " is out of range for ", K, " classes (logits ", logits.shape(), ")");
 }
 
+// The binary losses (BCE, focal) take logits and same-shape float targets (multi-hot).
+void check_binary_loss_inputs(const char* op, const Tensor& logits, const Tensor& target) {
+  check_defined(op, "logits", logits);
+  check_defined(op, "target", target);
+  check_dtype_supported(op, logits);
+  check_floating(op, "target", target);
+  KILN_CHECK(target.shape() == logits.shape(), op, ": target must have the shape of logits ", logits.shape(),
+             ", got ", target.shape());
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- cross_entropy
@@ -126,12 +136,7 @@ Tensor cross_entropy_backward(const Tensor& logits, const Tensor& target, const 
 // ---------------------------------------------------------------- binary_cross_entropy_with_logits
 Tensor binary_cross_entropy_with_logits(const Tensor& logits_in, const Tensor& target_in, const BceOptions& options) {
   const char* op = "binary_cross_entropy_with_logits";
-  check_defined(op, "logits", logits_in);
-  check_defined(op, "target", target_in);
-  check_dtype_supported(op, logits_in);
-  check_floating(op, "target", target_in);
-  KILN_CHECK(target_in.shape() == logits_in.shape(), op, ": target must have the shape of logits ",
-             logits_in.shape(), ", got ", target_in.shape());
+  check_binary_loss_inputs(op, logits_in, target_in);
   KILN_CHECK(logits_in.dim() >= 1, op, ": logits must have at least one dimension, got shape ", logits_in.shape());
   check_same_device(op, {logits_in, target_in, options.pos_weight});
   const int64_t K = logits_in.size(-1);
@@ -193,12 +198,7 @@ Tensor binary_cross_entropy_with_logits_backward(const Tensor& logits, const Ten
 // ---------------------------------------------------------------- sigmoid_focal_loss
 Tensor sigmoid_focal_loss(const Tensor& logits_in, const Tensor& target_in, const FocalOptions& options) {
   const char* op = "sigmoid_focal_loss";
-  check_defined(op, "logits", logits_in);
-  check_defined(op, "target", target_in);
-  check_dtype_supported(op, logits_in);
-  check_floating(op, "target", target_in);
-  KILN_CHECK(target_in.shape() == logits_in.shape(), op, ": target must have the shape of logits ",
-             logits_in.shape(), ", got ", target_in.shape());
+  check_binary_loss_inputs(op, logits_in, target_in);
   check_same_device(op, {logits_in, target_in});
   KILN_CHECK(options.gamma >= 0, op, ": gamma must be >= 0, got ", options.gamma);
   KILN_CHECK(options.alpha <= 1, op, ": alpha must be in [0, 1] (or negative for none), got ", options.alpha);
