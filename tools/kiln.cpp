@@ -43,6 +43,12 @@ int main(int argc, char** argv) {
   try {
     for (const kiln::tools::Command& command : kiln::tools::commands())
       if (app.got_subcommand(command.name)) return command.run();
+  } catch (const kiln::OutOfMemoryError& e) {
+    std::fprintf(stderr,
+                 "kiln: error: %s\n  try a smaller --batch-size (or --size); on a GPU, --precision bf16 halves "
+                 "the activations. Files written so far are complete: kiln writes each one atomically.\n",
+                 e.what());
+    return 1;
   } catch (const kiln::Error& e) {
     std::fprintf(stderr, "kiln: error: %s\n", e.what());
     return 1;

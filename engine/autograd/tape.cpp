@@ -103,7 +103,12 @@ void run_backward(const Tensor& root, const Tensor& grad_output) {
                "' a second time: its saved tensors were freed by the first backward");
     std::vector<bool> mask;
     for (const auto& meta : node->inputs) mask.push_back(meta != nullptr);
-    std::vector<Tensor> grads = node->backward(grad, mask);
+    std::vector<Tensor> grads;
+    try {
+      grads = node->backward(grad, mask);
+    } catch (const OutOfMemoryError& e) {
+      throw e.in_backward(str("the backward of '", node->op, "' (gradient ", grad.shape(), ")"));
+    }
     node->backward = nullptr;  // free the saved tensors now
     KILN_CHECK(grads.size() == node->inputs.size(), "backward of '", node->op, "' returned ", grads.size(),
                " gradients for ", node->inputs.size(), " inputs");

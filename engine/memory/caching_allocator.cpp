@@ -1,6 +1,7 @@
 #include "engine/memory/caching_allocator.h"
 
 #include <cstdio>
+#include <string>
 
 #include "engine/core/check.h"
 
@@ -36,6 +37,15 @@ void expose(void* ptr, size_t bytes, size_t block_size) {
   KILN_POISON(static_cast<char*>(ptr) + bytes, block_size - bytes);
 }
 
+// "1.5 MiB (1572864 bytes)": readable, and exact for whoever compares with nvidia-smi.
+template <class Bytes>
+std::string megabytes(Bytes bytes) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f MiB (%lld bytes)", static_cast<double>(bytes) / (1 << 20),
+                static_cast<long long>(bytes));
+  return text;
+}
+
 }  // namespace
 
 CachingAllocator::~CachingAllocator() {
@@ -65,9 +75,12 @@ void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
     release_cache_locked();
     ptr = raw_.raw_allocate(rounded);
   }
-  KILN_CHECK(ptr, "out of memory on ", raw_.device().to_string(), ": could not allocate ", bytes,
-             " bytes (", stats_.bytes_in_use, " bytes in use by tensors, ", stats_.bytes_reserved,
-             " reserved; peak ", stats_.peak_bytes_in_use, ")");
+  if (!ptr)
+    throw OutOfMemoryError(str("out of memory on ", raw_.device().to_string(), ": could not allocate ",
+                               megabytes(bytes), " (", megabytes(stats_.bytes_in_use), " in use by tensors, ",
+                               megabytes(stats_.bytes_reserved), " reserved by kiln's cache, peak ",
+                               megabytes(stats_.peak_bytes_in_use), ")"),
+                           __FILE__, __LINE__);
   ++stats_.system_allocations;
   expose(ptr, bytes, rounded);
   blocks_[ptr] = Block{rounded, stream};

@@ -7,7 +7,17 @@
 namespace kiln::nn {
 
 Tensor Module::forward(const Tensor& x) {
-  Tensor y = forward_impl(x);
+  Tensor y;
+  try {
+    y = forward_impl(x);
+  } catch (const OutOfMemoryError& e) {
+    // Name where memory ran out (engine/core/error.h): the innermost module says what
+    // it is and what it was given; each parent prepends the child's name.
+    if (!e.innermost_module()) throw e.in_module(this, str("(", type_name(), ", input ", x.shape(), ")"));
+    for (const auto& [name, child] : children_)
+      if (child.get() == e.innermost_module()) throw e.in_parent(this, name);
+    throw;  // reached through a module that is not our direct child (a shared layer): keep the path
+  }
   if (forward_hooks_->hooks.empty()) return y;
   // A copy: a hook may remove itself (or others) while we walk the list.
   const auto hooks = forward_hooks_->hooks;

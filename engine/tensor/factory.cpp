@@ -20,7 +20,11 @@ Tensor empty(const Shape& shape, TensorOptions options) {
   const size_t bytes = static_cast<size_t>(shape.numel() * size_of(options.dtype));
   try {
     impl->storage = std::make_shared<Storage>(bytes, allocator_for(options.device));
-  } catch (const Error& e) {  // say what the memory was for
+  } catch (const OutOfMemoryError& e) {  // say what the memory was for; the layers above say where
+    throw OutOfMemoryError(str(e.request(), "; while allocating a ", dtype_name(options.dtype), " ", shape,
+                               " tensor"),
+                           __FILE__, __LINE__);
+  } catch (const Error& e) {
     KILN_FAIL(e.message(), "; while allocating a ", dtype_name(options.dtype), " ", shape, " tensor on ",
               options.device.to_string());
   }

@@ -88,3 +88,27 @@ TEST_CASE("caching allocator: out of memory frees the cache, retries, then names
   test::expect_error_containing([&] { cache.allocate(5 << 20); }, {"out of memory", "cuda:7", "5242880 bytes"});
   cache.deallocate(b, 9 << 20);
 }
+
+TEST_CASE("caching allocator: out of memory is an OutOfMemoryError, so the layers above can say where") {
+  CountingRaw raw;
+  raw.limit = 1 << 20;
+  CachingAllocator cache(raw);
+  CHECK_THROWS_AS(cache.allocate(2 << 20), OutOfMemoryError);
+  try {
+    cache.allocate(2 << 20);
+  } catch (const OutOfMemoryError& e) {
+    CHECK(e.request().find("2.0 MiB (2097152 bytes)") != std::string::npos);
+    CHECK(e.module_path().empty());
+    // The path is built from the inside out: the innermost module, then each parent.
+    int conv = 0, block = 0, net = 0;
+    const OutOfMemoryError located = e.in_module(&conv, "(Conv2d, input (2, 8, 4, 4))")
+                                         .in_parent(&block, "conv1")
+                                         .in_parent(&net, "layer3");
+    CHECK(located.module_path() == "layer3.conv1");
+    CHECK(located.innermost_module() == &net);
+    CHECK(located.message().find("in the forward of layer3.conv1 (Conv2d, input (2, 8, 4, 4))") !=
+          std::string::npos);
+    const OutOfMemoryError backward = e.in_backward("the backward of 'conv2d' (gradient (2, 8, 4, 4))");
+    CHECK(backward.message().find("in the backward of 'conv2d'") != std::string::npos);
+  }
+}
