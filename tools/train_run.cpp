@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 
 #include "engine/augment/augment.h"
 #include "engine/core/backend_info.h"
@@ -19,6 +20,7 @@
 #include "engine/train/run_lock.h"
 #include "engine/train/signals.h"
 #include "models/registry.h"
+#include "tools/resume_check.h"
 #include "tools/train_multilabel.h"
 #include "tools/train_report.h"
 #include "weights/atomic_file.h"
@@ -153,21 +155,28 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"monitor", o.monitor},
                   {"patience", o.patience},
                   {"seed", o.data.seed},
+                  {"sampler", {{"kind", data::sampler_name(setup.sampler.kind)},
+                               {"repeat_threshold", setup.sampler.repeat_threshold}}},
                   {"feature_cache", o.feature_cache},
                   {"device", device.to_string()},
                   {"kiln", kVersion}};
   setup.multi_label = multi_label;
   if (multi_label.enabled) setup.config["multi_label"] = multi_label.to_json();
+  std::optional<Checkpoint> checkpoint;  // read before config.json is rewritten, to compare the flags
+  if (!o.resume.empty()) {
+    checkpoint = load_checkpoint(o.resume);
+    const std::string note = check_resume_matches(checkpoint->config, setup.config, o.resume);
+    if (!note.empty()) std::printf("%s\n", note.c_str());
+  }
   write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });
   record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty(),
                   cache_plan.explanation);
 
   train::Trainer trainer(model, *optimizer, [&](int64_t step) { return schedule->lr_factor(step); }, setup);
   int64_t first_step = 0;
-  if (!o.resume.empty()) {
-    const Checkpoint checkpoint = load_checkpoint(o.resume);
-    trainer.resume(checkpoint);
-    first_step = checkpoint.progress.value("step", int64_t{0});
+  if (checkpoint) {
+    trainer.resume(*checkpoint);
+    first_step = checkpoint->progress.value("step", int64_t{0});
     std::printf("resumed from %s at epoch %d\n", o.resume.c_str(), trainer.next_epoch());
   }
   // The optimizer follows the schedule itself (the fused CUDA steps read the step

@@ -91,9 +91,11 @@ check ckpt_wrapping_size 1 "wrap.safetensors.*byte size beyond int64" -- $K eval
 check ckpt_not_a_checkpoint 1 "plain.safetensors.*not a kiln checkpoint" -- $K eval plain.safetensors data
 check ckpt_truncated_predict 1 "trunc.safetensors" --out p2.csv -- $K predict trunc.safetensors data/dark/0.png -o p2.csv
 check ckpt_truncated_resume 1 "trunc.safetensors" -- $K train data --split 8/1/1 --epochs 2 "${small[@]}" --resume trunc.safetensors --run-dir r2
-check ckpt_other_architecture 1 "load_state_dict: the state has no value for conv1.weight" -- $K train data --split 8/1/1 --epochs 2 "${small[@]}" --model resnet18 --resume "$ckpt" --run-dir r3
+check ckpt_other_architecture 1 "--resume: .*last.safetensors was trained with model.arch = \"cnn5\", this run has \"resnet18\"" -- $K train data --split 8/1/1 --epochs 2 "${small[@]}" --model resnet18 --resume "$ckpt" --run-dir r3
 check ckpt_other_data_set 1 "split: file 'dark/0.png' is not in dataset .*three" -- $K eval "$ckpt" three
-check ckpt_other_classes_resume 1 "head.out.weight. has shape \\(2, 4\\) in the state, but the model expects \\(3, 4\\)" -- $K train three --split 2/1/1 --epochs 2 "${small[@]}" --resume "$ckpt" --run-dir r4
+check ckpt_other_classes_resume 1 "--resume: .*last.safetensors was trained with model.cnn5.num_classes = 2, this run has 3" -- $K train three --split 2/1/1 --epochs 2 "${small[@]}" --resume "$ckpt" --run-dir r4
+check resume_other_sampler 1 "--resume: .*last.safetensors was trained with sampler.kind = \"none\", this run has \"balanced\" \(set by --sampler" -- $K train data --split 8/1/1 --epochs 2 "${small[@]}" --sampler balanced --resume "$ckpt" --run-dir r4s
+check resume_other_augment 1 "--resume: .*was trained with augment = .*this run has .*hflip" -- $K train data --split 8/1/1 --epochs 2 "${small[@]}" --augment hflip:0.5 --resume "$ckpt" --run-dir r4a
 check ckpt_truncated_export 1 "trunc.safetensors" --out e1.onnx -- $K export-onnx trunc.safetensors -o e1.onnx
 # kpack
 check kpack_truncated_train 1 "trunc.kpack.*truncated" --out r5/last.safetensors -- $K train trunc.kpack --split 4/1/1 --epochs 1 "${small[@]}" --run-dir r5
