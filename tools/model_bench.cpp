@@ -14,6 +14,7 @@
 #include "engine/optim/lr_schedule.h"
 #include "engine/train/cuda_graph_step.h"
 #include "engine/train/precision.h"
+#include "engine/train/trainer.h"
 #include "models/cnn5.h"
 #include "models/registry.h"
 
@@ -66,6 +67,9 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& config) {
     KILN_CHECK(config.warmup >= 3, "bench: --cuda-graph needs --warmup 3 or more (2 eager steps, then the capture), got ",
                config.warmup);
     optimizer.set_lr_schedule(optim::ConstantLr().params(), 0);  // the lr read on the device: no host argument
+    train::TrainSetup setup;  // what kiln train would refuse is refused here too (dropout, a CPU device)
+    setup.device = config.device;
+    train::check_cuda_graph_setup(setup, *model, optimizer);
     graph_step = std::make_unique<train::CudaGraphStep>(config.device, 2);
   }
   auto eager_step = [&](const Tensor& batch_images, const Tensor& batch_labels) {

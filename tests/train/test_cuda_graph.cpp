@@ -263,3 +263,39 @@ TEST_CASE("cuda graph: options that need the host every step are refused by name
   CHECK_THROWS_WITH_AS(train::check_cuda_graph_setup(setup, *with_dropout, sgd2), doctest::Contains("dropout"), Error);
   CHECK_THROWS_WITH_AS(train::check_cuda_graph_setup(setup, *with_dropout, sgd2), doctest::Contains("module 5"), Error);
 }
+
+TEST_CASE("cuda graph: a set smaller than one batch is one short batch per epoch, captured at the third epoch" *
+          doctest::test_suite("gpu")) {
+  if (test::skip_without_gpu("cuda graph short batch")) return;
+  // 12 images, batches of 16: the loader keeps the short batch (a set of one batch is
+  // not dropped), so each epoch is one step of 12: epochs 1-2 warm up, 3 is captured, 4 replays.
+  const data::Dataset full_set = test::toy::dataset(1), val_set = test::toy::dataset(2);
+  std::vector<int64_t> first_twelve(12);
+  for (int64_t i = 0; i < 12; ++i) first_twelve[static_cast<size_t>(i)] = i;
+  const data::Dataset train_set = data::subset(full_set, first_twelve);
+  const auto run = [&](bool graphed) {
+    auto model = graph_model();
+    model->to(Device::cuda(0));
+    optim::SGD sgd(model->parameters(), test::toy::sgd_options());
+    const auto schedule = optim::make_lr_schedule("cyclic:base_lr=0.005,max_lr=0.05,step_size_up=2", {0.05, 4});
+    train::TrainSetup setup = test::toy::setup("", 4);
+    setup.device = Device::cuda(0);
+    setup.deterministic = true;
+    setup.cuda_graph = graphed;
+    const optim::LrSchedule* s = schedule.get();
+    train::Trainer trainer(*model, sgd, [s](int64_t step) { return s->lr_factor(step); }, setup);
+    sgd.set_lr_schedule(schedule->params(), 0);
+    RunResult result;
+    result.epochs = trainer.fit(train_set, val_set);
+    result.state = host_state(*model);
+    result.optimizer_steps = sgd.step_count();
+    result.last_lr = sgd.groups().front().lr;
+    return result;
+  };
+  const RunResult eager = run(false), graphed = run(true);
+  REQUIRE(graphed.epochs.size() == 4);
+  CHECK(graphed.epochs[0].steps == 1);
+  CHECK(graphed.epochs[2].graph_replays == 0);  // the capture
+  CHECK(graphed.epochs[3].graph_replays == 1);
+  check_same_run(graphed, eager);
+}
