@@ -69,7 +69,7 @@ struct RunResult {
   double last_lr = 0;
 };
 
-RunResult train_toy(Opt opt, train::Precision precision, bool cuda_graph, int epochs) {
+RunResult train_toy(Opt opt, train::Precision precision, bool cuda_graph, int epochs, double clip = 0) {
   const data::Dataset train_set = test::toy::dataset(1), val_set = test::toy::dataset(2);
   auto model = graph_model();
   model->to(Device::cuda(0));
@@ -90,6 +90,7 @@ RunResult train_toy(Opt opt, train::Precision precision, bool cuda_graph, int ep
   setup.precision = precision;
   setup.deterministic = true;
   setup.cuda_graph = cuda_graph;
+  setup.clip_grad_norm = clip;  // the norm and the factor stay on the device
   setup.log_interval = 4;
   const optim::LrSchedule* s = schedule.get();
   train::Trainer trainer(*model, *optimizer, [s](int64_t step) { return s->lr_factor(step); }, setup);
@@ -132,14 +133,17 @@ TEST_CASE("cuda graph: a trainer run of replayed steps equals the eager run bit 
     const char* name;
     Opt opt;
     train::Precision precision;
+    double clip = 0;
   };
   for (const Case& c : {Case{"sgd cyclic f32", Opt::sgd_cyclic, train::Precision::f32},
                         Case{"adamw cosine f32", Opt::adamw_cosine, train::Precision::f32},
                         Case{"sgd cyclic bf16", Opt::sgd_cyclic, train::Precision::bf16},
-                        Case{"adamw cosine f16 (loss scaling)", Opt::adamw_cosine, train::Precision::f16}}) {
+                        Case{"adamw cosine f16 (loss scaling)", Opt::adamw_cosine, train::Precision::f16},
+                        Case{"sgd cyclic f32, gradients clipped", Opt::sgd_cyclic, train::Precision::f32, 0.5},
+                        Case{"adamw cosine f16, gradients clipped", Opt::adamw_cosine, train::Precision::f16, 0.5}}) {
     CAPTURE(c.name);
-    const RunResult eager = train_toy(c.opt, c.precision, false, 2);
-    const RunResult graphed = train_toy(c.opt, c.precision, true, 2);
+    const RunResult eager = train_toy(c.opt, c.precision, false, 2, c.clip);
+    const RunResult graphed = train_toy(c.opt, c.precision, true, 2, c.clip);
     CHECK(graphed.epochs[0].graph_replays == 3);  // steps 4-6 (3 is the capture)
     CHECK(graphed.epochs[1].graph_replays == 6);
     check_same_run(graphed, eager);
