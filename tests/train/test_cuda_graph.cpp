@@ -9,6 +9,7 @@
 // in tests/emulator/test_emulated_graphs.cpp.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <map>
 
 #include "engine/autograd/grad_mode.h"
@@ -148,6 +149,27 @@ TEST_CASE("cuda graph: a trainer run of replayed steps equals the eager run bit 
     CHECK(graphed.epochs[1].graph_replays == 6);
     check_same_run(graphed, eager);
   }
+}
+
+TEST_CASE("cuda graph: replays queued far ahead of the device (deferred emulated streams) equal the eager run" *
+          doctest::test_suite("gpu")) {
+  if (test::skip_without_gpu("cuda graph, deferred streams")) return;
+  // KILN_EMULATE_STREAMS=deferred runs queued work only at synchronisation points, the
+  // way a GPU runs far behind the host: a fixed input buffer refilled before the
+  // previous replay read it, or a pool block handed out while a replay still uses
+  // it, would change the numbers. (On a real GPU the variable changes nothing.)
+  const RunResult eager = train_toy(Opt::sgd_cyclic, train::Precision::f32, false, 2);
+  setenv("KILN_EMULATE_STREAMS", "deferred", 1);
+  RunResult graphed;
+  try {
+    graphed = train_toy(Opt::sgd_cyclic, train::Precision::f32, true, 2);
+  } catch (...) {
+    unsetenv("KILN_EMULATE_STREAMS");
+    throw;
+  }
+  unsetenv("KILN_EMULATE_STREAMS");
+  CHECK(graphed.epochs[1].graph_replays == 6);
+  check_same_run(graphed, eager);
 }
 
 TEST_CASE("cuda graph: each input shape gets its own graph, and shapes may alternate (a short last batch, a resize)" *
