@@ -64,8 +64,8 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& config) {
   std::unique_ptr<train::CudaGraphStep> graph_step;
   if (config.cuda_graph) {
     KILN_CHECK(train, "bench: --cuda-graph times training steps (bench train), not ", config.mode);
-    KILN_CHECK(config.warmup >= 3, "bench: --cuda-graph needs --warmup 3 or more (2 eager steps, then the capture), got ",
-               config.warmup);
+    KILN_CHECK(config.warmup >= 3,
+               "bench: --cuda-graph needs --warmup 3 or more (2 eager steps, then the capture), got ", config.warmup);
     optimizer.set_lr_schedule(optim::ConstantLr().params(), 0);  // the lr read on the device: no host argument
     train::TrainSetup setup;  // what kiln train would refuse is refused here too (dropout, a CPU device)
     setup.device = config.device;

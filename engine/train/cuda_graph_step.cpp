@@ -20,6 +20,7 @@ namespace kiln::train {
 
 namespace {
 
+#if KILN_WITH_CUDA
 // Pool numbers are unique per process: two CudaGraphSteps never share a pool.
 int next_pool_number() {
   static std::atomic<int> next{1};
@@ -28,11 +29,11 @@ int next_pool_number() {
 
 std::string shape_key(const std::vector<Tensor>& inputs) {
   std::string key;
-  for (const Tensor& t : inputs) key += t.shape().to_string() + dtype_name(t.dtype()) + (t.layout() == Layout::nhwc ? "nhwc;" : ";");
+  for (const Tensor& t : inputs)
+    key += t.shape().to_string() + dtype_name(t.dtype()) + (t.layout() == Layout::nhwc ? " nhwc;" : ";");
   return key;
 }
 
-#if KILN_WITH_CUDA
 CachingAllocator& device_allocator(const Device& device) { return cuda::Context::get(device.index).allocator(); }
 
 // Activates a private pool for the lifetime of the guard, whatever is thrown.

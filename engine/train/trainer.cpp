@@ -396,7 +396,8 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
           if (setup_.augment.mix.enabled()) {
             const uint64_t mix_seed = stream_seed(setup_.seed, kMixStream, static_cast<uint64_t>(step_));
             // (mix_batch draws the partners and builds the soft targets from the host labels)
-            const augment::MixResult mixed = augment::mix_batch(input, batch.labels, classes, setup_.augment.mix, mix_seed);
+            const augment::MixResult mixed =
+                augment::mix_batch(input, batch.labels, classes, setup_.augment.mix, mix_seed);
             mix_tables = mixed.staged;
             logits = model_.forward(mixed.images).to(DType::f32);
             loss = augment::soft_cross_entropy(logits, mixed.targets);
