@@ -74,6 +74,7 @@ struct BenchOptions {
   int warmup = -1, iterations = -1;  // -1: 3 and 10 for ops, 10 and 50 for train/infer
   std::string json;                // file for JSON lines; "" = none
   std::string convs = "resnet18";  // ops: resnet18 | mobilenet_v2_depthwise
+  bool cuda_graph = false;         // train on a GPU: replay the step as a captured CUDA graph
   // loader
   std::string data;                // DATA: a folder, CSV, .kpack or fashion-mnist
   int workers = 2;
@@ -216,6 +217,7 @@ int run_model(const Device& device, Layout layout) {
   config.layout = layout;
   config.warmup = options.warmup < 0 ? 10 : options.warmup;
   config.iterations = options.iterations < 0 ? 50 : options.iterations;
+  config.cuda_graph = options.cuda_graph;
   const ModelBenchResult r = run_model_bench(config);
   const char* layout_name = layout == Layout::nhwc ? "nhwc" : "nchw";
   std::printf("kiln bench %s: %s (%.2fM parameters, %lld classes), batch %lld, %lld px, %s, %s on %s, %d CPU threads\n",
@@ -223,15 +225,16 @@ int run_model(const Device& device, Layout layout) {
               static_cast<long long>(r.classes), static_cast<long long>(config.batch),
               static_cast<long long>(config.size), config.precision.c_str(), layout_name, device.to_string().c_str(),
               cpu_threads());
-  std::printf("  %.1f images/s   median step %.3f ms of %d (after %d warm-up)   peak memory %.1f MiB\n",
-              r.images_per_second, r.median_ms, config.iterations, config.warmup, r.peak_memory_mb);
+  std::printf("  %.1f images/s   median step %.3f ms of %d (after %d warm-up)   peak memory %.1f MiB%s\n",
+              r.images_per_second, r.median_ms, config.iterations, config.warmup, r.peak_memory_mb,
+              config.cuda_graph ? "   (CUDA graph replays)" : "");
   if (r.loss_scale > 0)
     std::printf("  f16 loss scaling: %lld skipped steps, scale %g\n", static_cast<long long>(r.skipped_steps),
                 r.loss_scale);
   write_json({{{"framework", "kiln"}, {"mode", config.mode}, {"model", config.model}, {"classes", r.classes},
                {"batch", config.batch}, {"size", config.size}, {"precision", config.precision},
                {"layout", layout_name}, {"device", device.to_string()}, {"threads", cpu_threads()},
-               {"warmup", config.warmup},
+               {"warmup", config.warmup}, {"cuda_graph", config.cuda_graph},
                {"iterations", config.iterations}, {"median_ms", r.median_ms},
                {"images_per_second", r.images_per_second}, {"peak_memory_mb", r.peak_memory_mb},
                {"skipped_steps", r.skipped_steps}}});
@@ -358,6 +361,8 @@ const bool registered = register_command({
                       "or the direct kernel vs im2col + GEMM on the cpu)")
           ->check(CLI::IsMember({"resnet18", "mobilenet_v2_depthwise"}))
           ->capture_default_str();
+      cmd->add_flag("--cuda-graph", options.cuda_graph,
+                    "train on a GPU: capture the step as a CUDA graph during the warm-up and time its replays");
       cmd->add_option("--json", options.json, "also write the results to FILE as JSON lines");
     },
     run_bench,

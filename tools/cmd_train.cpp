@@ -94,6 +94,9 @@ const bool registered = register_command({
                       "stop: a NaN/inf training loss ends the run naming the step and the last good checkpoint; "
                       "skip: leave such steps out (one host read per step)")
           ->check(CLI::IsMember({"stop", "skip"}));
+      cmd->add_flag("--cuda-graph", o.cuda_graph,
+                    "GPU: capture the training step (forward, backward, optimizer, loss scaling, totals) as a "
+                    "CUDA graph after 2 warm-up steps per input shape and replay it (docs/cuda_graphs.md)");
       cmd->add_flag("--quiet", o.quiet, "no progress bar");
       cmd->add_flag("--no-report", o.no_report, "do not write report.html (kiln report RUN_DIR writes it later)");
     },

@@ -11,7 +11,10 @@
 #include "engine/optim/loss_scaler.h"
 #include "engine/optim/optimizer.h"
 #include "engine/tensor/factory.h"
+#include "engine/optim/lr_schedule.h"
+#include "engine/train/cuda_graph_step.h"
 #include "engine/train/precision.h"
+#include "engine/train/trainer.h"
 #include "models/cnn5.h"
 #include "models/registry.h"
 
@@ -58,13 +61,24 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& config) {
   const bool train = config.mode == "train";
   model->train(train);
 
-  auto step = [&] {
+  std::unique_ptr<train::CudaGraphStep> graph_step;
+  if (config.cuda_graph) {
+    KILN_CHECK(train, "bench: --cuda-graph times training steps (bench train), not ", config.mode);
+    KILN_CHECK(config.warmup >= 3,
+               "bench: --cuda-graph needs --warmup 3 or more (2 eager steps, then the capture), got ", config.warmup);
+    optimizer.set_lr_schedule(optim::ConstantLr().params(), 0);  // the lr read on the device: no host argument
+    train::TrainSetup setup;  // what kiln train would refuse is refused here too (dropout, a CPU device)
+    setup.device = config.device;
+    train::check_cuda_graph_setup(setup, *model, optimizer);
+    graph_step = std::make_unique<train::CudaGraphStep>(config.device, 2);
+  }
+  auto eager_step = [&](const Tensor& batch_images, const Tensor& batch_labels) {
     if (train) {
       optimizer.zero_grad();
       Tensor loss;
       {
         AutocastGuard autocast(low);  // the forward and the loss; backward follows the recorded dtypes
-        loss = cross_entropy(model->forward(images).to(DType::f32), labels);
+        loss = cross_entropy(model->forward(batch_images).to(DType::f32), batch_labels);
       }
       if (train::needs_loss_scaling(precision)) {
         scaler.scale(loss).backward();
@@ -76,8 +90,14 @@ ModelBenchResult run_model_bench(const ModelBenchConfig& config) {
     } else {
       NoGradGuard no_grad;
       AutocastGuard autocast(low);
-      model->forward(images);
+      model->forward(batch_images);
     }
+  };
+  auto step = [&] {
+    if (!graph_step) return eager_step(images, labels);
+    const bool replayed =
+        graph_step->run({images, labels}, [&](const std::vector<Tensor>& fixed) { eager_step(fixed[0], fixed[1]); });
+    if (replayed) optimizer.count_replayed_step();
   };
 
   for (int i = 0; i < config.warmup; ++i) step();

@@ -35,6 +35,10 @@ struct ModelBenchConfig {
   int iterations = 50;
   double lr = 0.01, momentum = 0.9;  // SGD; the values do not change the time
   uint64_t seed = 0;
+  // train on a GPU: the step is captured as a CUDA graph during the warm-up (which
+  // then needs at least 3 steps: 2 eager, 1 captured) and the timed steps are replays
+  // (engine/train/cuda_graph_step.h); the LR comes from the optimizer's device schedule.
+  bool cuda_graph = false;
 };
 
 struct ModelBenchResult {

@@ -138,6 +138,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.checkpoint_every = o.checkpoint_every;
   KILN_CHECK(o.on_nan == "stop" || o.on_nan == "skip", "--on-nan must be stop or skip, got '", o.on_nan, "'");
   setup.skip_nan = o.on_nan == "skip";
+  setup.cuda_graph = o.cuda_graph;
   setup.config = {{"command", "train"},
                   {"model", built.config},
                   {"data", {{"source", o.data.data}, {"size", built.image.out_size}, {"fit", o.data.fit}}},
@@ -150,6 +151,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"epochs", o.epochs},
                   {"precision", o.precision},
                   {"deterministic", o.deterministic},
+                  {"cuda_graph", o.cuda_graph},
                   {"batch_size", o.batch_size},
                   {"clip_grad_norm", o.clip_grad_norm},
                   {"monitor", o.monitor},

@@ -43,6 +43,7 @@ struct TrainOptions {
   std::string resume;
   int64_t checkpoint_every = 0;  // steps between mid-epoch checkpoints (0: epoch ends only)
   std::string on_nan = "stop";   // stop | skip
+  bool cuda_graph = false;        // capture the training step as a CUDA graph (docs/cuda_graphs.md)
   bool quiet = false;
   bool no_report = false;  // true: no report.html (kiln report RUN_DIR writes it later)
   // Multi-label (docs/multilabel.md): data.csv.multi_label (--multi-label), or automatic

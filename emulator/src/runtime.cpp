@@ -93,9 +93,17 @@ CUstream_st* resolve(cudaStream_t stream) {
   return rt.streams.count(stream) ? stream : nullptr;
 }
 
+namespace {
+bool capture_restricts_caller(const CUstream_st* s) {
+  if (!s->capture) return false;
+  if (s->capture_mode == cudaStreamCaptureModeGlobal) return true;
+  return s->capture_mode == cudaStreamCaptureModeThreadLocal && s->capture_thread == std::this_thread::get_id();
+}
+}  // namespace
+
 bool any_capture_active() {
   for (CUstream_st* s : runtime().streams)
-    if (s->capture) return true;
+    if (capture_restricts_caller(s)) return true;
   return false;
 }
 
@@ -103,7 +111,10 @@ bool any_capture_active() {
 // invalidates every capture, as CUDA does, and returns the error.
 cudaError_t refuse_during_capture(const char* call) {
   for (CUstream_st* s : runtime().streams)
-    if (s->capture) s->capture_invalidated = true;
+    if (capture_restricts_caller(s) && !s->capture_invalidated) {
+      s->capture_invalidated = true;
+      s->capture_invalidated_by = call;
+    }
   return fail(cudaErrorStreamCaptureUnsupported,
               std::string(call) + " is not allowed while a stream is being captured into a graph");
 }
@@ -157,6 +168,7 @@ uint64_t submit(CUstream_st* stream, const std::string& what, std::function<cuda
 
 cudaError_t synchronize_stream(CUstream_st* stream) {
   if (stream->capture) {
+    if (!stream->capture_invalidated) stream->capture_invalidated_by = "cudaStreamSynchronize";
     stream->capture_invalidated = true;
     return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize on a stream that is being captured");
   }
@@ -457,6 +469,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaHostAlloc(void** pointer, size_t bytes, unsigned int flags) {
   Lock lock(runtime().mutex);
   if (!pointer) return fail(cudaErrorInvalidValue, "cudaHostAlloc: null pointer");
+  if (kiln::emulator::any_capture_active()) return kiln::emulator::refuse_during_capture("cudaHostAlloc");
   *pointer = nullptr;
   if (bytes == 0) return cudaSuccess;
   const size_t rounded = (bytes + 4095) / 4096 * 4096;  // page-locked memory comes in pages
@@ -474,6 +487,7 @@ cudaError_t cudaMallocHost(void** pointer, size_t bytes) { return cudaHostAlloc(
 cudaError_t cudaFreeHost(void* pointer) {
   Lock lock(runtime().mutex);
   if (!pointer) return cudaSuccess;
+  if (kiln::emulator::any_capture_active()) return kiln::emulator::refuse_during_capture("cudaFreeHost");
   kiln::emulator::flush_all();  // like cudaFree, it waits for the device
   auto it = runtime().pinned_allocations.find(reinterpret_cast<uintptr_t>(pointer));
   if (it == runtime().pinned_allocations.end())
@@ -501,6 +515,16 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   CUstream_st* s = kiln::emulator::resolve(stream);
   if (!s) return fail(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: no such stream");
   if (bytes == 0) return cudaSuccess;
+  // A graph's memcpy node copies between fixed addresses at every replay; CUDA
+  // refuses pageable host memory there (it cannot be read asynchronously).
+  if (s->capture && ((kind == cudaMemcpyHostToDevice && !kiln::emulator::is_pinned(src, bytes)) ||
+                     (kind == cudaMemcpyDeviceToHost && !kiln::emulator::is_pinned(dst, bytes)))) {
+    if (!s->capture_invalidated) s->capture_invalidated_by = "cudaMemcpyAsync with pageable host memory";
+    s->capture_invalidated = true;
+    return fail(cudaErrorStreamCaptureUnsupported,
+                "cudaMemcpyAsync: a copy from or to pageable host memory cannot be captured into a graph "
+                "(use pinned memory: cudaHostAlloc)");
+  }
   // Pageable host memory: the source is staged at the call (the host may reuse it
   // at once); a copy into pageable memory completes before the call returns.
   if (kind == cudaMemcpyHostToDevice && !kiln::emulator::is_pinned(src, bytes)) {
@@ -544,6 +568,7 @@ cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t str
 
 cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
   Lock lock(runtime().mutex);
+  if (kiln::emulator::any_capture_active()) return kiln::emulator::refuse_during_capture("cudaMemset");
   if (const cudaError_t bad = cudaMemsetAsync(dst, value, bytes, nullptr)) return bad;
   return kiln::emulator::synchronize_stream(&runtime().legacy_stream);
 }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 // One item of a stream's queue: a grid, a copy, a memset, an event record, a library call.
@@ -32,6 +33,9 @@ struct CUstream_st {
   std::deque<Work> queue;
   CUgraph_st* capture = nullptr;  // the graph being recorded, if capturing
   bool capture_invalidated = false;
+  std::string capture_invalidated_by;  // the first call that invalidated the capture
+  cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeGlobal;
+  std::thread::id capture_thread;  // the thread that began the capture
 };
 
 struct CUevent_st {
@@ -69,6 +73,10 @@ Runtime& runtime();
 cudaError_t fail(cudaError_t error, const std::string& message);
 // The stream behind a handle (nullptr: the legacy stream); nullptr if it does not exist.
 CUstream_st* resolve(cudaStream_t stream);
+// Whether a capture forbids the calling thread the "potentially unsafe" calls
+// (synchronisation, cudaMalloc/cudaFree, cudaHostAlloc, synchronous copies, event
+// queries): a capture in global mode forbids them to every thread, one in
+// thread-local mode to the thread that began it, one in relaxed mode to none.
 bool any_capture_active();
 cudaError_t refuse_during_capture(const char* call);
 // Queues work (or records it into the capture; or, eagerly, runs it). Returns its

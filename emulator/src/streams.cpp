@@ -134,9 +134,11 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (!event || !runtime().events.count(event))
     return fail(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: no such event");
   if (event->stream && event->stream->capture) {
+    if (!event->stream->capture_invalidated) event->stream->capture_invalidated_by = "cudaEventSynchronize";
     event->stream->capture_invalidated = true;
     return fail(cudaErrorStreamCaptureUnsupported, "cudaEventSynchronize on an event recorded in a capture");
   }
+  if (kiln::emulator::any_capture_active()) return kiln::emulator::refuse_during_capture("cudaEventSynchronize");
   if (event->recorded && event->stream) kiln::emulator::flush(event->stream, event->sequence);
   return runtime().sticky_error;
 }
@@ -145,6 +147,7 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
   Lock lock(runtime().mutex);
   if (!event || !runtime().events.count(event))
     return fail(cudaErrorInvalidResourceHandle, "cudaEventQuery: no such event");
+  if (kiln::emulator::any_capture_active()) return kiln::emulator::refuse_during_capture("cudaEventQuery");
   if (runtime().sticky_error != cudaSuccess) return runtime().sticky_error;
   return !event->recorded || event->completed ? cudaSuccess : cudaErrorNotReady;
 }
@@ -171,9 +174,14 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mo
   if (!s) return fail(cudaErrorInvalidValue, "cudaStreamBeginCapture: the legacy stream cannot be captured");
   if (s->capture) return fail(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already capturing");
   kiln::emulator::flush(s);  // work queued before the capture is not part of it
+  if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
+      mode != cudaStreamCaptureModeRelaxed)
+    return fail(cudaErrorInvalidValue, "cudaStreamBeginCapture: unknown capture mode " + std::to_string(mode));
   s->capture = new CUgraph_st;
   s->capture_invalidated = false;
-  (void)mode;  // every mode is treated as global: the strictest
+  s->capture_invalidated_by.clear();
+  s->capture_mode = mode;
+  s->capture_thread = std::this_thread::get_id();
   return cudaSuccess;
 }
 
@@ -188,8 +196,10 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
     delete captured;
     *graph = nullptr;
     s->capture_invalidated = false;
+    const std::string by = s->capture_invalidated_by.empty() ? "a call" : s->capture_invalidated_by;
+    s->capture_invalidated_by.clear();
     return fail(cudaErrorStreamCaptureInvalidated,
-                "cudaStreamEndCapture: the capture was invalidated by a call not allowed during capture");
+                "cudaStreamEndCapture: the capture was invalidated by " + by + ", which is not allowed during capture");
   }
   *graph = captured;
   return cudaSuccess;

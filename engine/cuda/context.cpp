@@ -124,6 +124,9 @@ void Context::release() noexcept {
   if (stream_) CUDA_CHECK_NOTHROW(cudaSetDevice(device_index_));
   if (stream_) CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream_));  // nothing may still use the memory
   if (workspace_ && allocator_) allocator_->deallocate(workspace_, workspace_bytes_);
+  if (allocator_)
+    for (auto& [ptr, bytes] : retired_workspaces_) allocator_->deallocate(ptr, bytes);
+  retired_workspaces_.clear();
   workspace_ = nullptr;
   workspace_bytes_ = 0;
   allocator_.reset();
@@ -158,7 +161,10 @@ void* Context::workspace(size_t bytes) {
   const size_t kMiB = size_t{1} << 20;
   const size_t grown = (bytes + kMiB - 1) / kMiB * kMiB;
   void* fresh = allocator_->allocate(grown);
-  if (workspace_) allocator_->deallocate(workspace_, workspace_bytes_);
+  if (workspace_ && keep_retired_workspaces_)
+    retired_workspaces_.emplace_back(workspace_, workspace_bytes_);
+  else if (workspace_)
+    allocator_->deallocate(workspace_, workspace_bytes_);
   workspace_ = fresh;
   workspace_bytes_ = grown;
   return workspace_;

@@ -12,6 +12,7 @@
 #include <cudnn.h>
 
 #include <memory>
+#include <vector>
 
 #include "engine/memory/caching_allocator.h"
 #include "engine/tensor/tensor.h"
@@ -33,6 +34,10 @@ class Context {
   // Scratch memory of at least `bytes`, valid until the next workspace() call on
   // this context. Taken from the caching allocator, so it never leaves the cache.
   void* workspace(size_t bytes);
+  // A captured CUDA graph replays the workspace address it was captured with, so
+  // once one exists (engine/cuda/cuda_graph.h) a workspace that grows keeps its old
+  // block instead of returning it to the cache, where others would overwrite it.
+  void keep_retired_workspaces() { keep_retired_workspaces_ = true; }
   void synchronize() const;  // wait for everything queued on the stream
 
   // TF32 for f32 math (off by default): cuBLAS's math mode and compute type
@@ -73,6 +78,8 @@ class Context {
   std::unique_ptr<CachingAllocator> allocator_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  bool keep_retired_workspaces_ = false;
+  std::vector<std::pair<void*, size_t>> retired_workspaces_;  // kept for captured graphs
   bool tf32_ = false;
   bool deterministic_ = false;
 };

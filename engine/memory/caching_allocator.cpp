@@ -58,9 +58,14 @@ CachingAllocator::~CachingAllocator() {
 void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
   const size_t rounded = bytes == 0 ? kRound : (bytes + kRound - 1) / kRound * kRound;
   std::lock_guard<std::mutex> lock(mutex_);
-  FreeList& pool = pool_for(rounded);
-  // Best fit on the same stream, at most twice the request.
-  for (auto it = pool.lower_bound(rounded); it != pool.end() && it->first <= 2 * rounded; ++it) {
+  FreeList& pool = free_list_for(rounded, active_pool_);
+  // Best fit on the same stream, at most twice the request. A private pool takes
+  // only blocks of exactly the rounded size: then which block a request gets cannot
+  // depend on the order earlier blocks were freed in, so a step that repeats a
+  // warm-up step's requests finds every size it needs (with slack, a small request
+  // could take the only block a later, larger one needed, and a capture would fail).
+  const size_t largest = active_pool_ == 0 ? 2 * rounded : rounded;
+  for (auto it = pool.lower_bound(rounded); it != pool.end() && it->first <= largest; ++it) {
     void* ptr = it->second;
     if (blocks_[ptr].stream != stream) continue;
     pool.erase(it);
@@ -70,6 +75,11 @@ void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
     if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
     return ptr;
   }
+  KILN_CHECK(!capturing_, "CUDA graph capture: the step asked for ", bytes, " bytes on ", raw_.device().to_string(),
+             " that its private pool ", active_pool_, " (", private_pool_bytes_locked(active_pool_),
+             " bytes reserved by the warm-up steps) cannot serve: the allocations are not in a steady state "
+             "(the captured step allocates what its warm-up step did not), and a cudaMalloc during capture "
+             "would not be part of the graph");
   void* ptr = raw_.raw_allocate(rounded);
   if (!ptr) {  // out of memory: return the cache to the system and try once more
     release_cache_locked();
@@ -83,7 +93,7 @@ void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
                            __FILE__, __LINE__);
   ++stats_.system_allocations;
   expose(ptr, bytes, rounded);
-  blocks_[ptr] = Block{rounded, stream};
+  blocks_[ptr] = Block{rounded, stream, active_pool_};
   in_use_[ptr] = true;
   stats_.bytes_reserved += static_cast<int64_t>(rounded);
   stats_.bytes_in_use += static_cast<int64_t>(rounded);
@@ -101,11 +111,12 @@ void CachingAllocator::deallocate(void* ptr, size_t /*bytes*/) {
   in_use_[ptr] = false;
   KILN_POISON(ptr, block->second.size);  // cached: any access until it is handed out again is a bug
   stats_.bytes_in_use -= static_cast<int64_t>(block->second.size);
-  pool_for(block->second.size).emplace(block->second.size, ptr);
+  free_list_for(block->second.size, block->second.pool).emplace(block->second.size, ptr);
 }
 
 void CachingAllocator::release_cache_locked() {
-  for (FreeList* pool : {&small_free_, &large_free_}) {
+  FreeLists& ordinary = free_[0];  // private pools keep their blocks: a graph replays their addresses
+  for (FreeList* pool : {&ordinary.small, &ordinary.large}) {
     for (auto& entry : *pool) {
       KILN_UNPOISON(entry.second, blocks_[entry.second].size);
       raw_.raw_free(entry.second);
@@ -121,6 +132,52 @@ void CachingAllocator::release_cache_locked() {
 void CachingAllocator::release_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
   release_cache_locked();
+}
+
+void CachingAllocator::begin_private_pool(int pool, bool capturing) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  KILN_CHECK(pool > 0, "caching allocator: private pools are numbered from 1, got ", pool);
+  KILN_CHECK(active_pool_ == 0, "caching allocator: private pool ", active_pool_, " is still active (", pool,
+             " asked for)");
+  active_pool_ = pool;
+  capturing_ = capturing;
+}
+
+void CachingAllocator::end_private_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  active_pool_ = 0;
+  capturing_ = false;
+}
+
+int CachingAllocator::active_private_pool() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return active_pool_;
+}
+
+void CachingAllocator::release_private_pool(int pool) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  KILN_CHECK(pool > 0 && pool != active_pool_, "caching allocator: cannot release private pool ", pool,
+             pool > 0 ? " while it is active" : " (pools are numbered from 1)");
+  for (auto& [ptr, block] : blocks_)
+    if (block.pool == pool) block.pool = 0;  // blocks in use return to the ordinary cache when freed
+  auto found = free_.find(pool);
+  if (found == free_.end()) return;
+  FreeLists& ordinary = free_[0];
+  ordinary.small.insert(found->second.small.begin(), found->second.small.end());
+  ordinary.large.insert(found->second.large.begin(), found->second.large.end());
+  free_.erase(found);
+}
+
+int64_t CachingAllocator::private_pool_bytes_locked(int pool) const {
+  int64_t bytes = 0;
+  for (const auto& [ptr, block] : blocks_)
+    if (block.pool == pool) bytes += static_cast<int64_t>(block.size);
+  return bytes;
+}
+
+int64_t CachingAllocator::private_pool_bytes(int pool) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return private_pool_bytes_locked(pool);
 }
 
 int64_t CachingAllocator::cached_bytes() const {

@@ -18,6 +18,18 @@
 //   the same blocks, which is what CUDA graph capture needs.
 // - On out-of-memory the cache is returned to the system and the call retried once;
 //   a second failure throws kiln::Error with the request and the counters.
+// - Private pools, for CUDA graphs (engine/train/cuda_graph_step.h; PyTorch's graph
+//   pools): a captured graph replays the addresses it was captured with, so the
+//   blocks its step used must never serve anyone else between replays. While a
+//   pool is active (begin_private_pool), requests are served from that pool's own
+//   blocks, new blocks join it, and a block of the pool goes back to the pool when
+//   freed, whenever that is; nothing outside the pool is ever served from it. With
+//   capturing set (the stream is being recorded into a graph), a request the pool
+//   cannot serve from its cache throws instead of calling the system: a
+//   cudaMalloc during capture would not be part of the graph, and a warm-up step
+//   run in the same pool has already reserved every size the step needs. (A pool
+//   serves a request only from blocks of exactly its rounded size, so that this
+//   holds whatever order the blocks were freed in.)
 #pragma once
 #include <map>
 #include <mutex>
@@ -54,19 +66,35 @@ class CachingAllocator final : public Allocator {
   void reset_peak() override;
   Device device() const override { return raw_.device(); }
 
-  void release_cache() override;    // give every cached block back to the system
+  void release_cache() override;    // give every cached block back to the system (private pools' stay)
   int64_t cached_bytes() const;     // reserved but not in use
 
- private:
-  struct Block { size_t size; uintptr_t stream; };
-  using FreeList = std::multimap<size_t, void*>;  // size -> block, for best fit
+  // Private pools (see above). pool > 0; one pool is active at a time, and only the
+  // thread that activated it may allocate on this device until end_private_pool().
+  void begin_private_pool(int pool, bool capturing);
+  void end_private_pool();
+  int active_private_pool() const;
+  // The pool's graph is gone: its blocks join the ordinary cache.
+  void release_private_pool(int pool);
+  int64_t private_pool_bytes(int pool) const;  // reserved by the pool (in use + cached)
 
-  FreeList& pool_for(size_t size) { return size < kSmallLimit ? small_free_ : large_free_; }
+ private:
+  struct Block { size_t size; uintptr_t stream; int pool; };
+  using FreeList = std::multimap<size_t, void*>;  // size -> block, for best fit
+  struct FreeLists { FreeList small, large; };
+
+  FreeList& free_list_for(size_t size, int pool) {
+    FreeLists& lists = free_[pool];
+    return size < kSmallLimit ? lists.small : lists.large;
+  }
   void release_cache_locked();
+  int64_t private_pool_bytes_locked(int pool) const;
 
   RawAllocator& raw_;
   mutable std::mutex mutex_;
-  FreeList small_free_, large_free_;
+  std::map<int, FreeLists> free_;  // pool -> its cached blocks; pool 0 is the ordinary cache
+  int active_pool_ = 0;
+  bool capturing_ = false;
   std::unordered_map<void*, Block> blocks_;  // every block held from the system
   std::unordered_map<void*, bool> in_use_;
   MemoryStats stats_;

@@ -51,6 +51,14 @@ void Optimizer::skip_step() {
   advance_device_lr_steps();
 }
 
+void Optimizer::count_replayed_step() {
+  if (has_lr_schedule_) {
+    scale_lr(lr_schedule_factor(lr_schedule_, static_cast<double>(lr_step_)));
+    ++lr_step_;
+  }
+  ++steps_;
+}
+
 void Optimizer::advance_device_lr_steps() {
   // After this step's update launches, in stream order: every block has read t.
   for (auto& entry : lr_step_on_device_) KILN_CUDA_ONLY(cuda::advance_lr_step(entry.second));

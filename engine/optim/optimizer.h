@@ -71,6 +71,10 @@ class Optimizer {
   // but the schedule moves on by one, on the host and on the device, so that t stays
   // the trainer's step count.
   void skip_step();
+  // A step that ran as a replay of a captured CUDA graph (engine/train/cuda_graph_step.h):
+  // the device did everything step() launches, this moves the host's copies (the
+  // step count, the schedule's t and the groups' lr) on by one, as step() would have.
+  void count_replayed_step();
   bool has_lr_schedule() const { return has_lr_schedule_; }
   int64_t lr_schedule_step() const { return lr_step_; }  // t of the next step()
   const std::vector<double>& base_lrs() const { return base_lrs_; }

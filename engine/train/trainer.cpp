@@ -17,6 +17,7 @@
 #include "engine/ops/loss.h"
 #include "engine/tensor/async_upload.h"
 #include "engine/tensor/factory.h"
+#include "engine/train/cuda_graph_step.h"
 #include "engine/train/grad_clip.h"
 #include "engine/train/progress.h"
 #include "engine/train/run_log.h"
@@ -67,6 +68,12 @@ class DeviceTotals {
     return {t[0] + loss_only_.to(Device::cpu()).to_vector()[0], t[1]};
   }
   int64_t reads() const { return reads_; }
+  // A new epoch: the totals go back to 0 in place (a captured step keeps their address).
+  void restart() {
+    set(0, 0);
+    fill_(loss_only_, 0.0);
+    reads_ = 0;
+  }
 
  private:
   Tensor totals_;     // f64 (2): loss * N summed, correct predictions
@@ -287,6 +294,15 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
 
   set_math_mode(setup_.precision, setup_.device);
   set_deterministic(setup_.device, setup_.deterministic);
+  // --cuda-graph: one graph per input shape, replayed every step (cuda_graph_step.h).
+  std::unique_ptr<CudaGraphStep> graph_step;
+  if (setup_.cuda_graph) {
+    check_cuda_graph_setup(setup_, model_, optimizer_);
+    graph_step = std::make_unique<CudaGraphStep>(setup_.device, setup_.cuda_graph_warmup);
+  }
+  // One totals tensor for the whole run, zeroed in place at each epoch's start: a
+  // captured step adds into the address it was captured with.
+  DeviceTotals totals(setup_.device);
   std::vector<EpochStats> history;
   for (int epoch = next_epoch_; epoch <= setup_.epochs; ++epoch) {
     model_.train();
@@ -305,7 +321,8 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     } else {
       loader.start_epoch(epoch);
     }
-    DeviceTotals totals(setup_.device);
+    totals.restart();
+    const int64_t replays_before = graph_step ? graph_step->replays() : 0;
     double loss_sum = 0, correct = 0;  // the totals as of the last read
     int64_t seen = 0, steps = 0, steps_read = 0;
     data::Batch batch;
@@ -368,56 +385,69 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       Tensor x = cached ? upload.device_tensor(0)
                         : augment::augment_batch(upload.device_tensor(0), setup_.augment, setup_.image,
                                                  stream_seed(setup_.seed, kAugmentStream, static_cast<uint64_t>(step_)));
-      optimizer_.zero_grad();
-      Tensor loss, logits;
-      {
-        AutocastGuard autocast(autocast_dtype_of(setup_.precision));  // bf16/f16: mixed-precision forward
-        if (setup_.augment.mix.enabled()) {
-          const uint64_t mix_seed = stream_seed(setup_.seed, kMixStream, static_cast<uint64_t>(step_));
-          // (mix_batch draws the partners and builds the soft targets from the host labels)
-          const augment::MixResult mixed = augment::mix_batch(x, batch.labels, classes, setup_.augment.mix, mix_seed);
-          mix_tables = mixed.staged;
-          logits = model_.forward(mixed.images).to(DType::f32);
-          loss = augment::soft_cross_entropy(logits, mixed.targets);
-        } else if (multi_label) {
-          logits = (cached ? *head : model_).forward(x).to(DType::f32);
-          loss = setup_.multi_label.loss_of(logits, labels);
+      // The step's device work: forward, backward, update, running totals. Returns false
+      // when --on-nan skip left the step out. With --cuda-graph it is what the graph
+      // captures, on x and labels in the graph's fixed buffers.
+      const auto train_step = [&](const Tensor& input, const Tensor& targets) {
+        optimizer_.zero_grad();
+        Tensor loss, logits;
+        {
+          AutocastGuard autocast(autocast_dtype_of(setup_.precision));  // bf16/f16: mixed-precision forward
+          if (setup_.augment.mix.enabled()) {
+            const uint64_t mix_seed = stream_seed(setup_.seed, kMixStream, static_cast<uint64_t>(step_));
+            // (mix_batch draws the partners and builds the soft targets from the host labels)
+            const augment::MixResult mixed =
+                augment::mix_batch(input, batch.labels, classes, setup_.augment.mix, mix_seed);
+            mix_tables = mixed.staged;
+            logits = model_.forward(mixed.images).to(DType::f32);
+            loss = augment::soft_cross_entropy(logits, mixed.targets);
+          } else if (multi_label) {
+            logits = (cached ? *head : model_).forward(input).to(DType::f32);
+            loss = setup_.multi_label.loss_of(logits, targets);
+          } else {
+            logits = (cached ? *head : model_).forward(input).to(DType::f32);
+            loss = cross_entropy(logits, targets);
+          }
+        }
+        if (setup_.skip_nan && !std::isfinite(loss.to(Device::cpu()).item())) {
+          // --on-nan skip: no backward and no update for this batch; the step still
+          // counts, so the data order and every later random draw stay as they were.
+          std::fprintf(stderr, "warning: step %lld of epoch %d has a non-finite loss: skipped (--on-nan skip)\n",
+                       static_cast<long long>(step_ + 1), epoch);
+          optimizer_.skip_step();  // the LR schedule (host and device) still moves on by one
+          return false;
+        }
+        if (loss_scaler_) {  // f16: backward of loss * scale, unscale before clipping, skip inf/nan steps
+          loss_scaler_->scale(loss).backward();
+          if (setup_.clip_grad_norm > 0) {
+            loss_scaler_->unscale(optimizer_);
+            clip_grad_norm(model_.trainable_parameters(), setup_.clip_grad_norm);
+          }
+          loss_scaler_->step(optimizer_);
         } else {
-          logits = (cached ? *head : model_).forward(x).to(DType::f32);
-          loss = cross_entropy(logits, labels);
+          loss.backward();
+          if (setup_.clip_grad_norm > 0) clip_grad_norm(model_.trainable_parameters(), setup_.clip_grad_norm);
+          optimizer_.step();
         }
-      }
-      if (setup_.skip_nan && !std::isfinite(loss.to(Device::cpu()).item())) {
-        // --on-nan skip: no backward and no update for this batch; the step still
-        // counts, so the data order and every later random draw stay as they were.
-        std::fprintf(stderr, "warning: step %lld of epoch %d has a non-finite loss: skipped (--on-nan skip)\n",
-                     static_cast<long long>(step_ + 1), epoch);
-        optimizer_.skip_step();  // the LR schedule (host and device) still moves on by one
-        ++step_;
-        ++steps;
-        seen += n;
-        continue;
-      }
-      if (loss_scaler_) {  // f16: backward of loss * scale, unscale before clipping, skip inf/nan steps
-        loss_scaler_->scale(loss).backward();
-        if (setup_.clip_grad_norm > 0) {
-          loss_scaler_->unscale(optimizer_);
-          clip_grad_norm(model_.trainable_parameters(), setup_.clip_grad_norm);
-        }
-        loss_scaler_->step(optimizer_);
+        // No read here: the loss and the correct count join the totals on the device.
+        if (multi_label)
+          totals.add_loss(loss, n);
+        else
+          totals.add(loss, logits, targets);
+        return true;
+      };
+      bool stepped = true;
+      if (graph_step) {
+        const bool replayed =
+            graph_step->run({x, labels}, [&](const std::vector<Tensor>& fixed) { train_step(fixed[0], fixed[1]); });
+        if (replayed) optimizer_.count_replayed_step();  // the host side of the step that did not run
       } else {
-        loss.backward();
-        if (setup_.clip_grad_norm > 0) clip_grad_norm(model_.trainable_parameters(), setup_.clip_grad_norm);
-        optimizer_.step();
+        stepped = train_step(x, labels);
       }
       ++step_;
-      // No read here: the loss and the correct count join the totals on the device.
-      if (multi_label)
-        totals.add_loss(loss, n);
-      else
-        totals.add(loss, logits, labels);
-      seen += n;
       ++steps;
+      seen += n;
+      if (!stepped) continue;
       if (steps % setup_.log_interval == 0) {
         read_totals();
         check_finite();
@@ -442,6 +472,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     s.train_accuracy = correct / static_cast<double>(std::max<int64_t>(seen, 1));
     s.steps = steps;
     s.host_reads = totals.reads();
+    s.graph_replays = graph_step ? graph_step->replays() - replays_before : 0;
     s.peak_memory_mb = peak_memory_mb(setup_.device);
     if (loss_scaler_) {
       s.skipped_steps = loss_scaler_->skipped_steps() - skipped_before;

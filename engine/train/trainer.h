@@ -64,6 +64,11 @@ struct TrainSetup {
   int64_t checkpoint_every = 0;  // also write last.safetensors every N steps, mid-epoch (0: at epoch ends only)
   bool skip_nan = false;  // --on-nan skip: leave out steps whose loss is NaN/inf (one host read per step)
                           // instead of stopping the run (docs/reliability.md)
+  // --cuda-graph: after cuda_graph_warmup eager steps per input shape, the step (forward,
+  // backward, optimizer, loss scaler, running totals) is captured as a CUDA graph and
+  // replayed (engine/train/cuda_graph_step.h; check_cuda_graph_setup lists what it refuses).
+  bool cuda_graph = false;
+  int cuda_graph_warmup = 2;
   nlohmann::json config = nlohmann::json::object();  // saved into checkpoints, to rebuild the model
   MultiLabelSetup multi_label;  // enabled: sigmoid outputs, BCE or focal loss on the datasets' targets
 };
@@ -79,6 +84,7 @@ struct EpochStats {
   int64_t skipped_steps = 0;  // f16: steps the loss scaler skipped in this epoch (inf/nan gradients)
   int64_t steps = 0;          // training steps in this epoch
   int64_t host_reads = 0;     // reads of the device-resident running totals: one per log interval, plus the end
+  int64_t graph_replays = 0;  // --cuda-graph: steps of this epoch that were replays of a captured graph
 };
 
 struct Evaluation {

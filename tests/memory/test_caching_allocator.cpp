@@ -112,3 +112,52 @@ TEST_CASE("caching allocator: out of memory is an OutOfMemoryError, so the layer
     CHECK(backward.message().find("in the backward of 'conv2d'") != std::string::npos);
   }
 }
+
+TEST_CASE("caching allocator: a private pool keeps its blocks for itself and refuses new ones while capturing") {
+  CountingRaw raw;
+  CachingAllocator cache(raw);
+  // Warm-up in pool 1: its blocks join the pool.
+  cache.begin_private_pool(1, /*capturing=*/false);
+  void* a = cache.allocate(4096);
+  void* b = cache.allocate(2 << 20);
+  cache.deallocate(a, 4096);
+  cache.deallocate(b, 2 << 20);
+  cache.end_private_pool();
+  CHECK(cache.private_pool_bytes(1) == 4096 + (2 << 20));
+  // Outside the pool the same sizes are new blocks: the pool's are reserved for its graph.
+  void* outside_a = cache.allocate(4096);
+  void* outside_b = cache.allocate(2 << 20);
+  CHECK(outside_a != a);
+  CHECK(outside_b != b);
+  CHECK(raw.calls == 4);
+  // The captured step gets the warm-up's blocks back, with no system call.
+  cache.begin_private_pool(1, /*capturing=*/true);
+  CHECK(cache.allocate(2 << 20) == b);
+  CHECK(cache.allocate(4096) == a);
+  CHECK(raw.calls == 4);
+  // A size the warm-up never asked for is named, not taken from the system.
+  CHECK_THROWS_WITH(cache.allocate(8 << 20), doctest::Contains("not in a steady state"));
+  // Only exact sizes: a smaller request must not take a block a later request of the
+  // warm-up's size needs (which block is free first depends on the order of frees).
+  cache.deallocate(a, 4096);
+  CHECK_THROWS_WITH(cache.allocate(2048), doctest::Contains("not in a steady state"));
+  CHECK(cache.allocate(4096) == a);
+  CHECK(raw.calls == 4);
+  cache.end_private_pool();
+  // A pool block freed outside the capture (a gradient dropped later) goes back to the pool.
+  cache.deallocate(a, 4096);
+  cache.deallocate(outside_a, 4096);
+  cache.begin_private_pool(1, /*capturing=*/true);
+  CHECK(cache.allocate(4096) == a);
+  cache.end_private_pool();
+  // release_cache leaves the pool alone; releasing the pool hands its blocks to everyone.
+  cache.release_cache();
+  CHECK(cache.private_pool_bytes(1) == 4096 + (2 << 20));
+  cache.deallocate(a, 4096);
+  cache.deallocate(b, 2 << 20);
+  cache.release_private_pool(1);
+  CHECK(cache.private_pool_bytes(1) == 0);
+  CHECK(cache.allocate(4096) == a);
+  cache.deallocate(a, 4096);
+  cache.deallocate(outside_b, 2 << 20);
+}
