@@ -1,0 +1,172 @@
+// The sweep journal reader, the sweep analysis (axes, one-hot columns) and the sweep
+// report page (report/sweep_journal.h, sweep_analysis.h, sweep_report.h).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "engine/core/error.h"
+#include "report/sweep_analysis.h"
+#include "report/sweep_fixture.h"
+#include "report/sweep_journal.h"
+#include "report/sweep_report.h"
+
+using namespace kiln;
+using nlohmann::json;
+
+namespace {
+
+std::string parse_error(const json& journal) {
+  try {
+    report::parse_sweep_journal(journal, "sweeps/x/journal.json");
+  } catch (const Error& e) {
+    return e.message();
+  }
+  return "(no error)";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("sweep journal: read into structs, every field of the contract") {
+  const report::SweepJournal j = report::parse_sweep_journal(test::sample_sweep_journal(), "journal.json");
+  CHECK(j.name == "tiny");
+  CHECK(j.method == "halving");
+  CHECK(j.maximize());
+  CHECK(j.metric_name == "val_accuracy");
+  REQUIRE(j.parameters.size() == 4);
+  CHECK(j.parameters[0].name == "activation");  // the journal's key order (nlohmann sorts keys)
+  const report::SweepParameter& lr = j.parameters[3];
+  CHECK(lr.name == "lr");
+  CHECK(lr.log_scale());
+  CHECK(lr.swept());
+  CHECK_FALSE(j.parameters[1].swept());  // epochs: constant
+  REQUIRE(j.trials.size() == 6);
+  CHECK(j.trials[2].status == "stopped");
+  REQUIRE(j.trials[2].rungs.size() == 1);
+  CHECK_FALSE(j.trials[2].rungs[0].kept);
+  CHECK_FALSE(j.trials[4].metric.has_value());
+  CHECK(j.trials[4].error == "loss became NaN at epoch 1");
+  CHECK(j.best == 3);
+  CHECK_FALSE(j.finish.has_value());
+  CHECK(report::best_trial(j)->name == "trial-003");
+}
+
+TEST_CASE("sweep journal: errors name the file and the field") {
+  json j = test::sample_sweep_journal();
+  SUBCASE("format") {
+    j["format"] = "kiln-sweep-journal/9";
+    CHECK(parse_error(j) == "sweeps/x/journal.json: format: expected 'kiln-sweep-journal/1', got "
+                            "'kiln-sweep-journal/9' (a journal written by another kiln version?)");
+  }
+  SUBCASE("a trial's status") {
+    j["trials"][1]["status"] = "done";
+    CHECK(parse_error(j) == "sweeps/x/journal.json: trials[1].status: expected one of pending, running, finished, "
+                            "stopped, failed, got 'done'");
+  }
+  SUBCASE("a metric that is not a number") {
+    j["trials"][0]["metric"] = "high";
+    CHECK(parse_error(j) == "sweeps/x/journal.json: trials[0].metric: expected a number, got \"high\"");
+  }
+  SUBCASE("a rung") {
+    j["trials"][2]["rungs"][0].erase("epoch");
+    CHECK(parse_error(j) == "sweeps/x/journal.json: trials[2].rungs[0].epoch is missing");
+  }
+  SUBCASE("trials missing") {
+    j.erase("trials");
+    CHECK(parse_error(j) == "sweeps/x/journal.json: trials is missing");
+  }
+  SUBCASE("best names no trial") {
+    j["best"] = 17;
+    CHECK(parse_error(j) == "sweeps/x/journal.json: best: no trial has id 17");
+  }
+  SUBCASE("a duplicate id") {
+    j["trials"][5]["id"] = 0;
+    CHECK(parse_error(j) == "sweeps/x/journal.json: trials[5].id: 0 is used by an earlier trial too");
+  }
+  SUBCASE("a parameter's kind") {
+    j["parameters"]["lr"]["kind"] = "float";
+    CHECK(parse_error(j) == "sweeps/x/journal.json: parameters.lr.kind: expected one of categorical, continuous, "
+                            "integer, constant, got 'float'");
+  }
+  SUBCASE("a range without max") {
+    j["parameters"]["lr"].erase("max");
+    CHECK(parse_error(j) == "sweeps/x/journal.json: parameters.lr: a continuous parameter needs min and max");
+  }
+  SUBCASE("finish without its numbers") {
+    j["finish"] = {{"trial", 3}, {"run_dir", "finish"}};
+    CHECK(parse_error(j) == "sweeps/x/journal.json: finish.test_accuracy is missing");
+  }
+  SUBCASE("not an object") {
+    CHECK(parse_error(json::array()) == "sweeps/x/journal.json: the journal: expected a JSON object, got array");
+  }
+}
+
+TEST_CASE("sweep journal: a missing or broken file is named") {
+  test::TempDir dir("sweep-journal");
+  CHECK_FALSE(report::is_sweep_folder(dir.str()));
+  CHECK_THROWS_WITH_AS(report::read_sweep_journal(dir.str()),
+                       doctest::Contains("journal.json: cannot open the sweep journal"), Error);
+  test::write_text(dir / "journal.json", "{\"format\": ");
+  CHECK(report::is_sweep_folder(dir.str()));
+  CHECK_THROWS_WITH_AS(report::read_sweep_journal(dir.str()), doctest::Contains("journal.json: not valid JSON"), Error);
+}
+
+TEST_CASE("sweep analysis: swept parameters become axes, categoricals one-hot, numeric categoricals numeric, log lr") {
+  const report::SweepJournal j = report::parse_sweep_journal(test::sample_sweep_journal(), "journal.json");
+  std::vector<double> loss(j.trials.size(), NAN);
+  loss[0] = 0.9, loss[1] = 0.7, loss[2] = 1.3, loss[3] = 0.5, loss[5] = 0.6;
+  const report::SweepAnalysis a = report::analyze_sweep(j, loss);
+  REQUIRE(a.axes.size() == 3);  // epochs is constant
+  CHECK(a.axes[0].name == "activation");
+  CHECK(a.axes[0].categorical);
+  CHECK(a.axes[0].categories == std::vector<std::string>{"relu", "gelu", "silu"});
+  CHECK(a.axes[1].name == "filters");
+  CHECK_FALSE(a.axes[1].categorical);
+  CHECK_FALSE(a.axes[1].log);  // 16..64 spans less than a factor of 100
+  CHECK(a.axes[2].log);
+  CHECK(a.columns == std::vector<std::string>{"activation=relu", "activation=gelu", "activation=silu", "filters",
+                                              "log10(lr)"});
+  CHECK(a.trials == std::vector<size_t>{0, 1, 2, 3, 5});  // the failed trial has no metric
+  REQUIRE(a.design.size() == 5);
+  CHECK(a.design[3] == std::vector<double>{0, 0, 1, 32, -2});  // trial-003: silu, 32, lr 0.01
+  CHECK(a.pearson_metric.size() == 5);
+  CHECK(std::isfinite(a.pearson_loss[4]));
+  double total = 0;
+  for (double v : a.importance) total += v;
+  CHECK(total == doctest::Approx(1.0));
+  CHECK(a.axis_importance[0] == doctest::Approx(a.importance[0] + a.importance[1] + a.importance[2]));
+}
+
+TEST_CASE("sweep report: sweep.html has every section, both parallel-coordinate pictures and the sortable table") {
+  test::TempDir dir("sweep-report");
+  test::write_sample_sweep(dir.str());
+  const std::string path = report::write_sweep_report(dir.str());
+  CHECK(path == dir / "sweep.html");
+  const std::string html = read_file(path);
+  for (const char* part :
+       {"<section id=\"summary\"", "<section id=\"progress\"", "<section id=\"parallel\"", "<section id=\"importance\"",
+        "<section id=\"trials\"", "<section id=\"best\"", "<section id=\"figures\"", "class=\"pc-interactive\"",
+        "class=\"pc-brush-area\"", "table class=\"numbers sortable\" id=\"trials-table\"", "id=\"correlation-table\"",
+        "activation=gelu", "log10(lr)", "<tr class=\"best\"><td data-sort=\"4\">4</td><td>trial-003</td>",
+        "kiln train data/flowers --lr 0.010000 --activation silu", "stopped at epoch 1", "loss became NaN at epoch 1",
+        "kiln report " /* how to add the figures */, "data-figures-loaded"})
+    CHECK_MESSAGE(html.find(part) != std::string::npos, "sweep.html lacks: ", part);
+  CHECK(html.find("src=\"http") == std::string::npos);  // nothing from a network
+}
+
+TEST_CASE("sweep report: the best command is built from the parameters when the journal has none") {
+  json j = test::sample_sweep_journal();
+  j["trials"][3].erase("command");
+  j["trials"][3]["params"]["batch-norm"] = true;
+  const report::SweepJournal journal = report::parse_sweep_journal(j, "journal.json");
+  CHECK(report::best_train_command(journal, *journal.trial(3)) ==
+        "kiln train data/flowers --activation silu --batch-norm=true --epochs 3 --filters 32 --lr 0.01");
+}
