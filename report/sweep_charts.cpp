@@ -50,8 +50,16 @@ Figure metric_order_chart(const SweepJournal& journal, int width, int height) {
   options.title = journal.metric_name + " by trial (creation order)";
   options.x_label = "trial, in the order created";
   options.y_label = journal.metric_name;
-  const AxisTicks x_axis = layout::resolve_axis(1, std::max<double>(1, static_cast<double>(trials.size())), std::nullopt,
-                                                std::nullopt, false);
+  // Trial numbers are whole: ticks at multiples of a whole 1-2-5 step, the axis from 0 to n + 1.
+  const double n = static_cast<double>(std::max<size_t>(1, trials.size()));
+  AxisTicks x_axis;
+  x_axis.lo = 0;
+  x_axis.hi = n + 1;
+  const double step = std::max(1.0, nice_scale(0, n + 1, 8).step);
+  for (double t = step; t <= n; t += step) {
+    x_axis.ticks.push_back(t);
+    x_axis.labels.push_back(std::to_string(static_cast<int64_t>(t)));
+  }
   const AxisTicks y_axis = layout::resolve_axis(lo, hi, std::nullopt, std::nullopt, false);
   std::vector<LegendEntry> entries{{"finished", finished_color, false, true},
                                    {"stopped early", stopped_color, false, true},
@@ -105,7 +113,7 @@ ParallelLayout parallel_layout(const SweepJournal& journal, const SweepAnalysis&
   out.metric_name = journal.metric_name;
   out.top = 46;
   out.bottom = height - 24;
-  const double left = 70, right = width - 110;  // room for tick labels and the colour bar
+  const double left = 70, right = width - 160;  // room for tick labels, the metric's title and the colour bar
   const size_t count = analysis.axes.size() + 1;
   const double spacing = count > 1 ? (right - left) / static_cast<double>(count - 1) : 0;
   out.lines.assign(analysis.trials.size(), {});
@@ -192,7 +200,6 @@ Figure parallel_coordinates(const ParallelLayout& l) {
   const TextStyle bar_label{layout::tick_size, TextAnchor::start, 0, false, layout::text_color};
   figure.text({bar_x + 18, l.top + 8}, format_fixed(l.metric_hi, 4), bar_label);
   figure.text({bar_x + 18, l.bottom}, format_fixed(l.metric_lo, 4), bar_label);
-  figure.text({bar_x + 7, l.top - 14}, "colour", {layout::tick_size, TextAnchor::middle, 0, false, layout::text_color});
   return figure;
 }
 

@@ -155,6 +155,26 @@ std::string correlation_table(const SweepJournal& journal, const SweepAnalysis& 
   return out + "</tbody></table>\n";
 }
 
+// N rows x (label, image, gradient): the N x 1 grid of guided backpropagation.
+Figure guided_figure(const std::vector<GuidedNeuron>& neurons, const std::string& layer) {
+  constexpr int kTile = 112, kGap = 8, kLabel = 150, kTitle = 30;
+  Figure f(kLabel + 2 * kTile + 3 * kGap, kTitle + static_cast<int>(neurons.size()) * (kTile + kGap) + kGap);
+  f.text({static_cast<double>(kGap), 20}, "Guided backpropagation, " + layer, {14, TextAnchor::start, 0, true});
+  char peak[32];
+  for (size_t i = 0; i < neurons.size(); ++i) {
+    const GuidedNeuron& n = neurons[i];
+    const double top = kTitle + static_cast<double>(i) * (kTile + kGap);
+    std::snprintf(peak, sizeof(peak), "peak %.3g", n.peak);
+    f.text({static_cast<double>(kGap), top + kTile / 2.0 - 4}, "channel " + std::to_string(n.channel),
+           {12, TextAnchor::start, 0, true});
+    f.text({static_cast<double>(kGap), top + kTile / 2.0 + 12}, peak, {11});
+    const bool small = n.image.width <= 64;
+    f.image(n.image, kLabel, top, kTile, kTile, small);
+    f.image(n.gradient, kLabel + kTile + kGap, top, kTile, kTile, small);
+  }
+  return f;
+}
+
 std::string best_figures_html(const SweepBestFigures& b) {
   std::string html = "<p class=\"note\">Trial <b>" + html_escape(b.trial) + "</b>, checkpoint <code>" +
                      html_escape(b.run_dir + "/" + b.checkpoint) + "</code>, on the " + b.split + " split: " +
@@ -182,17 +202,12 @@ std::string best_figures_html(const SweepBestFigures& b) {
                             ", each min-max scaled on its own (colour for RGB input, grey otherwise).");
   }
   html += "<h3>Guided backpropagation</h3>\n";
-  if (!b.guided.empty()) {
-    ImageGridOptions g;
-    g.columns = 1;
-    g.thumbnail_size = 200;
-    g.pixelated = true;
-    g.title = std::to_string(b.guided.size()) + " neurons of " + b.guided_layer;
-    html += figure_html(image_grid(b.guided, g), FigureEmbed::png,
-                        "One row per neuron (channel k of " + b.guided_layer + " at its strongest position): the " +
-                            b.split + " image that excites it most, and beside it the guided-backpropagation gradient "
-                            "of that activation with respect to the pixels (grey: zero).");
-  }
+  if (!b.guided.empty())
+    html += figure_html(guided_figure(b.guided, b.guided_layer), FigureEmbed::png,
+                        std::to_string(b.guided.size()) + " neurons of " + b.guided_layer +
+                            ", one row each (channel k at its strongest position): the " + b.split +
+                            " image that excites it most, and beside it the guided-backpropagation gradient of that "
+                            "activation with respect to the pixels (grey: zero).");
   return html;
 }
 

@@ -29,6 +29,15 @@
 
 namespace kiln::report {
 
+// One neuron of the guided-backpropagation grid: channel `channel` of the layer, the
+// image that excites it most (its largest activation `peak`) and the guided gradient
+// of that activation with respect to the image's pixels (report::gradient_image).
+struct GuidedNeuron {
+  int64_t channel = 0;
+  double peak = 0;
+  RgbImage image, gradient;  // the same size
+};
+
 struct SweepBestFigures {
   std::string trial;        // the trial's name
   std::string run_dir;      // the run folder the checkpoint came from (relative to the sweep)
@@ -40,7 +49,7 @@ struct SweepBestFigures {
   RgbImage filters;         // the first conv layer's kernels (filter_grid)
   std::string filter_layer;
   int64_t filter_count = 0;
-  std::vector<CaptionedImage> guided;       // per neuron: its top image beside its guided backprop
+  std::vector<GuidedNeuron> guided;         // one per neuron, channels 0, 1, ...
   std::string guided_layer;
 };
 

@@ -61,8 +61,8 @@ std::vector<report::Prediction> spread_by_confidence(const std::vector<double>& 
 
 // For channels 0..neurons-1 of `layer`: the image (of the first `search` of `images`)
 // with the largest activation anywhere in that channel, and the guided-backprop
-// gradient of that activation; one row per neuron, the image beside its gradient.
-std::vector<report::CaptionedImage> guided_rows(LoadedRun& run, const data::Dataset& images, const Device& device,
+// gradient of that activation.
+std::vector<report::GuidedNeuron> guided_rows(LoadedRun& run, const data::Dataset& images, const Device& device,
                                                 const std::string& layer, int neurons, int64_t search,
                                                 int64_t batch_size) {
   const int64_t n = std::min(search, images.size());
@@ -90,20 +90,17 @@ std::vector<report::CaptionedImage> guided_rows(LoadedRun& run, const data::Data
   const data::Dataset chosen = data::subset(images, picked);
   const Tensor x = augment::eval_transform(chosen.images.to(device), run.model.image);
   const Tensor gradient = report::guided_backprop(*run.model.module, layer, x, channels).gradient.detach().to(Device::cpu());
-  std::vector<report::CaptionedImage> rows;
+  std::vector<report::GuidedNeuron> rows;
   for (size_t i = 0; i < channels.size(); ++i) {
     const int64_t row = static_cast<int64_t>(i);
-    report::RgbImage image = report::dataset_image(chosen, row);
-    const report::RgbImage grad = report::gradient_image(gradient.narrow0(row, 1));
-    if (grad.width != image.width || grad.height != image.height)  // the model's input size differs from the data's
-      image = report::resize_smooth(image, grad.width, grad.height);
-    report::CaptionedImage item;
-    item.image = report::tile_grid({image, grad}, 2, 2);
-    char peak[64];
-    std::snprintf(peak, sizeof(peak), "channel %lld, peak %.3g", static_cast<long long>(channels[i]),
-                  best_value[channels[i]]);
-    item.captions.push_back({peak, report::Rgb{40, 40, 40}});
-    rows.push_back(std::move(item));
+    report::GuidedNeuron neuron;
+    neuron.channel = channels[i];
+    neuron.peak = best_value[channels[i]];
+    neuron.image = report::dataset_image(chosen, row);
+    neuron.gradient = report::gradient_image(gradient.narrow0(row, 1));
+    if (neuron.gradient.width != neuron.image.width || neuron.gradient.height != neuron.image.height)
+      neuron.image = report::resize_smooth(neuron.image, neuron.gradient.width, neuron.gradient.height);  // model input size differs
+    rows.push_back(std::move(neuron));
   }
   return rows;
 }
@@ -172,7 +169,7 @@ std::optional<report::SweepBestFigures> sweep_best_figures(const std::string& sw
   figures.filter_count = weight.shape()[0];
   const int64_t side = std::max(weight.shape()[2], weight.shape()[3]);
   figures.filters = report::filter_grid(weight, report::FilterScaling::per_filter,
-                                        static_cast<int>(std::max<int64_t>(1, (48 + side - 1) / side)));
+                                        static_cast<int>(std::max<int64_t>(1, (96 + side - 1) / side)));
 
   const Tensor probe = augment::eval_transform(images.images.narrow0(0, 1).to(device), run.model.image);
   figures.guided_layer = report::last_conv_block(*run.model.module, probe);

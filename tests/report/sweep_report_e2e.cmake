@@ -1,5 +1,5 @@
 # The sweep report end to end, from real runs: three tiny `kiln train` runs on the
-# Fashion-MNIST subset (1 epoch, different lr and activation) laid out as a sweep
+# Fashion-MNIST subset (2 epochs on the CPU, different lr and activation) laid out as a sweep
 # folder with a hand-written journal.json (the contract of report/sweep_journal.h),
 # then `kiln report SWEEP_DIR`:
 #   1. before --finish: sweep.html with every section, the best model's figures on the
@@ -24,7 +24,7 @@ function(run)
   set(out "${out}" PARENT_SCOPE)
 endfunction()
 
-set(lrs 0.05 0.01 0.002)
+set(lrs 0.01 0.003 0.001)
 set(activations relu gelu relu)
 set(trials "")
 set(best_metric -1)
@@ -32,10 +32,10 @@ foreach(i 0 1 2)
   list(GET lrs ${i} lr)
   list(GET activations ${i} activation)
   set(name "trial-00${i}")
-  set(command kiln train fashion-mnist --split 40/10 --epochs 1 --filters 8 --dense 16 --optimizer sgd
-              --schedule constant --lr ${lr} --activation ${activation} --quiet)
-  run("${KILN}" train fashion-mnist --split 40/10 --epochs 1 --filters 8 --dense 16 --optimizer sgd --schedule constant
-      --lr ${lr} --activation ${activation} --quiet --no-report --run-dir "${WORK}/${name}")
+  set(command kiln train fashion-mnist --split 40/10 --epochs 2 --filters 8 --dense 16 --lr ${lr}
+              --activation ${activation} --device cpu)
+  run("${KILN}" train fashion-mnist --split 40/10 --epochs 2 --filters 8 --dense 16 --lr ${lr}
+      --activation ${activation} --device cpu --quiet --no-report --run-dir "${WORK}/${name}")
   file(STRINGS "${WORK}/${name}/epochs.jsonl" epochs)
   list(GET epochs -1 last)
   string(JSON metric GET "${last}" val_accuracy)
@@ -50,7 +50,7 @@ foreach(i 0 1 2)
   endif()
   string(APPEND trials "{\"id\": ${i}, \"name\": \"${name}\", \"created\": \"2026-12-05T07:0${i}:00Z\", \"order\": ${i},
     \"params\": {\"lr\": ${lr}, \"activation\": \"${activation}\"}, \"status\": \"finished\", \"run_dir\": \"${name}\",
-    \"epochs_done\": 1, \"metric\": ${metric}, \"rungs\": [], \"command\": \"${command}\", \"error\": \"\"}")
+    \"epochs_done\": 2, \"metric\": ${metric}, \"rungs\": [], \"command\": \"${command}\", \"error\": \"\"}")
 endforeach()
 set(head "{\"format\": \"kiln-sweep-journal/1\", \"name\": \"e2e\", \"method\": \"random\", \"seed\": 0,
   \"metric\": {\"name\": \"val_accuracy\", \"goal\": \"maximize\"}, \"data\": \"fashion-mnist\", \"split\": \"split.json\",
