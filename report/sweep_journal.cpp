@@ -184,6 +184,7 @@ SweepJournal parse_sweep_journal(const json& journal, const std::string& file) {
     out.test_accuracy = finish.number("test_accuracy");
     out.test_loss = finish.number("test_loss");
     out.run_dir = finish.text("run_dir");
+    out.checkpoint = finish.text("checkpoint", std::string());
     j.finish = out;
   }
   return j;

@@ -13,7 +13,8 @@
 //                 "rungs": [{"epoch": 3, "metric": 0.61, "kept": true}],
 //                 "command": "kiln train ...", "error": ""}],
 //     "best": 3,
-//     "finish": null | {"trial": 3, "test_accuracy": 0.87, "test_loss": 0.41, "run_dir": "..."} }
+//     "finish": null | {"trial": 3, "test_accuracy": 0.87, "test_loss": 0.41, "run_dir": "...",
+//                       "checkpoint": "..." (optional)} }
 //
 // Every error names the file and the field ("sweeps/a/journal.json: trials[2].status:
 // expected one of pending, running, finished, stopped, failed, got 'done'"). Keys the
@@ -67,7 +68,8 @@ struct SweepTrial {
 struct SweepFinish {
   int trial = 0;
   double test_accuracy = 0, test_loss = 0;
-  std::string run_dir;  // relative to the sweep folder
+  std::string run_dir;     // relative to the sweep folder
+  std::string checkpoint;  // the checkpoint evaluated ("" when not recorded)
 };
 
 struct SweepJournal {

@@ -120,6 +120,11 @@ std::optional<report::SweepBestFigures> sweep_best_figures(const std::string& sw
   figures.run_dir = journal.finish ? journal.finish->run_dir : best->run_dir;
   const std::string run_dir = (std::filesystem::path(sweep_dir) / figures.run_dir).string();
   figures.checkpoint = std::filesystem::is_directory(run_dir) ? evaluated_checkpoint(run_dir) : "";
+  if (journal.finish && !journal.finish->checkpoint.empty()) {
+    // The checkpoint --finish evaluated (last.safetensors of a run retrained without validation).
+    const std::string named = std::filesystem::path(journal.finish->checkpoint).filename().string();
+    if (std::filesystem::is_regular_file(std::filesystem::path(run_dir) / named)) figures.checkpoint = named;
+  }
   if (figures.checkpoint.empty()) {
     std::printf("sweep report: %s holds no checkpoint, so the best model's figures are left out\n", run_dir.c_str());
     return std::nullopt;

@@ -94,13 +94,14 @@ if(NOT out MATCHES "on 100 validation images: accuracy")
 endif()
 check_page(validation)
 
-# After `kiln sweep --finish`: the best trial's checkpoint on the test split.
+# After `kiln sweep --finish`: the checkpoint it names (here last.safetensors) on the test split.
 file(READ "${WORK}/trial-00${best}/test_metrics.json" test_metrics)
 string(JSON test_accuracy GET "${test_metrics}" accuracy)
 file(WRITE "${WORK}/journal.json"
-     "${head}, \"finish\": {\"trial\": ${best}, \"test_accuracy\": ${test_accuracy}, \"test_loss\": 1.0, \"run_dir\": \"trial-00${best}\"}}\n")
+     "${head}, \"finish\": {\"trial\": ${best}, \"test_accuracy\": ${test_accuracy}, \"test_loss\": 1.0, \"run_dir\": \"trial-00${best}\",
+     \"checkpoint\": \"${WORK}/trial-00${best}/last.safetensors\"}}\n")
 run("${KILN}" report "${WORK}" --device cpu)
-if(NOT out MATCHES "on 10000 test images: accuracy")
+if(NOT out MATCHES "\\(last.safetensors\\) on 10000 test images: accuracy")
   message(FATAL_ERROR "kiln report did not evaluate the finished trial on the test split:\n${out}")
 endif()
 check_page(test)

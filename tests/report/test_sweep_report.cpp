@@ -104,6 +104,18 @@ TEST_CASE("sweep journal: errors name the file and the field") {
     j["finish"] = {{"trial", 3}, {"run_dir", "finish"}};
     CHECK(parse_error(j) == "sweeps/x/journal.json: finish.test_accuracy is missing");
   }
+  SUBCASE("a finish block is read, its checkpoint optional") {
+    j["finish"] = {{"trial", 3}, {"test_accuracy", 0.8}, {"test_loss", 0.5}, {"run_dir", "trial-003"}};
+    CHECK(report::parse_sweep_journal(j, "journal.json").finish->checkpoint.empty());
+    j["finish"]["checkpoint"] = "sweeps/x/trial-003/last.safetensors";
+    const report::SweepJournal read = report::parse_sweep_journal(j, "journal.json");
+    REQUIRE(read.finish.has_value());
+    CHECK(read.finish->trial == 3);
+    CHECK(read.finish->test_accuracy == 0.8);
+    CHECK(read.finish->checkpoint == "sweeps/x/trial-003/last.safetensors");
+    j["finish"]["trial"] = 9;
+    CHECK(parse_error(j) == "sweeps/x/journal.json: finish.trial: no trial has id 9");
+  }
   SUBCASE("not an object") {
     CHECK(parse_error(json::array()) == "sweeps/x/journal.json: the journal: expected a JSON object, got array");
   }
