@@ -111,6 +111,7 @@ ParallelLayout parallel_layout(const SweepJournal& journal, const SweepAnalysis&
   out.width = width;
   out.height = height;
   out.metric_name = journal.metric_name;
+  out.maximize = journal.maximize();
   out.top = 46;
   out.bottom = height - 24;
   const double left = 70, right = width - 160;  // room for tick labels, the metric's title and the colour bar
@@ -152,7 +153,9 @@ ParallelLayout parallel_layout(const SweepJournal& journal, const SweepAnalysis&
   out.metric_lo = std::isfinite(lo) ? lo : 0;
   out.metric_hi = std::isfinite(hi) ? hi : 0;
   for (size_t r = 0; r < analysis.trials.size(); ++r) {
-    out.color_value.push_back(hi > lo ? (analysis.metric[r] - lo) / (hi - lo) : 1.0);
+    // 1 is the best end: the highest metric when maximising, the lowest when minimising.
+    const double scaled = hi > lo ? (analysis.metric[r] - lo) / (hi - lo) : 1.0;
+    out.color_value.push_back(journal.maximize() || !(hi > lo) ? scaled : 1.0 - scaled);
     out.trial_names.push_back(journal.trials[analysis.trials[r]].name);
   }
   return out;
@@ -160,7 +163,7 @@ ParallelLayout parallel_layout(const SweepJournal& journal, const SweepAnalysis&
 
 namespace {
 
-// Rows in drawing order: the lowest colour value first, so the best trials lie on top.
+// Rows in drawing order: the lowest colour value (the worst metric) first, so the best trials lie on top.
 std::vector<size_t> drawing_order(const ParallelLayout& l) {
   std::vector<size_t> order(l.lines.size());
   std::iota(order.begin(), order.end(), 0);
@@ -198,8 +201,9 @@ Figure parallel_coordinates(const ParallelLayout& l) {
     figure.rect(bar_x, l.bottom - (s + 1) * span / steps, 14, span / steps + 0.5, viridis((s + 0.5) / steps));
   figure.rect(bar_x, l.top, 14, span, std::nullopt, layout::axis_color, 1.0);
   const TextStyle bar_label{layout::tick_size, TextAnchor::start, 0, false, layout::text_color};
-  figure.text({bar_x + 18, l.top + 8}, format_fixed(l.metric_hi, 4), bar_label);
-  figure.text({bar_x + 18, l.bottom}, format_fixed(l.metric_lo, 4), bar_label);
+  // The colour bar's top is the best end (yellow).
+  figure.text({bar_x + 18, l.top + 8}, format_fixed(l.maximize ? l.metric_hi : l.metric_lo, 4), bar_label);
+  figure.text({bar_x + 18, l.bottom}, format_fixed(l.maximize ? l.metric_lo : l.metric_hi, 4), bar_label);
   return figure;
 }
 

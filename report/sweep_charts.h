@@ -5,7 +5,7 @@
 //                           trials hollow, failed ones as a red cross on the bottom edge;
 //   parallel_coordinates    one vertical axis per swept parameter and one for the
 //                           metric; each trial is a polyline through its values,
-//                           coloured by its metric (viridis: dark = low, yellow = high);
+//                           coloured by its metric (viridis: dark = worst, yellow = best);
 //                           categorical axes list their values, log axes their decades.
 //
 // The parallel-coordinates geometry is computed once (ParallelLayout) and drawn
@@ -41,10 +41,12 @@ struct ParallelLayout {
   double top = 0, bottom = 0;                 // pixel y of the axes' ends (top = high values)
   std::vector<ParallelAxis> axes;             // the parameters, then the metric
   std::vector<std::vector<double>> lines;     // per analysis row: pixel y on each axis
-  std::vector<double> color_value;            // per row in [0, 1]: the metric, min-max scaled
+  std::vector<double> color_value;            // per row in [0, 1]: the metric min-max scaled, 1 = best
+                                              // (the lowest metric when the goal is minimize)
   std::vector<std::string> trial_names;       // per row
   std::string metric_name;
   double metric_lo = 0, metric_hi = 0;
+  bool maximize = true;
 };
 
 ParallelLayout parallel_layout(const SweepJournal& journal, const SweepAnalysis& analysis, int width = 900,

@@ -8,6 +8,7 @@
 
 #include "engine/core/error.h"
 #include "report/sweep_analysis.h"
+#include "report/sweep_charts.h"
 #include "report/sweep_fixture.h"
 #include "report/sweep_journal.h"
 #include "report/sweep_report.h"
@@ -181,4 +182,62 @@ TEST_CASE("sweep report: the best command is built from the parameters when the 
   const report::SweepJournal journal = report::parse_sweep_journal(j, "journal.json");
   CHECK(report::best_train_command(journal, *journal.trial(3)) ==
         "kiln train data/flowers --activation silu --batch-norm=true --epochs 3 --filters 32 --lr 0.01");
+}
+
+TEST_CASE("sweep charts: metric by creation order marks finished, stopped and failed trials and steps the best") {
+  const report::SweepJournal j = report::parse_sweep_journal(test::sample_sweep_journal(), "journal.json");
+  const report::Figure f = report::metric_order_chart(j);
+  int filled = 0, hollow = 0, failed_strokes = 0;
+  std::vector<report::Point> best_line;
+  auto same = [](report::Rgb a, report::Rgb b) { return a.r == b.r && a.g == b.g && a.b == b.b; };
+  for (const report::Primitive& p : f.primitives()) {
+    if (const auto* c = std::get_if<report::CirclePrimitive>(&p)) {
+      if (c->fill && same(*c->fill, report::finished_color)) ++filled;
+      if (c->stroke && same(*c->stroke, report::stopped_color)) ++hollow;
+    } else if (const auto* l = std::get_if<report::PolylinePrimitive>(&p)) {
+      if (same(l->style.color, report::failed_color)) ++failed_strokes;
+      if (same(l->style.color, report::best_line_color) && l->points.size() > best_line.size()) best_line = l->points;
+    }
+  }
+  CHECK(filled == 4);          // trials 0, 1, 3, 5
+  CHECK(hollow == 1);          // trial 2, stopped at its rung
+  CHECK(failed_strokes == 2);  // one cross for trial 4
+  // The best so far: 0.71 (trial-000), 0.78 (trial-001), 0.83 (trial-003), kept to the last: it rises twice.
+  REQUIRE(best_line.size() >= 2);
+  int rises = 0;
+  for (size_t i = 1; i < best_line.size(); ++i) rises += best_line[i].y < best_line[i - 1].y - 1e-9;
+  CHECK(rises == 2);
+  CHECK(best_line.back().x > best_line.front().x);
+}
+
+TEST_CASE("sweep charts: parallel coordinates place categories evenly, lr on a log axis, the best trial yellow") {
+  const report::SweepJournal j = report::parse_sweep_journal(test::sample_sweep_journal(), "journal.json");
+  const report::SweepAnalysis a = report::analyze_sweep(j, std::vector<double>(j.trials.size(), NAN));
+  const report::ParallelLayout l = report::parallel_layout(j, a, 900, 420);
+  REQUIRE(l.axes.size() == 4);  // activation, filters, lr, val_accuracy
+  CHECK(l.axes[2].title == "lr (log)");
+  CHECK(l.axes[3].title == "val_accuracy");
+  REQUIRE(l.lines.size() == 5);
+  const double span = l.bottom - l.top;
+  // trial-003 (row 3): silu, the third of three categories, at (2 + 0.5) / 3 of the height.
+  CHECK(l.lines[3][0] == doctest::Approx(l.bottom - 2.5 / 3 * span));
+  // lr 0.001, 0.03, 0.0003, 0.01, 0.003 (rows 0, 1, 2, 3, 5): on a log axis, 0.03 and 0.003 are
+  // as far apart as 0.01 and 0.001.
+  CHECK(l.lines[4][2] - l.lines[1][2] == doctest::Approx(l.lines[0][2] - l.lines[3][2]));
+  // Colour: the best trial (0.83, row 3) is 1, the worst (0.52, row 2) 0; higher metric higher up.
+  CHECK(l.color_value[3] == 1.0);
+  CHECK(l.color_value[2] == 0.0);
+  CHECK(l.lines[3][3] < l.lines[0][3]);
+  // With the goal minimize (a loss), the lowest metric is the best end of the colours.
+  report::SweepJournal minimize = j;
+  minimize.goal = "minimize";
+  const report::ParallelLayout m = report::parallel_layout(minimize, a, 900, 420);
+  CHECK(m.color_value[2] == 1.0);
+  CHECK(m.color_value[3] == 0.0);
+  const std::string html = report::parallel_coordinates_interactive_html(l);
+  CHECK(html.find("<title>trial-003</title>") != std::string::npos);
+  size_t lines = 0;
+  for (size_t at = html.find("class=\"pc-line\""); at != std::string::npos; at = html.find("class=\"pc-line\"", at + 1))
+    ++lines;
+  CHECK(lines == 5);
 }
