@@ -227,8 +227,8 @@ std::vector<TrialRunSummary> read_trial_runs(const std::string& sweep_dir, const
           s.val_loss = run.epochs[*e].val_loss;
           s.val_accuracy = run.epochs[*e].val_accuracy;
         }
-      } catch (const Error&) {
-        // A trial killed mid-write: the report shows it without the folder's numbers.
+      } catch (const std::exception&) {
+        // A trial still writing (or killed mid-write): the report shows it without the folder's numbers.
       }
     }
     runs.push_back(s);
@@ -240,7 +240,7 @@ const SweepTrial* best_trial(const SweepJournal& journal) {
   if (journal.best) return journal.trial(*journal.best);
   const SweepTrial* best = nullptr;
   for (const SweepTrial& t : journal.trials)
-    if (t.metric && std::isfinite(*t.metric) &&
+    if ((t.status == "finished" || t.status == "stopped") && t.metric && std::isfinite(*t.metric) &&
         (!best || (journal.maximize() ? *t.metric > *best->metric : *t.metric < *best->metric)))
       best = &t;
   return best;

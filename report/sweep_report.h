@@ -68,7 +68,8 @@ std::vector<TrialRunSummary> read_trial_runs(const std::string& sweep_dir, const
 // from DATA and the trial's parameters.
 std::string best_train_command(const SweepJournal& journal, const SweepTrial& trial);
 
-// The trial the report calls best: journal.best, else the best metric by the goal.
+// The trial the report calls best: journal.best, else the finished or stopped trial
+// with the best metric by the goal (as kiln sweep picks it); nullptr when none has one.
 const SweepTrial* best_trial(const SweepJournal& journal);
 
 std::string sweep_report_html(const std::string& sweep_dir, const SweepJournal& journal,

@@ -58,6 +58,12 @@ TEST_CASE("sweep journal: read into structs, every field of the contract") {
   CHECK(j.best == 3);
   CHECK_FALSE(j.finish.has_value());
   CHECK(report::best_trial(j)->name == "trial-003");
+  // Without "best" the report picks it: the best metric of the finished and stopped trials.
+  json without_best = test::sample_sweep_journal();
+  without_best["best"] = nullptr;
+  CHECK(report::best_trial(report::parse_sweep_journal(without_best, "journal.json"))->name == "trial-003");
+  without_best["metric"]["goal"] = "minimize";
+  CHECK(report::best_trial(report::parse_sweep_journal(without_best, "journal.json"))->name == "trial-002");
 }
 
 TEST_CASE("sweep journal: errors name the file and the field") {
