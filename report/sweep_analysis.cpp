@@ -34,6 +34,10 @@ SweepAxis make_axis(const std::string& name, const SweepParameter* spec, const s
     }
     return axis;
   }
+  if (all_numbers) {
+    for (const json& v : values) axis.listed_values.push_back(v.get<double>());
+    std::sort(axis.listed_values.begin(), axis.listed_values.end());
+  }
   if (spec && spec->log_scale()) {
     axis.log = true;
   } else if (all_numbers) {

@@ -31,6 +31,7 @@ struct SweepAxis {
   bool categorical = false;
   bool log = false;                     // numeric axis in log10
   std::vector<std::string> categories;  // categorical: value labels, journal order then first seen
+  std::vector<double> listed_values;    // a numeric axis from a list of values (filters 16/32/64): them, sorted
 };
 
 struct SweepAnalysis {

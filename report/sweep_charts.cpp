@@ -119,11 +119,22 @@ ParallelLayout parallel_layout(const SweepJournal& journal, const SweepAnalysis&
   const double spacing = count > 1 ? (right - left) / static_cast<double>(count - 1) : 0;
   out.lines.assign(analysis.trials.size(), {});
 
-  auto add_numeric = [&](const std::string& title, bool log, const std::vector<double>& values, double x) {
+  // A numeric axis; one whose parameter was a list of numbers (`listed`) runs from the
+  // smallest to the largest and has a tick at each listed value.
+  auto add_numeric = [&](const std::string& title, bool log, const std::vector<double>& values, double x,
+                         const std::vector<double>& listed) {
     double lo = INFINITY, hi = -INFINITY;
     for (double v : values) lo = std::min(lo, v), hi = std::max(hi, v);
+    for (double v : listed) lo = std::min(lo, v), hi = std::max(hi, v);
     if (!std::isfinite(lo)) lo = 0, hi = 1;
-    const AxisTicks ticks = layout::resolve_axis(lo, hi, std::nullopt, std::nullopt, log);
+    AxisTicks ticks = layout::resolve_axis(lo, hi, std::nullopt, std::nullopt, log);
+    if (listed.size() >= 2 && lo < hi) {
+      ticks.lo = lo;
+      ticks.hi = hi;
+      ticks.ticks = listed;
+      ticks.labels.clear();
+      for (double v : listed) ticks.labels.push_back(parameter_label(v));
+    }
     ParallelAxis axis{title + (log ? " (log)" : ""), x, {}};
     for (size_t k = 0; k < ticks.ticks.size(); ++k)
       axis.ticks.push_back({axis_pixel(ticks, ticks.ticks[k], out.top, out.bottom), ticks.labels[k]});
@@ -136,7 +147,7 @@ ParallelLayout parallel_layout(const SweepJournal& journal, const SweepAnalysis&
     std::vector<double> values;
     for (const std::vector<double>& row : analysis.axis_values) values.push_back(row[k]);
     if (!a.categorical) {
-      add_numeric(a.name, a.log, values, x);
+      add_numeric(a.name, a.log, values, x, a.listed_values);
       continue;
     }
     // Categories evenly spaced, the first at the bottom.
@@ -147,7 +158,7 @@ ParallelLayout parallel_layout(const SweepJournal& journal, const SweepAnalysis&
     for (size_t r = 0; r < values.size(); ++r) out.lines[r].push_back(pixel(values[r]));
     out.axes.push_back(axis);
   }
-  add_numeric(journal.metric_name, false, analysis.metric, left + spacing * static_cast<double>(count - 1));
+  add_numeric(journal.metric_name, false, analysis.metric, left + spacing * static_cast<double>(count - 1), {});
   double lo = INFINITY, hi = -INFINITY;
   for (double v : analysis.metric) lo = std::min(lo, v), hi = std::max(hi, v);
   out.metric_lo = std::isfinite(lo) ? lo : 0;

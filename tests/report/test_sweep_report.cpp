@@ -222,6 +222,10 @@ TEST_CASE("sweep charts: parallel coordinates place categories evenly, lr on a l
   const report::ParallelLayout l = report::parallel_layout(j, a, 900, 420);
   REQUIRE(l.axes.size() == 4);  // activation, filters, lr, val_accuracy
   CHECK(l.axes[2].title == "lr (log)");
+  // filters was a list (16, 32, 64): a tick at each value, 16 at the bottom and 64 at the top.
+  REQUIRE(l.axes[1].ticks.size() == 3);
+  CHECK(l.axes[1].ticks[0] == std::pair<double, std::string>{l.bottom, "16"});
+  CHECK(l.axes[1].ticks[2] == std::pair<double, std::string>{l.top, "64"});
   CHECK(l.axes[3].title == "val_accuracy");
   REQUIRE(l.lines.size() == 5);
   const double span = l.bottom - l.top;
