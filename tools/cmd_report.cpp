@@ -42,6 +42,7 @@ struct ReportOptions {
   std::string device = "auto";
   int64_t batch_size = 128;
   int neurons = 10;  // a sweep report's guided-backprop neurons
+  CLI::Option* neurons_option = nullptr;  // to refuse --neurons for a run folder
 } options;
 
 // A multi-label run (docs/multilabel.md): the best checkpoint's sigmoid outputs on the
@@ -133,8 +134,11 @@ int run_report() {
       std::printf("wrote %s\n", path.c_str());
       return 0;
     }
+    KILN_CHECK(o.neurons_option->count() == 0, "report: --neurons is for a sweep folder (one with journal.json); '",
+               o.runs[0], "' is a run folder");
     return report_one_run(o, o.runs[0]);
   }
+  KILN_CHECK(o.neurons_option->count() == 0, "report: --neurons is for a sweep folder, not --compare");
   std::vector<report::RunRecord> runs;
   for (const std::string& dir : o.runs) runs.push_back(report::read_run_folder(dir));
   const std::string out = o.out.empty() ? "compare.html" : o.out;
@@ -160,7 +164,7 @@ const bool registered = register_command({
       cmd->add_option("--cache-dir", o.cache_dir, "where folders are packed once")->capture_default_str();
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
-      cmd->add_option("--neurons", o.neurons, "sweep report: guided backpropagation of this many conv5 channels")
+      o.neurons_option = cmd->add_option("--neurons", o.neurons, "sweep report: guided backpropagation of this many conv5 channels")
           ->capture_default_str()
           ->check(CLI::Range(1, 512));
     },

@@ -60,7 +60,7 @@ set(head "{\"format\": \"kiln-sweep-journal/1\", \"name\": \"e2e\", \"method\": 
 file(WRITE "${WORK}/journal.json" "${head}, \"finish\": null}\n")
 
 set(sections summary progress parallel importance trials best figures)
-function(check_page expected_split)
+function(check_page expected_split expected_neurons)
   set(page "${WORK}/sweep.html")
   if(NOT EXISTS "${page}")
     message(FATAL_ERROR "${page} was not written")
@@ -74,7 +74,7 @@ function(check_page expected_split)
   endforeach()
   foreach(part "class=\"pc-interactive\"" "id=\"trials-table\"" "id=\"correlation-table\"" "activation=gelu"
           "log10\\(lr\\)" "<tr class=\"best\">" "kiln train fashion-mnist --split 40/10" "<h3>Predictions</h3>"
-          "<h3>First-layer filters</h3>" "10 neurons of block5" "on the ${expected_split} split"
+          "<h3>First-layer filters</h3>" "${expected_neurons}" "on the ${expected_split} split"
           "src=\"data:image/png;base64," "data-figures-loaded")
     if(NOT html MATCHES "${part}")
       string(APPEND problems "\n  missing: ${part}")
@@ -92,7 +92,7 @@ run("${KILN}" report "${WORK}" --device cpu)
 if(NOT out MATCHES "on 100 validation images: accuracy")
   message(FATAL_ERROR "kiln report did not evaluate the best trial on its validation split:\n${out}")
 endif()
-check_page(validation)
+check_page(validation "10 neurons of block5")
 
 # After `kiln sweep --finish`: the checkpoint it names (here last.safetensors) on the test split.
 file(READ "${WORK}/trial-00${best}/test_metrics.json" test_metrics)
@@ -100,9 +100,14 @@ string(JSON test_accuracy GET "${test_metrics}" accuracy)
 file(WRITE "${WORK}/journal.json"
      "${head}, \"finish\": {\"trial\": ${best}, \"test_accuracy\": ${test_accuracy}, \"test_loss\": 1.0, \"run_dir\": \"trial-00${best}\",
      \"checkpoint\": \"${WORK}/trial-00${best}/last.safetensors\"}}\n")
-run("${KILN}" report "${WORK}" --device cpu)
+run("${KILN}" report "${WORK}" --device cpu --neurons 4)
 if(NOT out MATCHES "\\(last.safetensors\\) on 10000 test images: accuracy")
   message(FATAL_ERROR "kiln report did not evaluate the finished trial on the test split:\n${out}")
 endif()
-check_page(test)
+check_page(test "4 neurons of block5")
+# --neurons belongs to sweep folders: a run folder refuses it.
+execute_process(COMMAND "${KILN}" report "${WORK}/trial-000" --neurons 4 RESULT_VARIABLE status ERROR_VARIABLE err)
+if(status EQUAL 0 OR NOT err MATCHES "--neurons is for a sweep folder")
+  message(FATAL_ERROR "kiln report RUN --neurons should fail naming the option (exit ${status}):\n${err}")
+endif()
 message(STATUS "sweep report ok: ${WORK}/sweep.html, every section, best model's figures on the test split")
