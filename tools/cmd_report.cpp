@@ -6,6 +6,9 @@
 //   kiln report --compare runs/a runs/b -o compare.html
 //                                            curves overlaid and a metrics table, from the
 //                                            runs' logs (no model is evaluated)
+//   kiln report sweeps/s                     a sweep folder (it holds journal.json): writes
+//                                            sweeps/s/sweep.html (report/sweep_report.h) with
+//                                            the best model's figures (tools/sweep_figures.h)
 // The run's data is found where training read it (run_info.json, config.json); give
 // --data when it has moved.
 #include <cstdio>
@@ -21,7 +24,9 @@
 #include "tools/commands.h"
 #include "tools/data_options.h"
 #include "tools/model_options.h"
+#include "report/sweep_journal.h"
 #include "tools/run_model.h"
+#include "tools/sweep_figures.h"
 #include "tools/train_report.h"
 
 namespace kiln::tools {
@@ -36,6 +41,8 @@ struct ReportOptions {
   std::string cache_dir = ".cache/kiln";
   std::string device = "auto";
   int64_t batch_size = 128;
+  int neurons = 10;  // a sweep report's guided-backprop neurons
+  CLI::Option* neurons_option = nullptr;  // to refuse --neurons for a run folder
 } options;
 
 // A multi-label run (docs/multilabel.md): the best checkpoint's sigmoid outputs on the
@@ -115,8 +122,23 @@ int run_report() {
     KILN_CHECK(o.runs.size() == 1, "report: one run folder at a time (", o.runs.size(),
                " given); use --compare to put several on one page");
     KILN_CHECK(o.out.empty(), "report: -o is for --compare; a run's report is always <run>/report.html");
+    if (report::is_sweep_folder(o.runs[0])) {
+      KILN_CHECK(o.checkpoint.empty(), "report: --checkpoint is for a run folder; a sweep report uses its best trial's");
+      SweepFigureOptions figures;
+      figures.device = o.device;
+      figures.data = o.data;
+      figures.cache_dir = o.cache_dir;
+      figures.batch_size = o.batch_size;
+      figures.neurons = o.neurons;
+      const std::string path = write_sweep_report_with_figures(o.runs[0], figures);
+      std::printf("wrote %s\n", path.c_str());
+      return 0;
+    }
+    KILN_CHECK(o.neurons_option->count() == 0, "report: --neurons is for a sweep folder (one with journal.json); '",
+               o.runs[0], "' is a run folder");
     return report_one_run(o, o.runs[0]);
   }
+  KILN_CHECK(o.neurons_option->count() == 0, "report: --neurons is for a sweep folder, not --compare");
   std::vector<report::RunRecord> runs;
   for (const std::string& dir : o.runs) runs.push_back(report::read_run_folder(dir));
   const std::string out = o.out.empty() ? "compare.html" : o.out;
@@ -128,9 +150,12 @@ int run_report() {
 const bool registered = register_command({
     "report",
     [](CLI::App& app) {
-      CLI::App* cmd = app.add_subcommand("report", "write a run's report.html again, or compare runs on one page");
+      CLI::App* cmd = app.add_subcommand(
+          "report", "write a run's report.html (or a sweep folder's sweep.html) again, or compare runs on one page");
       ReportOptions& o = options;
-      cmd->add_option("runs", o.runs, "run folder(s) written by kiln train")->required()->check(CLI::ExistingDirectory);
+      cmd->add_option("runs", o.runs, "run folder(s) written by kiln train, or a sweep folder written by kiln sweep")
+          ->required()
+          ->check(CLI::ExistingDirectory);
       cmd->add_flag("--compare", o.compare, "compare the runs: overlaid curves and a metrics table");
       cmd->add_option("-o,--out", o.out, "--compare: the page to write (default compare.html)");
       cmd->add_option("--checkpoint", o.checkpoint, "the checkpoint to evaluate (default <run>/best.safetensors)")
@@ -139,6 +164,9 @@ const bool registered = register_command({
       cmd->add_option("--cache-dir", o.cache_dir, "where folders are packed once")->capture_default_str();
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
       cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+      o.neurons_option = cmd->add_option("--neurons", o.neurons, "sweep report: guided backpropagation of this many conv5 channels")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 512));
     },
     run_report,
 });

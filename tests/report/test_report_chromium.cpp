@@ -105,6 +105,10 @@ TEST_CASE("report e2e: report.html renders in headless Chromium with every figur
   CHECK(figures_loaded == figures);
   CHECK(images_loaded == images);
   if (expected_figures > 0) CHECK(figures == expected_figures);
+  // A sweep report (report/sweep_report.h): its brushing script ran and counted the trials.
+  if (dom.find("class=\"pc-interactive\"") != std::string::npos)
+    CHECK_MESSAGE(std::regex_search(dom, std::regex("([0-9]+) of \\1 trials selected[.]")),
+                  "the parallel-coordinates script did not run (no selection count in the DOM)");
 
   const std::string shot = work.str() + "/screenshot.png";
   REQUIRE_MESSAGE(run_chromium(chromium, work.str() + "/profile-shot", "--screenshot='" + shot + "'", url,
