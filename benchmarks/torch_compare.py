@@ -155,22 +155,21 @@ def read_safetensors(path):
 
 
 def onnx_weights(path):
-    """The ONNX graph's parameter nodes in order: ('conv', w, b|None), ('bn', scale, B, mean, var, eps), ('gemm', w, b)."""
-    import onnx
-    from onnx import numpy_helper
-    model = onnx.load(path)
-    init = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
+    """The ONNX graph's parameter nodes in order: ('conv', w, b|None), ('bn', scale, B, mean, var, eps), ('gemm', w, b).
+    Read by benchmarks/onnx_wire.py, so the `onnx` package is not needed."""
+    from onnx_wire import read_onnx
+    nodes, arrays = read_onnx(path)
+    init = {name: torch.from_numpy(a) for name, a in arrays.items()}
     ops = []
-    for node in model.graph.node:
-        if node.op_type == "Conv":
-            ops.append(("conv", init[node.input[1]], init[node.input[2]] if len(node.input) > 2 else None))
-        elif node.op_type == "BatchNormalization":
-            eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
-            ops.append(("bn",) + tuple(init[i] for i in node.input[1:5]) + (eps,))
-        elif node.op_type == "Gemm":
-            trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-            w = init[node.input[1]]
-            ops.append(("gemm", w if trans_b else w.t(), init[node.input[2]]))
+    for node in nodes:
+        inputs, attributes = node["inputs"], node["attributes"]
+        if node["op_type"] == "Conv":
+            ops.append(("conv", init[inputs[1]], init[inputs[2]] if len(inputs) > 2 else None))
+        elif node["op_type"] == "BatchNormalization":
+            ops.append(("bn",) + tuple(init[i] for i in inputs[1:5]) + (attributes.get("epsilon", 1e-5),))
+        elif node["op_type"] == "Gemm":
+            w = init[inputs[1]]
+            ops.append(("gemm", w if attributes.get("transB", 0) else w.t(), init[inputs[2]]))
     return ops
 
 
@@ -209,41 +208,40 @@ def load_onnx_into(model, path):
 def run_onnx_graph(path, x):
     """A reference interpreter for the ops of the shared MobileNetV2 (and a plain ResNet):
     Conv, Clip, Relu, Add, MaxPool, GlobalAveragePool, Flatten, Gemm, Constant."""
-    import onnx
-    from onnx import numpy_helper
-    model = onnx.load(path)
-    values = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
-    values[model.graph.input[0].name] = x
-    attr = lambda n, k, d: next((onnx.helper.get_attribute_value(a) for a in n.attribute if a.name == k), d)
-    for n in model.graph.node:
-        i = [values.get(name) if name else None for name in n.input]
-        if n.op_type == "Constant":
-            y = torch.from_numpy(numpy_helper.to_array(attr(n, "value", None)).copy())
-        elif n.op_type == "Conv":
+    from onnx_wire import read_onnx_graph
+    graph = read_onnx_graph(path)
+    values = {name: torch.from_numpy(a) for name, a in graph["initializers"].items()}
+    values[graph["inputs"][0]] = x
+    attr = lambda n, k, d: n["attributes"].get(k, d)
+    for n in graph["nodes"]:
+        i = [values.get(name) if name else None for name in n["inputs"]]
+        if n["op_type"] == "Constant":
+            y = torch.from_numpy(attr(n, "value", None))
+        elif n["op_type"] == "Conv":
             p = attr(n, "pads", [0, 0, 0, 0])
             y = F.conv2d(i[0], i[1], i[2] if len(i) > 2 else None, attr(n, "strides", [1, 1]), (p[0], p[1]),
                          attr(n, "dilations", [1, 1]), attr(n, "group", 1))
-        elif n.op_type == "Clip":
+        elif n["op_type"] == "Clip":
             y = i[0].clamp(float(i[1]) if len(i) > 1 and i[1] is not None else None,
                            float(i[2]) if len(i) > 2 and i[2] is not None else None)
-        elif n.op_type == "Relu":
+        elif n["op_type"] == "Relu":
             y = F.relu(i[0])
-        elif n.op_type == "Add":
+        elif n["op_type"] == "Add":
             y = i[0] + i[1]
-        elif n.op_type == "MaxPool":
+        elif n["op_type"] == "MaxPool":
             p = attr(n, "pads", [0, 0, 0, 0])
             y = F.max_pool2d(i[0], attr(n, "kernel_shape", None), attr(n, "strides", None), (p[0], p[1]))
-        elif n.op_type == "GlobalAveragePool":
+        elif n["op_type"] == "GlobalAveragePool":
             y = i[0].mean((2, 3), keepdim=True)
-        elif n.op_type == "Flatten":
+        elif n["op_type"] == "Flatten":
             y = i[0].flatten(attr(n, "axis", 1))
-        elif n.op_type == "Gemm":
+        elif n["op_type"] == "Gemm":
             w = i[1] if attr(n, "transB", 0) else i[1].t()
             y = F.linear(i[0], w, i[2])
         else:
-            raise SystemExit(f"run_onnx_graph: op {n.op_type} is not interpreted here")
-        values[n.output[0]] = y
-    return values[model.graph.output[0].name]
+            raise SystemExit(f"run_onnx_graph: op {n['op_type']} is not interpreted here")
+        values[n["outputs"][0]] = y
+    return values[graph["outputs"][0]]
 
 
 def make_zoo(arch, weights, classes):

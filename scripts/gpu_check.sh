@@ -1,37 +1,117 @@
 #!/usr/bin/env bash
-# Everything that needs a GPU, in one go, for a machine with an NVIDIA GPU, the
-# CUDA toolkit, cuDNN and (for the comparisons) PyTorch:
-#   1. the GPU test cases (CPU-vs-CUDA parity of every op-table row, the CUDA
-#      runtime, the small-net training parity on CUDA, augmentation and optimizer
-#      kernels), with their output in $OUT/gpu_tests.log when OUT is set;
-#   2. `kiln bench ops` against PyTorch for the ResNet-18 convolutions, bf16 and f32;
-#   3. `kiln bench train` of ResNet-18 at 64 px (batch 256, bf16), eager and with
-#      --cuda-graph (the step replayed as a CUDA graph: docs/cuda_graphs.md), and the
-#      CLI test that a --cuda-graph run equals the eager one on the hardware.
-# Build first (cmake -DKILN_CUDA=ON ...) or pass the build folder: scripts/gpu_check.sh build
+# Everything that needs a GPU, in one go (docs/cuda.md), for a machine with an NVIDIA
+# GPU, the CUDA toolkit libraries and (for the comparisons) PyTorch + torchvision:
+#   1. the GPU test cases (CPU-vs-CUDA parity of every op-table row, the CUDA runtime,
+#      the small-net training parity, augmentation, optimizer and graph kernels);
+#   2. the CLI tests that need the device: --cuda-graph equals the eager run, and
+#      kill -9 / SIGINT resume on cuda:0 is bit-exact;
+#   3. kiln vs PyTorch, train and infer, every benchmark model (benchmarks/bench_compare.sh);
+#   4. `kiln bench train` of ResNet-18 at 64 px (batch 256, bf16), eager and --cuda-graph;
+#   5. `kiln bench ops` against PyTorch for the ResNet-18 convolutions, bf16;
+#   6. the course protocol at a few epochs: `kiln compare` and benchmarks/torch_compare.py
+#      on the same split (Imagenette 96 px from the shared assets).
+#
+#   scripts/gpu_check.sh [BUILD]     BUILD: a -DKILN_CUDA=ON build folder (default build)
+#
+# DATA (default .data, git-ignored) holds the carried assets: DATA/imagenette_96/ and
+# DATA/mobilenet_v2_imagenet_fp32.onnx (scripts/gpu_check.sh prepare copies them from
+# ../shared/assets); a section whose data is missing is skipped with a line saying so.
+# Outputs (logs, JSON lines, the comparison tables) go to OUT (default /tmp/gpu_check).
+# GPU_CHECK_QUICK=1 shrinks every size to check the plumbing on the emulated GPU
+# (KILN_CUDA=EMULATE build) or a CPU-only PyTorch; its numbers mean nothing.
+# Each section runs under a time limit so that the whole script stays within 8 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [[ ${1:-} == prepare ]]; then
+  mkdir -p .data
+  cp -r ../shared/assets/data/imagenette_96 .data/ && cp ../shared/assets/models/mobilenet_v2_imagenet_fp32.onnx .data/
+  du -sh .data
+  exit $?
+fi
 BUILD=${1:-build}
-OUT=${OUT:-/tmp}
+DATA=${DATA:-.data}
+OUT=${OUT:-/tmp/gpu_check}
 PYTHON=${PYTHON:-python3}
+QUICK=${GPU_CHECK_QUICK:-0}
+KILN=$BUILD/kiln
+mkdir -p "$OUT"
 status=0
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-"$BUILD/kiln" --version
-echo "== GPU tests"
-"$BUILD/tests/kiln_tests" -ts=gpu 2>&1 | tee "$OUT/gpu_tests.log" | tail -40 || status=1
-grep -q "Status: SUCCESS" "$OUT/gpu_tests.log" || status=1
-echo "== kiln vs PyTorch: ResNet-18 convolutions"
-for dtype in bf16 f32; do
-  KILN="$BUILD/kiln" PYTHON="$PYTHON" benchmarks/bench_ops.sh --batch 256 --size 224 --dtype "$dtype" --layout nhwc \
-    2>&1 | tee -a "$OUT/bench_ops.log" || status=1
-done
-echo "== kiln bench train: ResNet-18 at 64 px, eager and --cuda-graph"
+section() { echo; echo "== $* ($(date -u +%H:%M:%S))"; }
+# run_limited SECONDS COMMAND...: a section that overruns is stopped and counts as a failure.
+run_limited() {
+  local limit=$1; shift
+  timeout --kill-after=10 "$limit" "$@"
+  local rc=$?
+  [[ $rc -eq 124 ]] && echo "(stopped after ${limit} s)"
+  return $rc
+}
+have_torch() { "$PYTHON" -c "import torch, torchvision" 2> /dev/null; }
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2> /dev/null || echo "(no nvidia-smi)"
+"$KILN" --version
+have_torch && "$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
+
+section "1. GPU tests"
+run_limited "${GPU_TESTS_SECONDS:-150}" "$BUILD/tests/kiln_tests" -ts=gpu > "$OUT/gpu_tests.log" 2>&1
+grep -E "^\[doctest\] (test cases|assertions|Status)" "$OUT/gpu_tests.log"
+grep -q "Status: SUCCESS" "$OUT/gpu_tests.log" || { status=1; grep -B2 -A8 "ERROR" "$OUT/gpu_tests.log" | head -60; }
+
+section "2. CLI tests on the device: --cuda-graph equals eager; kill -9 / SIGINT resume on cuda:0"
+(cd "$BUILD" && run_limited 60 ctest -R "cuda-graph equals" --output-on-failure 2>&1 | tail -4) || status=1
+run_limited 90 bash tests/cli/kill_resume.sh "$PWD/$KILN" "$OUT/kill_resume" "$PWD/tests/fixtures" cuda:0 2>&1 | tail -3
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+
+if have_torch; then
+  section "3. kiln vs PyTorch: train and infer of every benchmark model (bf16, images/s ratio)"
+  if ((QUICK)); then compare_args=(--quick); else compare_args=(--warmup 5 --iterations 20); fi
+  KILN="$KILN" PYTHON="$PYTHON" OUT="$OUT/bench_compare.jsonl" \
+    run_limited 150 benchmarks/bench_compare.sh "${compare_args[@]}" 2> "$OUT/bench_compare.err" | tee "$OUT/bench_compare.txt" ||
+    { status=1; tail -5 "$OUT/bench_compare.err"; }
+else
+  section "3. kiln vs PyTorch: skipped ($PYTHON has no torch + torchvision)"
+fi
+
+section "4. kiln bench train: ResNet-18 at 64 px, eager and --cuda-graph"
+if ((QUICK)); then graph_args=(--batch 2 --size 32 --precision bf16 --warmup 3 --iterations 2)
+else graph_args=(--batch 256 --size 64 --precision bf16 --warmup 10 --iterations 50); fi
 for graph in "" --cuda-graph; do
-  "$BUILD/kiln" bench train --model resnet18 --classes 200 --batch 256 --size 64 --precision bf16 \
-    --warmup 10 --iterations 50 $graph --json "$OUT/bench_train_graph.jsonl.tmp" 2>&1 | tee -a "$OUT/bench_train_graph.log" || status=1
-  cat "$OUT/bench_train_graph.jsonl.tmp" >> "$OUT/bench_train_graph.jsonl" 2>/dev/null
+  run_limited 60 "$KILN" bench train --model resnet18 --classes 200 "${graph_args[@]}" $graph \
+    --json "$OUT/bench_train${graph:+_cuda_graph}.json" 2>&1 | tail -2 || status=1
 done
-rm -f "$OUT/bench_train_graph.jsonl.tmp"
-echo "== --cuda-graph equals the eager run"
-(cd "$BUILD" && ctest -R "cuda-graph equals" --output-on-failure 2>&1 | tail -15) || status=1
+
+if have_torch && ! ((QUICK)); then
+  section "5. kiln vs PyTorch: ResNet-18 convolutions, bf16"
+  KILN="$KILN" PYTHON="$PYTHON" run_limited 60 benchmarks/bench_ops.sh --batch 256 --size 224 --dtype bf16 --layout nhwc \
+    > "$OUT/bench_ops.log" 2>&1 || status=1
+  tail -25 "$OUT/bench_ops.log"
+fi
+
+section "6. the course protocol at a few epochs: kiln compare and torch_compare.py on one split"
+if [[ -f $DATA/imagenette_96/classes.csv || -d $DATA/imagenette_96 ]] && [[ -f $DATA/mobilenet_v2_imagenet_fp32.onnx ]]; then
+  if ((QUICK)); then
+    protocol=(--split 6/2/2 --rows cnn5,mobilenet_v2:head --epochs-scratch 1 --epochs-finetune 1 --size-scratch 32
+              --size-finetune 32 --batch-size 8)
+  else
+    protocol=(--split 300/75/75 --rows cnn5,mobilenet_v2:head,mobilenet_v2:all --epochs-scratch 3 --epochs-finetune 2
+              --size-scratch 96 --size-finetune 160 --batch-size 64)
+  fi
+  rm -rf "$OUT/compare"
+  run_limited 120 "$KILN" compare "$DATA/imagenette_96" "${protocol[@]}" --device cuda:0 \
+    --mobilenet-v2 "$DATA/mobilenet_v2_imagenet_fp32.onnx" -o "$OUT/compare" > "$OUT/compare.log" 2>&1 || status=1
+  tail -12 "$OUT/compare.log"
+  if have_torch; then
+    # The same flags without --split: torch_compare.py reads kiln's split.json instead.
+    torch_protocol=() skip=0
+    for arg in "${protocol[@]}"; do
+      if ((skip)); then skip=0; elif [[ $arg == --split ]]; then skip=1; else torch_protocol+=("$arg"); fi
+    done
+    run_limited 120 "$PYTHON" benchmarks/torch_compare.py "$DATA/imagenette_96" "$OUT/compare" "${torch_protocol[@]}" \
+      --mobilenet-v2 "$DATA/mobilenet_v2_imagenet_fp32.onnx" > "$OUT/torch_compare.log" 2>&1 || status=1
+    tail -8 "$OUT/torch_compare.log"
+  fi
+else
+  echo "skipped: $DATA/imagenette_96 or $DATA/mobilenet_v2_imagenet_fp32.onnx is missing (run: scripts/gpu_check.sh prepare)"
+fi
+
+section "done: status $status"
 exit $status

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Bit-exact resume after kill -9 (docs/reliability.md). Usage: kill_resume.sh KILN WORK FIXTURES
+# Bit-exact resume after kill -9 (docs/reliability.md).
+# Usage: kill_resume.sh KILN WORK FIXTURES [DEVICE]   (DEVICE: cpu, the default, or cuda:0)
 #
 # Trains a small cnn5 on tests/fixtures/tiny_folder once without interruption, then
 # again from scratch while SIGKILLing the process at random points (at least three
@@ -10,11 +11,11 @@
 # dropout counters. Then SIGINT: the run must finish its step, write a checkpoint,
 # say how to resume, and the resumed run must again equal the reference.
 set -uo pipefail
-kiln=$1 work=$2 fixtures=$3
+kiln=$1 work=$2 fixtures=$3 device=${4:-cpu}
 export OMP_NUM_THREADS=1  # a few threads fighting over busy CI cores make the run erratic, not different
 rm -rf "$work" && mkdir -p "$work"
 args=(train "$fixtures/tiny_folder" --size 32 --split 8/1/1 --epochs 30 --batch-size 2 --filters 2 --filter-org same
-      --dense 4 --dropout 0.3 --augment hflip:0.5,brightness:0.2 --quiet --no-report --device cpu --workers 1
+      --dense 4 --dropout 0.3 --augment hflip:0.5,brightness:0.2 --quiet --no-report --device "$device" --workers 1
       --cache-dir "$work/cache" --checkpoint-every 3)
 fail() { echo "kill-resume FAILED: $*"; exit 1; }
 
@@ -71,4 +72,4 @@ grep -q "interrupted by SIGINT after step .* --resume $run/last.safetensors" "$w
   fail "resume after SIGINT: $(tail -5 "$work/sigint_resume.log")"
 cmp "$work/reference/last.safetensors" "$run/last.safetensors" || fail "resume after SIGINT differs"
 echo "SIGINT: checkpoint written, resumed bit-identically"
-echo "kill-resume ok"
+echo "kill-resume ok on $device"
