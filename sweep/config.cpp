@@ -280,8 +280,12 @@ SweepConfig parse_sweep_config(const nlohmann::json& doc, const std::string& sou
         KILN_CHECK(p.kind == ParameterKind::categorical || p.kind == ParameterKind::constant, source,
                    ": parameters.", p.name, ": method grid needs values: lists (", p.distribution,
                    " has no grid points); use random or bayes");
-    KILN_CHECK(c.method == "grid" || c.run_cap > 0, source, ": method ", c.method,
-               " needs run_cap: (the number of trials), or --max-runs");
+    const bool all_values = std::all_of(c.parameters.begin(), c.parameters.end(), [](const Parameter& p) {
+      return p.kind == ParameterKind::categorical || p.kind == ParameterKind::constant;
+    });
+    // (halving over values: lists races the whole grid, like method grid)
+    KILN_CHECK(c.method == "grid" || (c.method == "halving" && all_values) || c.run_cap > 0, source, ": method ",
+               c.method, " needs run_cap: (the number of trials), or --max-runs");
     return c;
   });
 }

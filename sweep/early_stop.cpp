@@ -124,7 +124,10 @@ int64_t apply_halving_decision(Journal& j, const HalvingStep& step, std::vector<
                   t.rungs.end());
     const bool kept = static_cast<int64_t>(i) < keep;
     t.rungs.push_back({step.rung_epoch, ranked[i].second, kept});
-    if (!kept && t.status != "finished") t.status = "stopped";
+    if (!kept && t.status != "finished") {
+      t.status = "stopped";
+      t.metric = ranked[i].second;  // the value it was judged on (it may have run on a little before the pause)
+    }
   }
   return keep;
 }

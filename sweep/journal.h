@@ -17,7 +17,9 @@
 //     "finish": null | {"trial": 3, "test_accuracy": .., "test_loss": .., "run_dir": ..} }
 //
 // A trial's metric is the best value of metric.name over the epochs it ran (the epoch
-// whose checkpoint is best.safetensors); "stopped" trials were ended at a rung.
+// whose checkpoint is best.safetensors); "stopped" trials were ended at a rung, and
+// their metric is the one they were judged on there (a trial can run on a few steps
+// before the stop lands: epochs_done counts them, the metric does not).
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>

@@ -47,12 +47,20 @@ std::string shell_quote(const std::string& word) {
   return quoted + "'";
 }
 
+// Four significant digits for the terminal (the journal keeps every digit).
+std::string display_value(const nlohmann::json& value) {
+  if (!value.is_number_float()) return format_value(value);
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.4g", value.get<double>());
+  return text;
+}
+
 std::string describe_params(const nlohmann::json& params, const Journal& j) {
   const std::vector<Parameter> parameters = parameters_from_json(j.parameters, "journal");
   std::string text;
   for (const Parameter& p : parameters)
     if (p.kind != ParameterKind::constant && params.contains(p.name))
-      text += (text.empty() ? "" : " ") + p.name + "=" + format_value(params[p.name]);
+      text += (text.empty() ? "" : " ") + p.name + "=" + display_value(params[p.name]);
   return text;
 }
 
@@ -245,8 +253,10 @@ bool Runner::poll(Slot& slot) {
   const bool clean_exit = slot.process->exit_code() == 0;
   if (clean_exit) {
     t.status = t.rungs.empty() || t.rungs.back().kept ? "finished" : "stopped";
+    if (t.status == "stopped") t.metric = t.rungs.back().metric;
   } else if (slot.sent == Sent::stop) {
     t.status = "stopped";
+    t.metric = t.rungs.back().metric;  // the value it was judged on, not the epochs it ran before SIGTERM landed
   } else if (slot.sent == Sent::pause) {
     t.status = "running";  // paused at the rung; continues with --resume
   } else {
@@ -407,24 +417,26 @@ void check_trials_before_start(const Journal& j, const std::vector<Parameter>& p
       KILN_FAIL("sweep ", j.name, ": ", what, ": kiln train would refuse it: ", e.message());
     }
   };
+  // Each value on its own first, with the constants and kiln train's defaults for the
+  // other swept flags (the message then names one parameter); then every grid point,
+  // or a dry sample of random draws for the combinations.
   const bool grid = j.method == "grid" || (j.method == "halving" && all_have_values(parameters));
-  if (grid) {
-    for (const nlohmann::json& point : grid_in_trial_order(j, parameters)) check(point, "grid point " + point.dump());
-    return;
-  }
-  // Each value on its own first (the message then names one parameter), then a dry
-  // sample of random draws for the combinations.
-  Stream base_stream(j.seed, 0, kRandomDraw);
-  const nlohmann::json base = sample_parameters(parameters, base_stream);
+  nlohmann::json constants = nlohmann::json::object();
+  for (const Parameter& p : parameters)
+    if (p.kind == ParameterKind::constant) constants[p.name] = p.values[0];
   for (const Parameter& p : parameters) {
     std::vector<nlohmann::json> probes = p.values;
     if (p.kind == ParameterKind::continuous || p.kind == ParameterKind::integer)
       probes = {finish_value(p, p.low_value()), finish_value(p, p.high_value())};
     for (const nlohmann::json& value : probes) {
-      nlohmann::json point = base;
+      nlohmann::json point = constants;
       point[p.name] = value;
       check(point, "parameters." + p.name + " = " + value.dump());
     }
+  }
+  if (grid) {
+    for (const nlohmann::json& point : grid_in_trial_order(j, parameters)) check(point, "grid point " + point.dump());
+    return;
   }
   for (int64_t id = 0; id < std::max<int64_t>(j.run_cap, 64); ++id) {
     Stream stream(j.seed, id, kRandomDraw);
