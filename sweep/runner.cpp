@@ -100,6 +100,10 @@ class Runner {
   void save() {
     j_.update_best();
     save_journal(o_.sweep_dir, j_);
+  }
+  // After a trial ends, a rung is decided, and when the sweep stops: not on every
+  // epoch's save (a report over every trial is not free).
+  void notify() {
     if (o_.on_journal_updated) o_.on_journal_updated(o_.sweep_dir);
   }
   Trial& trial(int64_t id) { return j_.trials[static_cast<size_t>(id)]; }
@@ -157,14 +161,19 @@ void Runner::decide_halving_rung(const HalvingStep& step) {
   for (int64_t id : step.survivors) {
     const std::vector<double> values = read_epoch_column(run_dir(trial(id)) + "/epochs.csv", j_.metric);
     const std::optional<double> metric = best_of(values, step.rung_epoch, j_.maximize());
-    if (metric) ranked.push_back({id, *metric});
-    else trial(id).status = "failed", trial(id).error = "no epochs.csv rows at rung " + std::to_string(step.rung_epoch);
+    if (metric) {
+      ranked.push_back({id, *metric});
+    } else {  // it reached the rung by the journal, but its log has no rows: nothing to rank it by
+      trial(id).status = "failed";
+      trial(id).error = "no rows in " + trial(id).run_dir + "/epochs.csv at the rung at epoch " + std::to_string(step.rung_epoch);
+    }
   }
   const int64_t keep = apply_halving_decision(j_, step, ranked);
   if (o_.print_progress)
     std::printf("rung at epoch %d: %lld of %zu trials go on\n", step.rung_epoch, static_cast<long long>(keep),
                 ranked.size());
   save();
+  notify();
 }
 
 void Runner::launch(const NextTrial& next) {
@@ -266,6 +275,7 @@ bool Runner::poll(Slot& slot) {
                   : last_error_line(run_dir(t) + "/train.log");
   }
   save();
+  notify();
   print_trial_end(t, slot);
   return true;
 }
@@ -303,7 +313,10 @@ int Runner::run() {
   save();
   while (true) {
     if (const int signal_number = train::stop_requested()) {
-      for (Slot& s : slots_) s.process->signal(signal_number);
+      // (A trial already told to pause or stop has its signal: a second one would end
+      // it in the middle of writing its checkpoint.)
+      for (Slot& s : slots_)
+        if (s.sent == Sent::none) s.process->signal(signal_number);
       for (Slot& s : slots_) {
         s.process->wait();
         Trial& t = trial(s.trial);
@@ -312,6 +325,7 @@ int Runner::run() {
       }
       slots_.clear();
       save();
+      notify();
       std::printf("kiln sweep: interrupted by %s; the running trials wrote checkpoints. Continue with:\n"
                   "  kiln sweep --resume %s\n",
                   signal_number == SIGINT ? "SIGINT" : "SIGTERM", o_.sweep_dir.c_str());
@@ -326,6 +340,7 @@ int Runner::run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   save();
+  notify();
   return 0;
 }
 

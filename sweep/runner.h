@@ -24,8 +24,9 @@ struct RunnerOptions {
   int threads_per_trial = 0;                // > 0: --threads for each trial
   // Throws kiln::Error when `kiln train ARGS` would refuse its flags (tools/train_options.h).
   std::function<void(const std::vector<std::string>& args)> check_train_args;
-  // Called after each journal write; the lead wires the sweep report here
-  // (report::write_sweep_report) — unset, nothing is called.
+  // Called with the sweep folder after each trial ends, after each halving rung, and
+  // when the sweep stops (done or interrupted), once the journal is saved: the place
+  // for the sweep report (report::write_sweep_report). Unset: nothing is called.
   std::function<void(const std::string& sweep_dir)> on_journal_updated;
   bool print_progress = true;
 };
