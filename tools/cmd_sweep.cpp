@@ -7,6 +7,7 @@
 // used to choose), and one `kiln train` run folder per trial.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -66,11 +67,24 @@ sweep::RunnerOptions runner_options(const std::string& dir) {
   return r;
 }
 
-int finish_message(const std::string& dir, int status) {
-  if (status == 0)
-    std::printf("sweep done: %s/journal.json | the best trial on the test split: kiln sweep --finish %s\n",
-                dir.c_str(), dir.c_str());
-  return status;
+int finish_message(const sweep::Journal& journal, const std::string& dir, int status) {
+  if (status != 0) return status;
+  if (!journal.best) {
+    const auto failed = std::count_if(journal.trials.begin(), journal.trials.end(),
+                                      [](const sweep::Trial& t) { return t.status == "failed"; });
+    std::fprintf(stderr, "kiln: error: sweep %s: no trial finished (%ld failed; each trial's error is in %s/journal.json "
+                 "and its train.log)\n", dir.c_str(), static_cast<long>(failed), dir.c_str());
+    return 1;
+  }
+  std::printf("sweep done: %s/journal.json | the best trial on the test split: kiln sweep --finish %s\n", dir.c_str(),
+              dir.c_str());
+  return 0;
+}
+
+// --devices gives each trial its --device: a device parameter would give it two.
+void check_devices(const sweep::RunnerOptions& runner, const sweep::Journal& journal) {
+  KILN_CHECK(runner.devices.empty() || !journal.parameters.contains("device"), "--devices sets each trial's --device; ",
+             "remove the device parameter from the sweep (or --devices)");
 }
 
 int start_sweep() {
@@ -80,6 +94,7 @@ int start_sweep() {
              dir, ", or give this one another name: (or --dir)");
   sweep::Journal journal = sweep::new_journal(config, options.max_runs);
   const sweep::RunnerOptions runner = runner_options(dir);
+  check_devices(runner, journal);
   // Every trial the sweep can know now must be one kiln train accepts: before any
   // file is written or any trial runs.
   sweep::check_trials_before_start(journal, config.parameters, runner);
@@ -97,7 +112,8 @@ int start_sweep() {
               journal.goal.c_str(), static_cast<long long>(data.train.size()), static_cast<long long>(data.val.size()),
               dir.c_str());
   sweep::save_journal(dir, journal);
-  return finish_message(dir, sweep::run_sweep(journal, runner));
+  const int status = sweep::run_sweep(journal, runner);
+  return finish_message(journal, dir, status);
 }
 
 int resume_sweep() {
@@ -106,7 +122,10 @@ int resume_sweep() {
   const train::RunLock lock(dir);
   std::printf("kiln sweep --resume %s: %zu of %lld trials created\n", dir.c_str(), journal.trials.size(),
               static_cast<long long>(journal.run_cap));
-  return finish_message(dir, sweep::run_sweep(journal, runner_options(dir)));
+  const sweep::RunnerOptions runner = runner_options(dir);
+  check_devices(runner, journal);
+  const int status = sweep::run_sweep(journal, runner);
+  return finish_message(journal, dir, status);
 }
 
 // The test metrics of a checkpoint on the sweep's test split.
