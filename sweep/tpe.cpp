@@ -124,9 +124,13 @@ nlohmann::json tpe_suggest(const std::vector<Parameter>& parameters, const std::
     }
     double low = 0, high = 0;
     coordinate_range(p, low, high);
+    // (Clamped to the range: quantizing can round a value just outside it, e.g. to 0.)
+    auto coordinate = [&](const Observation& o) {
+      return std::min(high, std::max(low, to_coordinate(p, o.params.at(p.name).get<double>())));
+    };
     std::vector<double> good_points, bad_points;
-    for (const Observation& o : good) good_points.push_back(to_coordinate(p, o.params.at(p.name).get<double>()));
-    for (const Observation& o : bad) bad_points.push_back(to_coordinate(p, o.params.at(p.name).get<double>()));
+    for (const Observation& o : good) good_points.push_back(coordinate(o));
+    for (const Observation& o : bad) bad_points.push_back(coordinate(o));
     const ParzenEstimator l = fit_parzen(good_points, low, high), g = fit_parzen(bad_points, low, high);
     for (size_t k = 0; k < candidates.size(); ++k) {
       const double u = l.draw(stream);
