@@ -309,7 +309,10 @@ int Runner::run() {
   const train::StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: forward to the trials, save, say how to resume
   // A trial judged out at a rung just before a crash: it is stopped, not resumed.
   for (Trial& t : j_.trials)
-    if (t.status == "running" && !t.rungs.empty() && !t.rungs.back().kept) t.status = "stopped";
+    if (t.status == "running" && !t.rungs.empty() && !t.rungs.back().kept) {
+      t.status = "stopped";
+      t.metric = t.rungs.back().metric;
+    }
   save();
   while (true) {
     if (const int signal_number = train::stop_requested()) {
@@ -321,7 +324,12 @@ int Runner::run() {
         s.process->wait();
         Trial& t = trial(s.trial);
         t.epochs_done = static_cast<int>(read_epoch_column(run_dir(t) + "/epochs.csv", j_.metric).size());
-        t.status = s.process->exit_code() == 0 ? "finished" : "running";
+        if (!t.rungs.empty() && !t.rungs.back().kept) {  // judged out at a rung before the signal came
+          t.status = "stopped";
+          t.metric = t.rungs.back().metric;
+        } else {
+          t.status = s.process->exit_code() == 0 ? "finished" : "running";
+        }
       }
       slots_.clear();
       save();
