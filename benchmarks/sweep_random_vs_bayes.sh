@@ -47,15 +47,18 @@ YAML
   done
 done
 python3 - "$target" $seeds <<'PY'
-import json, sys
+import json, statistics, sys
 target = float(sys.argv[1]); seeds = sys.argv[2:]
-print(f"| seed | method | best val accuracy | trial reaching {target:.2f} | best after 5 / 10 / 20 trials |")
-print("|---|---|---|---|---|")
+print(f"| seed | method | best val accuracy | first trial reaching {target:.2f} | best after 5 / 10 / 20 | "
+      "mean of trials 6-20 | trials 6-20 at chance (<= 0.11) |")
+print("|---|---|---|---|---|---|---|")
 for seed in seeds:
     for method in ("random", "bayes"):
         trials = json.load(open(f"sweeps/{method}-{seed}/journal.json"))["trials"]
-        metrics = [t["metric"] if t["metric"] is not None else 0.0 for t in trials]
-        reached = next((i + 1 for i, m in enumerate(metrics) if m >= target), None)
-        best_at = " / ".join(f"{max(metrics[:n]):.3f}" for n in (5, 10, 20) if n <= len(metrics))
-        print(f"| {seed} | {method} | {max(metrics):.3f} | {reached if reached else 'not reached'} | {best_at} |")
+        m = [t["metric"] if t["metric"] is not None else 0.0 for t in trials]
+        reached = next((i + 1 for i, x in enumerate(m) if x >= target), None)
+        best_at = " / ".join(f"{max(m[:n]):.3f}" for n in (5, 10, 20) if n <= len(m))
+        later = m[5:]
+        print(f"| {seed} | {method} | {max(m):.3f} | {reached if reached else 'not reached'} | {best_at} | "
+              f"{statistics.mean(later):.3f} | {sum(x <= 0.11 for x in later)} of {len(later)} |")
 PY
