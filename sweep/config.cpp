@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -61,6 +62,16 @@ std::string format_value(const nlohmann::json& value) {
     return text;
   }
   return value.dump();
+}
+
+int64_t whole_number(const nlohmann::json& value, const std::string& where, int64_t low, int64_t high) {
+  KILN_CHECK(value.is_number_integer(), where, " must be a whole number, got ", value.dump());
+  const bool is_unsigned = value.is_number_unsigned();
+  KILN_CHECK(!is_unsigned || value.get<uint64_t>() <= static_cast<uint64_t>(high), where, " must be at most ", high,
+             ", got ", value.dump());
+  const int64_t n = value.get<int64_t>();
+  KILN_CHECK(n >= low && n <= high, where, " must be in [", low, ", ", high, "], got ", n);
+  return n;
 }
 
 namespace {
@@ -170,6 +181,10 @@ Parameter parse_parameter(const std::string& key, const nlohmann::json& spec, co
   if (distribution == "log_uniform_values" || distribution == "q_log_uniform_values")
     KILN_CHECK(p.min > 0, where, ": ", distribution, " needs min > 0 (they are values, sampled in log space), got ",
                p.min, "; log_uniform takes natural-log exponents instead");
+  // Values stay exact in a double and in an int64 (|x| <= 2^53).
+  constexpr double kExact = 9007199254740992.0;
+  KILN_CHECK(std::fabs(p.min) <= kExact && std::fabs(p.max) <= kExact, where, ": min and max must be within +-2^53, got ",
+             p.min, " and ", p.max);
   if (distribution == "int_uniform") {
     KILN_CHECK(p.min == std::floor(p.min) && p.max == std::floor(p.max), where,
                ": int_uniform needs whole-number min and max, got ", p.min, " and ", p.max);
@@ -181,7 +196,7 @@ Parameter parse_parameter(const std::string& key, const nlohmann::json& spec, co
     KILN_CHECK(distribution == "q_uniform" || distribution == "q_log_uniform_values", where,
                ": q: is for q_uniform and q_log_uniform_values, not ", distribution);
     p.q = number(spec["q"], where + ".q");
-    KILN_CHECK(p.q > 0, where, ".q must be positive, got ", p.q);
+    KILN_CHECK(p.q > 0 && std::isfinite(p.q), where, ".q must be positive, got ", p.q);
   } else if (distribution == "q_uniform" || distribution == "q_log_uniform_values") {
     p.q = 1;  // the hosted tools' default
   }
@@ -239,11 +254,13 @@ SweepConfig parse_sweep_config(const nlohmann::json& doc, const std::string& sou
     KILN_CHECK(c.goal == "maximize" || c.goal == "minimize", source, ": metric.goal must be maximize or minimize, got '",
                c.goal, "'");
     c.data = doc.value("data", c.data);
-    c.run_cap = doc.value("run_cap", int64_t{0});
-    KILN_CHECK(c.run_cap >= 0, source, ": run_cap must be a positive count, got ", c.run_cap);
-    c.seed = doc.value("seed", uint64_t{0});
-    c.epochs = doc.value("epochs", 10);
-    KILN_CHECK(c.epochs >= 1, source, ": epochs must be at least 1, got ", c.epochs);
+    const auto field = [&](const nlohmann::json& object, const char* key, int64_t fallback, int64_t low, int64_t high,
+                           const std::string& where) {
+      return object.contains(key) ? whole_number(object[key], where + key, low, high) : fallback;
+    };
+    c.run_cap = field(doc, "run_cap", 0, 0, 1000000, source + ": ");
+    c.seed = static_cast<uint64_t>(field(doc, "seed", 0, 0, INT64_MAX, source + ": "));
+    c.epochs = static_cast<int>(field(doc, "epochs", 10, 1, 1000000, source + ": "));
     if (doc.contains("early_terminate")) {
       const nlohmann::json& et = doc["early_terminate"];
       KILN_CHECK(et.is_object(), source, ": early_terminate must be {type: hyperband, min_iter: N, eta: N}");
@@ -251,12 +268,10 @@ SweepConfig parse_sweep_config(const nlohmann::json& doc, const std::string& sou
       KILN_CHECK(et.value("type", std::string()) == "hyperband", source,
                  ": early_terminate.type must be hyperband, got '", et.value("type", std::string()), "'");
       c.early_terminate.enabled = true;
-      c.early_terminate.min_iter = et.value("min_iter", 1);
-      c.early_terminate.eta = et.value("eta", 3);
+      c.early_terminate.min_iter = static_cast<int>(field(et, "min_iter", 1, 1, 1000000, source + ": early_terminate."));
+      c.early_terminate.eta = static_cast<int>(field(et, "eta", 3, 2, 1000, source + ": early_terminate."));
     }
     if (c.method == "halving") c.early_terminate.enabled = true;  // with early_terminate's rungs or the defaults
-    KILN_CHECK(c.early_terminate.min_iter >= 1, source, ": early_terminate.min_iter must be at least 1 epoch");
-    KILN_CHECK(c.early_terminate.eta >= 2, source, ": early_terminate.eta must be at least 2");
     KILN_CHECK(!c.early_terminate.enabled || c.early_terminate.min_iter < c.epochs, source,
                ": early_terminate.min_iter (", c.early_terminate.min_iter, ") must be below epochs (", c.epochs,
                "), or no trial is ever judged before it ends");

@@ -75,6 +75,10 @@ nlohmann::json yaml_to_json(const std::string& text, const std::string& source);
 // The journal's parameters block back into Parameters (kiln sweep --resume).
 std::vector<Parameter> parameters_from_json(const nlohmann::json& block, const std::string& source);
 
+// A whole number in [low, high] from a config or journal field, or a kiln::Error naming
+// `where` (a real, a string or an out-of-range value: never a silent cast).
+int64_t whole_number(const nlohmann::json& value, const std::string& where, int64_t low, int64_t high);
+
 // "weight_decay" -> "weight-decay"; "--lr" -> "lr".
 std::string flag_name(const std::string& key);
 // A value as a command-line word: the shortest decimal that reads back as the same

@@ -1,5 +1,6 @@
 #include "sweep/journal.h"
 
+#include <climits>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -70,42 +71,48 @@ Journal journal_from_json(const nlohmann::json& doc, const std::string& source) 
     Journal j;
     j.name = doc.at("name").get<std::string>();
     j.method = doc.at("method").get<std::string>();
-    j.seed = doc.at("seed").get<uint64_t>();
+    const int64_t kMany = 1000000000;
+    j.seed = static_cast<uint64_t>(whole_number(doc.at("seed"), source + ": seed", 0, INT64_MAX));
     j.metric = doc.at("metric").at("name").get<std::string>();
     j.goal = doc.at("metric").at("goal").get<std::string>();
     j.data = doc.at("data").get<std::string>();
     j.split = doc.at("split").get<std::string>();
-    j.epochs = doc.at("epochs").get<int>();
+    j.epochs = static_cast<int>(whole_number(doc.at("epochs"), source + ": epochs", 1, 1000000));
     if (!doc.at("early_terminate").is_null()) {
       j.early_terminate.enabled = true;
-      j.early_terminate.min_iter = doc["early_terminate"].at("min_iter").get<int>();
-      j.early_terminate.eta = doc["early_terminate"].at("eta").get<int>();
+      const nlohmann::json& et = doc["early_terminate"];
+      j.early_terminate.min_iter = static_cast<int>(whole_number(et.at("min_iter"), source + ": min_iter", 1, 1000000));
+      j.early_terminate.eta = static_cast<int>(whole_number(et.at("eta"), source + ": eta", 2, 1000));
     }
-    j.run_cap = doc.at("run_cap").get<int64_t>();
+    j.run_cap = whole_number(doc.at("run_cap"), source + ": run_cap", 0, kMany);
     j.parameters = doc.at("parameters");
     for (const nlohmann::json& row : doc.at("trials")) {
       Trial t;
-      t.id = row.at("id").get<int64_t>();
+      t.id = whole_number(row.at("id"), source + ": trial id", 0, kMany);
       KILN_CHECK(t.id == static_cast<int64_t>(j.trials.size()), source, ": trial ids must be 0, 1, 2, ... in order, got ",
                  t.id, " at position ", j.trials.size());
       t.name = row.at("name").get<std::string>();
       t.created = row.at("created").get<std::string>();
-      t.order = row.at("order").get<int64_t>();
+      t.order = whole_number(row.at("order"), source + ": trial order", 0, kMany);
       t.params = row.at("params");
+      KILN_CHECK(t.params.is_object(), source, ": trial ", t.id, ": params must be an object, got ", t.params.dump());
       t.status = row.at("status").get<std::string>();
       KILN_CHECK(t.status == "pending" || t.status == "running" || t.status == "finished" || t.status == "stopped" ||
                      t.status == "failed",
                  source, ": trial ", t.id, ": unknown status '", t.status, "'");
       t.run_dir = row.at("run_dir").get<std::string>();
-      t.epochs_done = row.at("epochs_done").get<int>();
+      t.epochs_done = static_cast<int>(whole_number(row.at("epochs_done"), source + ": epochs_done", 0, 1000000));
       if (!row.at("metric").is_null()) t.metric = row["metric"].get<double>();
       for (const nlohmann::json& r : row.at("rungs"))
-        t.rungs.push_back({r.at("epoch").get<int>(), r.at("metric").get<double>(), r.at("kept").get<bool>()});
+        t.rungs.push_back({static_cast<int>(whole_number(r.at("epoch"), source + ": rung epoch", 1, 1000000)),
+                           r.at("metric").get<double>(), r.at("kept").get<bool>()});
       t.command = row.at("command").get<std::string>();
       t.error = row.at("error").get<std::string>();
       j.trials.push_back(std::move(t));
     }
-    if (!doc.at("best").is_null()) j.best = doc["best"].get<int64_t>();
+    if (!doc.at("best").is_null()) {
+      j.best = whole_number(doc["best"], source + ": best", 0, static_cast<int64_t>(j.trials.size()) - 1);
+    }
     j.finish = doc.at("finish");
     return j;
   });

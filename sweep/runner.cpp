@@ -28,14 +28,11 @@ bool all_have_values(const std::vector<Parameter>& parameters) {
   });
 }
 
-// Grid points in the order the trials take them: the whole grid in order, or
-// run_cap of them drawn without replacement (seeded).
-std::vector<nlohmann::json> grid_in_trial_order(const Journal& j, const std::vector<Parameter>& parameters) {
-  const std::vector<nlohmann::json> points = grid_points(parameters);
-  std::vector<nlohmann::json> ordered;
-  for (size_t index : choose_without_replacement(points.size(), static_cast<size_t>(j.run_cap), j.seed))
-    ordered.push_back(points[index]);
-  return ordered;
+// Grid point `k` in the order the trials take them: the whole grid in order, or
+// run_cap of its points drawn without replacement (seeded).
+nlohmann::json grid_point_of_trial(const Journal& j, const std::vector<Parameter>& parameters, size_t k) {
+  const size_t size = grid_size(parameters);
+  return grid_point(parameters, choose_without_replacement(size, static_cast<size_t>(j.run_cap), j.seed).at(k));
 }
 
 std::string shell_quote(const std::string& word) {
@@ -368,7 +365,7 @@ Journal new_journal(const SweepConfig& c, int64_t max_runs) {
   j.run_cap = max_runs > 0 ? max_runs : c.run_cap;
   const bool grid = c.method == "grid" || (c.method == "halving" && all_have_values(c.parameters));
   if (grid) {
-    const int64_t size = static_cast<int64_t>(grid_points(c.parameters).size());
+    const int64_t size = static_cast<int64_t>(grid_size(c.parameters));
     j.run_cap = j.run_cap > 0 ? std::min(j.run_cap, size) : size;
   }
   KILN_CHECK(j.run_cap > 0, c.source, ": no trials to run (run_cap / --max-runs)");
@@ -386,7 +383,7 @@ Trial& create_trial(Journal& j, const std::vector<Parameter>& parameters, const 
   t.order = t.id;
   const bool grid = j.method == "grid" || (j.method == "halving" && all_have_values(parameters));
   if (grid) {
-    t.params = grid_in_trial_order(j, parameters).at(static_cast<size_t>(t.id));
+    t.params = grid_point_of_trial(j, parameters, static_cast<size_t>(t.id));
   } else {
     Stream random(j.seed, t.id, kRandomDraw);
     std::vector<Observation> observations;
@@ -458,7 +455,10 @@ void check_trials_before_start(const Journal& j, const std::vector<Parameter>& p
     }
   }
   if (grid) {
-    for (const nlohmann::json& point : grid_in_trial_order(j, parameters)) check(point, "grid point " + point.dump());
+    for (size_t index : choose_without_replacement(grid_size(parameters), static_cast<size_t>(j.run_cap), j.seed)) {
+      const nlohmann::json point = grid_point(parameters, index);
+      check(point, "grid point " + point.dump());
+    }
     return;
   }
   for (int64_t id = 0; id < std::max<int64_t>(j.run_cap, 64); ++id) {

@@ -35,7 +35,7 @@ nlohmann::json finish_value(const Parameter& p, double x) {
   if (p.q > 0) {
     const double quantized = std::round(x / p.q) * p.q;
     // A whole-number quantum gives whole numbers: --dense 64, not 64.0.
-    if (p.q == std::floor(p.q)) return static_cast<int64_t>(quantized);
+    if (p.q == std::floor(p.q) && std::fabs(quantized) <= 9007199254740992.0) return static_cast<int64_t>(quantized);
     return quantized;
   }
   return x;
@@ -60,7 +60,7 @@ nlohmann::json sample_parameters(const std::vector<Parameter>& parameters, Strea
   return out;
 }
 
-std::vector<nlohmann::json> grid_points(const std::vector<Parameter>& parameters, size_t limit) {
+size_t grid_size(const std::vector<Parameter>& parameters, size_t limit) {
   size_t total = 1;
   for (const Parameter& p : parameters) {
     KILN_CHECK(p.kind == ParameterKind::categorical || p.kind == ParameterKind::constant, "grid: parameter ", p.name,
@@ -68,18 +68,24 @@ std::vector<nlohmann::json> grid_points(const std::vector<Parameter>& parameters
     total *= p.values.size();
     KILN_CHECK(total <= limit, "grid: more than ", limit, " points; sample it with --max-runs or run_cap");
   }
-  std::vector<nlohmann::json> points;
-  points.reserve(total);
-  for (size_t index = 0; index < total; ++index) {
-    nlohmann::json point = nlohmann::json::object();
-    size_t rest = index;
-    for (size_t i = parameters.size(); i-- > 0;) {  // the last parameter varies fastest
-      const Parameter& p = parameters[i];
-      point[p.name] = p.values[rest % p.values.size()];
-      rest /= p.values.size();
-    }
-    points.push_back(point);
+  return total;
+}
+
+nlohmann::json grid_point(const std::vector<Parameter>& parameters, size_t index) {
+  nlohmann::json point = nlohmann::json::object();
+  for (size_t i = parameters.size(); i-- > 0;) {  // the last parameter varies fastest
+    const Parameter& p = parameters[i];
+    point[p.name] = p.values[index % p.values.size()];
+    index /= p.values.size();
   }
+  return point;
+}
+
+std::vector<nlohmann::json> grid_points(const std::vector<Parameter>& parameters, size_t limit) {
+  std::vector<nlohmann::json> points;
+  const size_t total = grid_size(parameters, limit);
+  points.reserve(total);
+  for (size_t index = 0; index < total; ++index) points.push_back(grid_point(parameters, index));
   return points;
 }
 

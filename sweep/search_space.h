@@ -47,7 +47,10 @@ nlohmann::json sample_parameters(const std::vector<Parameter>& parameters, Strea
 nlohmann::json finish_value(const Parameter& p, double x);
 
 // The cartesian product of the values: lists, the first parameter varying slowest.
-// Throws when it would hold more than `limit` points.
+// grid_size throws when it would hold more than `limit` points; grid_point(i) is the
+// i-th point without building the others.
+size_t grid_size(const std::vector<Parameter>& parameters, size_t limit = 1000000);
+nlohmann::json grid_point(const std::vector<Parameter>& parameters, size_t index);
 std::vector<nlohmann::json> grid_points(const std::vector<Parameter>& parameters, size_t limit = 1000000);
 // k of the indices 0..n-1 without replacement, in a seeded random order (all n when k >= n).
 std::vector<size_t> choose_without_replacement(size_t n, size_t k, uint64_t seed);

@@ -103,6 +103,12 @@ TEST_CASE("sweep config: unknown keys and impossible values are errors naming th
                  "parameters: {lr: {values: [1, 2]}}\n")
             .find("min_iter (3) must be below epochs (2)") != std::string::npos);
   CHECK(error_of("method: grid\nparameters: {lr: {values: [1, 1]}}\n").find("listed twice") != std::string::npos);
+  CHECK(error_of("method: grid\nepochs: 1e300\nparameters: {lr: {values: [1, 2]}}\n")
+            .find("s.yaml: epochs must be a whole number, got 1e+300") != std::string::npos);
+  CHECK(error_of("method: random\nrun_cap: -2\nparameters: {lr: {min: 0.1, max: 0.2}}\n")
+            .find("run_cap must be in [0, 1000000], got -2") != std::string::npos);
+  CHECK(error_of("method: random\nrun_cap: 2\nparameters: {k: {min: 0, max: 1.0e300, distribution: int_uniform}}\n")
+            .find("within +-2^53") != std::string::npos);
   CHECK(error_of("method: [grid\n").find("s.yaml: not valid YAML: line 2, column 1") != std::string::npos);
 }
 
