@@ -1,11 +1,19 @@
 # Finds kiln's dependencies; all come from Debian packages (scripts/setup.sh
 # installs them): libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev,
+# libyaml-cpp-dev (sweep configs, sweep/config.cpp),
 # and for the GPU backend the CUDA toolkit with cuDNN and cuBLAS.
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(OpenMP REQUIRED)
 find_package(doctest REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+# yaml-cpp: Debian's package ships a CMake config (0.7: target yaml-cpp; 0.8: yaml-cpp::yaml-cpp).
+find_package(yaml-cpp REQUIRED)
+if(TARGET yaml-cpp::yaml-cpp)
+  set(KILN_YAML_TARGET yaml-cpp::yaml-cpp)
+else()
+  set(KILN_YAML_TARGET yaml-cpp)
+endif()
 find_path(KILN_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
 
 set(KILN_WITH_CUDA OFF)

@@ -246,8 +246,37 @@ const SweepTrial* best_trial(const SweepJournal& journal) {
   return best;
 }
 
+// The trial's recorded command without the flags that only the sweep needs: its own
+// --run-dir (pasting the command must not overwrite the trial's folder) and --quiet.
+// Words are separated by spaces outside single quotes (sweep/runner.cpp's shell_quote).
+std::string without_sweep_flags(const std::string& command) {
+  std::vector<std::string> words(1);
+  bool quoted = false, escaped = false;
+  for (char c : command) {
+    if (c == ' ' && !quoted && !escaped) {
+      if (!words.back().empty()) words.emplace_back();
+      continue;
+    }
+    words.back() += c;
+    if (escaped) {
+      escaped = false;
+    } else if (c == '\\' && !quoted) {
+      escaped = true;
+    } else if (c == '\'') {
+      quoted = !quoted;
+    }
+  }
+  std::string kept;
+  for (const std::string& word : words) {
+    const std::string bare = !word.empty() && word[0] == '\'' ? word.substr(1) : word;
+    if (bare.rfind("--run-dir=", 0) == 0 || word == "--quiet") continue;
+    kept += (kept.empty() ? "" : " ") + word;
+  }
+  return kept;
+}
+
 std::string best_train_command(const SweepJournal& journal, const SweepTrial& trial) {
-  if (!trial.command.empty()) return trial.command;
+  if (!trial.command.empty()) return without_sweep_flags(trial.command);
   auto quote = [](const std::string& s) {
     return s.find_first_of(" '\"$`\\;&|<>()*?") == std::string::npos ? s : "'" + s + "'";
   };

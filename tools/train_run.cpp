@@ -22,6 +22,7 @@
 #include "models/registry.h"
 #include "tools/resume_check.h"
 #include "tools/train_multilabel.h"
+#include "tools/train_options.h"
 #include "tools/train_report.h"
 #include "weights/atomic_file.h"
 #include "weights/checkpoint.h"
@@ -39,23 +40,8 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   TrainOptions o = options;
   TrainOutcome outcome;
   // Check every spelled-out option before loading data or writing anything.
-  const std::vector<std::string> known = optim::optimizer_names();
-  std::string listed;
-  for (const std::string& name : known) listed += (listed.empty() ? "" : ", ") + name;
-  KILN_CHECK(std::find(known.begin(), known.end(), o.optimizer) != known.end(), "--optimizer: unknown optimizer '",
-             o.optimizer, "' (known: ", listed, ")");
-  // (Checks the spelling only: one-cycle needs a run of at least two steps, the real
-  // length is known once the data is loaded.)
-  optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(2, o.epochs)});
-  augment::parse_augment_spec(o.augment);
+  check_train_options(o);
   const train::Precision precision = train::parse_precision(o.precision);
-  KILN_CHECK(o.feature_cache == "auto" || o.feature_cache == "off", "--feature-cache must be auto or off, got '",
-             o.feature_cache, "'");
-  // (A zero batch size divided the step count below: a SIGFPE found by tests/bad_inputs.)
-  KILN_CHECK(o.batch_size >= 1, "--batch-size must be at least 1, got ", o.batch_size);
-  KILN_CHECK(o.checkpoint_every >= 0, "--checkpoint-every must be 0 (epoch ends only) or a step count, got ",
-             o.checkpoint_every);
-  KILN_CHECK(o.stage_lr_decay == 1.0 || o.model.arch != "cnn5", "--stage-lr-decay is for zoo models, not cnn5");
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
                                                       : std::filesystem::path(o.resume).parent_path().string();
@@ -136,7 +122,6 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.run_dir = o.run_dir;
   setup.feature_cache = cache_plan;
   setup.checkpoint_every = o.checkpoint_every;
-  KILN_CHECK(o.on_nan == "stop" || o.on_nan == "skip", "--on-nan must be stop or skip, got '", o.on_nan, "'");
   setup.skip_nan = o.on_nan == "skip";
   setup.cuda_graph = o.cuda_graph;
   setup.config = {{"command", "train"},
