@@ -82,6 +82,16 @@ std::vector<ReportFigure> run_report_figures(const RunReportInputs& inputs) {
     o.legend = LegendPosition::none;
     figures.push_back({"lr", "The learning rate at the end of each epoch (the head's, with per-stage rates).",
                        line_chart(curves.lr, o)});
+    if (!curves.image_size.empty()) {
+      o.title = "Image size";
+      o.y_label = "pixels on a side";
+      o.log_y = false;
+      o.y_min = 0;
+      figures.push_back({"image_size",
+                         "--progressive: the side of the training images in each epoch (validation runs at the "
+                         "same size; the final test at the last size).",
+                         line_chart(curves.image_size, o)});
+    }
   }
   if (inputs.test) {
     const metrics::ClassificationReport& t = *inputs.test;

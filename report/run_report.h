@@ -44,6 +44,7 @@ struct RunReportInputs {
 // learning rate, x = epoch number. Validation series only when the run validated.
 struct TrainingCurves {
   std::vector<Series> loss, accuracy, lr;
+  std::vector<Series> image_size;  // --progressive runs: the image side per epoch (empty otherwise)
 };
 TrainingCurves training_curves(const RunRecord& run);
 

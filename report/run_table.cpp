@@ -1,5 +1,6 @@
 // The data behind a run report (report/run_report.h): the run table, the curve and
 // ROC series, and gathering the inputs from a run folder and test predictions.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -47,7 +48,11 @@ TrainingCurves training_curves(const RunRecord& run) {
     curves.accuracy.push_back(Series{"validation F1 (macro)", epoch, val_f1, true, green});
   }
   curves.lr.push_back(Series{"", epoch, lr, false, blue});
-  for (auto* group : {&curves.loss, &curves.accuracy, &curves.lr})
+  std::vector<double> size;
+  for (const EpochRow& e : run.epochs) size.push_back(e.image_size);
+  if (std::any_of(size.begin(), size.end(), [](double s) { return s > 0; }))
+    curves.image_size.push_back(Series{"", epoch, size, false, blue});
+  for (auto* group : {&curves.loss, &curves.accuracy, &curves.lr, &curves.image_size})
     for (Series& s : *group) s.markers = run.epochs.size() <= 30;  // dots while epochs are few enough to tell apart
   return curves;
 }

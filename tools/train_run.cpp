@@ -46,6 +46,8 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   // length is known once the data is loaded.)
   optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(2, o.epochs)});
   augment::parse_augment_spec(o.augment);
+  const train::ProgressiveSchedule progressive =
+      train::parse_progressive(o.progressive, o.progressive_batch, o.bn_reestimate);
   const train::Precision precision = train::parse_precision(o.precision);
   KILN_CHECK(o.feature_cache == "auto" || o.feature_cache == "off", "--feature-cache must be auto or off, got '",
              o.feature_cache, "'");
@@ -82,6 +84,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   std::printf("%s | %lld parameters (%lld trainable)\n", built.description.c_str(),
               static_cast<long long>(model.parameter_count()), static_cast<long long>(model.parameter_count(true)));
 
+  if (progressive.enabled()) {
+    augment::AugmentParams probe_image = built.image;
+    probe_image.layout = parse_layout(o.layout);
+    train::check_model_takes_sizes(model, progressive, probe_image, data.train.images.shape()[1], device);
+  }
+
   optim::OptimizerOptions optimizer_options;
   optimizer_options.momentum = o.momentum;
   optimizer_options.nesterov = o.nesterov;
@@ -94,7 +102,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   optim::LrScheduleContext schedule_context;
   schedule_context.base_lr = o.lr;
   // At least two steps: --epochs 0 (evaluate only) still needs a valid schedule object.
-  schedule_context.total_steps = std::max<int64_t>(2, steps_per_epoch * o.epochs);
+  // Progressive runs: the steps of every epoch at its own batch (progressive.h), so the
+  // LR runs on continuously across the size switches and ends with the last step.
+  schedule_context.total_steps =
+      std::max<int64_t>(2, progressive.enabled()
+                               ? train::progressive_total_steps(progressive, o.epochs, data.train.size(), o.batch_size)
+                               : steps_per_epoch * o.epochs);
   auto schedule = optim::make_lr_schedule(o.schedule, schedule_context);
 
   // The frozen-feature cache: the plan probes the model (one image) and says what it
@@ -105,12 +118,26 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   train::FeatureCachePlan cache_plan;
   if (o.feature_cache == "off") {
     cache_plan.explanation = "off: --feature-cache off";
+  } else if (progressive.enabled()) {
+    cache_plan.explanation = "off: --progressive changes the image size per epoch (the cache holds one size)";
   } else if (o.epochs > 0) {
     cache_plan = train::plan_feature_cache(model, head, augment::parse_augment_spec(o.augment), built.image,
                                            data.train.images.shape()[1], device, precision,
                                            data.train.size() + data.val.size());
   }
   outcome.feature_cache = cache_plan.explanation;
+  if (progressive.enabled()) {
+    std::string stages;
+    for (const train::ProgressiveStage& s : progressive.stages)
+      stages += str(stages.empty() ? "" : ", ", s.size, " px from epoch ", s.first_epoch + 1, " (batch ",
+                    progressive.batch_at(s.first_epoch + 1, o.batch_size), ")");
+    std::printf("progressive resizing: %s; resized on the device from the loaded %lldx%lld images; LR schedule over "
+                "%lld steps; validation at each epoch's size, the final test at %lld px; feature cache %s\n",
+                stages.c_str(), static_cast<long long>(data.train.images.shape()[2]),
+                static_cast<long long>(data.train.images.shape()[3]),
+                static_cast<long long>(schedule_context.total_steps), static_cast<long long>(progressive.final_size()),
+                cache_plan.explanation.c_str());
+  }
   if (!cache_plan.explanation.empty() && (!head.empty() || o.feature_cache == "off"))
     std::printf("feature cache %s\n", cache_plan.explanation.c_str());
 
@@ -136,9 +163,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.checkpoint_every = o.checkpoint_every;
   KILN_CHECK(o.on_nan == "stop" || o.on_nan == "skip", "--on-nan must be stop or skip, got '", o.on_nan, "'");
   setup.skip_nan = o.on_nan == "skip";
+  setup.progressive = progressive;
   setup.config = {{"command", "train"},
                   {"model", built.config},
-                  {"data", {{"source", o.data.data}, {"size", built.image.out_size}, {"fit", o.data.fit}}},
+                  {"data", {{"source", o.data.data},
+                            {"size", progressive.enabled() ? progressive.final_size() : built.image.out_size},
+                            {"fit", o.data.fit}}},
                   {"image", {{"mean", built.image.mean}, {"std", built.image.std}}},
                   {"optimizer", {{"name", o.optimizer}, {"lr", o.lr}, {"weight_decay", o.weight_decay},
                                  {"stage_lr_decay", o.stage_lr_decay},
@@ -156,6 +186,9 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"feature_cache", o.feature_cache},
                   {"device", device.to_string()},
                   {"kiln", kVersion}};
+  if (progressive.enabled())
+    setup.config["progressive"] = {{"sizes", progressive.to_string()}, {"batch", o.progressive_batch},
+                                   {"bn_reestimate", o.bn_reestimate}};
   setup.multi_label = multi_label;
   if (multi_label.enabled) setup.config["multi_label"] = multi_label.to_json();
   write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });
@@ -186,8 +219,9 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   s.epoch, s.lr, s.train_loss, s.val_loss, s.val_map, s.val_f1_micro, s.val_f1, s.images_per_second,
                   format_duration(s.seconds).c_str(), s.peak_memory_mb);
     else
-      std::printf("epoch %3d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %6.0f img/s  %s  %.0f MiB\n",
-                  s.epoch, s.lr, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
+      std::printf("epoch %3d%s  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %6.0f img/s  %s  %.0f MiB\n",
+                  s.epoch,
+                  progressive.enabled() ? str("  ", s.image_size, " px batch ", s.batch_size).c_str() : "", s.lr, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
                   format_duration(s.seconds).c_str(), s.peak_memory_mb);
     outcome.epochs.push_back(s);
   }
