@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
+#include <iterator>
 
 #include "engine/core/check.h"
 #include "engine/metrics/accumulator.h"
@@ -162,6 +164,21 @@ RunReportInputs make_run_report_inputs(const std::string& run_dir, const data::D
   inputs.run = read_run_folder(run_dir);
   inputs.checkpoint = checkpoint;
   inputs.generated = local_time_stamp();
+  const auto read_json = [&](const std::string& name) -> std::optional<nlohmann::json> {
+    std::ifstream in(run_dir + "/" + name);
+    if (!in) return std::nullopt;
+    try {
+      return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      KILN_FAIL("report: ", run_dir, "/", name, " is not valid JSON: ", e.what());
+    }
+  };
+  inputs.rules = read_json("rules.json");
+  inputs.hardest = read_json("hardest.json");
+  if (inputs.hardest) {
+    std::ifstream png(run_dir + "/figures/hardest.png", std::ios::binary);
+    inputs.hardest_png.assign(std::istreambuf_iterator<char>(png), std::istreambuf_iterator<char>());
+  }
   if (test_set.size() == 0) return inputs;
   KILN_CHECK(test_logits.defined() && test_logits.dim() == 2 && test_logits.shape()[0] == test_set.size() &&
                  test_logits.shape()[1] == test_set.num_classes(),

@@ -57,6 +57,10 @@ const bool registered = register_command({
                       "after each --progressive switch, re-estimate batch norm statistics on N batches (0: off)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
+      cmd->add_option("--rules", o.rules,
+                      "benchmark rules (tiny-imagenet, or e.g. no-dropout,no-fc,max-params=26M) checked on the model, "
+                      "config and split before the first epoch; a violation stops the run; kept in rules.json")
+          ->capture_default_str();
       cmd->add_option("--augment", o.augment, "e.g. crop:0.35-1,hflip:0.5,rotate:15,mixup:0.2 (kiln augment-preview)");
       cmd->add_option("--clip-grad-norm", o.clip_grad_norm, "clip the global gradient norm (0: off)");
       cmd->add_option("--monitor", o.monitor,

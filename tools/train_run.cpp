@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 
 #include "engine/augment/augment.h"
 #include "engine/core/backend_info.h"
@@ -19,6 +20,7 @@
 #include "engine/train/run_lock.h"
 #include "engine/train/signals.h"
 #include "models/registry.h"
+#include "models/rules.h"
 #include "tools/train_multilabel.h"
 #include "tools/train_report.h"
 #include "weights/atomic_file.h"
@@ -46,6 +48,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   // length is known once the data is loaded.)
   optim::make_lr_schedule(o.schedule, optim::LrScheduleContext{o.lr, std::max(2, o.epochs)});
   augment::parse_augment_spec(o.augment);
+  const models::RuleSet rules = o.rules.empty() ? models::RuleSet{} : models::parse_rules(o.rules);
   const train::ProgressiveSchedule progressive =
       train::parse_progressive(o.progressive, o.progressive_batch, o.bn_reestimate);
   const train::Precision precision = train::parse_precision(o.precision);
@@ -195,6 +198,22 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty(),
                   cache_plan.explanation);
 
+  if (!o.rules.empty()) {
+    // Every rule can be judged now: the model is built, config.json and split.json are
+    // written. A run that starts under --rules holds them; report.html shows the verdicts.
+    nlohmann::json split;
+    std::ifstream split_file(o.run_dir + "/split.json");
+    if (split_file) split = nlohmann::json::parse(split_file, nullptr, /*allow_exceptions=*/false);
+    const models::RulesReport verdict =
+        models::check_rules(rules, &model, &setup.config, split.is_object() ? &split : nullptr);
+    nlohmann::json stored = verdict.to_json();
+    stored["rules"] = rules.spec;
+    write_file_atomically(o.run_dir + "/rules.json", [&](std::ostream& out) { out << stored.dump(2) << "\n"; });
+    std::printf("rules %s:\n%s", rules.spec.c_str(), verdict.to_text().c_str());
+    KILN_CHECK(verdict.holds(), "--rules ", rules.spec, ": the run breaks ", verdict.violations.size(),
+               " rule(s), the first: ", verdict.violations.front().rule, " at ", verdict.violations.front().where,
+               ": ", verdict.violations.front().detail, " (all of them above and in ", o.run_dir, "/rules.json)");
+  }
   train::Trainer trainer(model, *optimizer, [&](int64_t step) { return schedule->lr_factor(step); }, setup);
   int64_t first_step = 0;
   if (!o.resume.empty()) {
