@@ -174,7 +174,7 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
   html += section_start("curves", "Training curves");
   if (run.epochs.empty()) html += "<p class=\"note\">No epoch was logged (an --epochs 0 run evaluates the model as built).</p>\n";
   html += "<div class=\"figures\">" + figure_block(figures, "loss") + figure_block(figures, "accuracy") +
-          figure_block(figures, "lr") + "</div>\n" + section_end();
+          figure_block(figures, "lr") + figure_block(figures, "image_size") + "</div>\n" + section_end();
 
   if (inputs.test) {
     html += section_start("confusion", "Confusion matrix");

@@ -72,7 +72,8 @@ if(NOT status EQUAL 0 OR NOT out MATCHES "the 5 hardest of 60 val images" OR NOT
 endif()
 execute_process(COMMAND "${KILN}" report ${WORK}/run RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
 file(READ "${WORK}/run/report.html" html)
-if(NOT status EQUAL 0 OR NOT html MATCHES "Hardest images" OR NOT html MATCHES "no-val-in-train</td><td>holds")
-  message(FATAL_ERROR "report.html lacks the hardest images or the rules' verdicts (${status}):\n${out}\n${err}")
+if(NOT status EQUAL 0 OR NOT html MATCHES "Hardest images" OR NOT html MATCHES "no-val-in-train</td><td>holds"
+   OR NOT html MATCHES "the side of the training images in each epoch")
+  message(FATAL_ERROR "report.html lacks the image-size chart, the hardest images or the rules' verdicts (${status}):\n${out}\n${err}")
 endif()
 message("tiny-imagenet end to end ok")
