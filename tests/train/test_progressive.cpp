@@ -1,9 +1,11 @@
 // Progressive resizing (engine/train/progressive.h): the --progressive spec and its
 // errors, the size and batch of each epoch, the LR schedule's step counter running on
-// across a switch, batch norm re-estimation as a cumulative average, and a resumed
-// progressive run equal to the uninterrupted one.
+// across a switch, batch norm re-estimation as a cumulative average, a resumed
+// progressive run (at a switch, and mid-epoch) equal to the uninterrupted one, and
+// the emulated GPU against the cpu.
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +14,7 @@
 #include "engine/nn/layers.h"
 #include "engine/tensor/factory.h"
 #include "engine/train/progressive.h"
+#include "engine/train/signals.h"
 #include "engine/train/trainer.h"
 #include "test_util.h"
 #include "train/toy_task.h"
@@ -222,6 +225,45 @@ TEST_CASE("progressive: a run resumed at a size switch (with batch norm re-estim
   for (auto& [name, t] : straight->state_dict()) {
     CAPTURE(name);
     CHECK(resumed->state_dict()[name].to_vector() == t.to_vector());  // bit-identical, running statistics included
+  }
+}
+
+TEST_CASE("progressive: a run stopped in the middle of a scaled-batch epoch resumes exactly (mid-epoch checkpoint)") {
+  const data::Dataset train_set = test::toy::dataset(1), val_set = test::toy::dataset(2);
+  const auto lr = [](int64_t s) { return 1.0 / (1.0 + 0.01 * static_cast<double>(s)); };
+  const std::string spec = "8:0,12:1";  // epoch 1 at 8 px (batch 16, steps 0-5), epochs 2-3 at 12 px (batch 7)
+  auto straight = any_size_model();
+  optim::SGD sgd_straight(straight->parameters(), test::toy::sgd_options());
+  train::Trainer(*straight, sgd_straight, lr, progressive_setup(fresh_dir("mid_straight"), 3, spec, 2))
+      .fit(train_set, val_set);
+  const std::string dir = fresh_dir("mid_stopped");
+  {
+    // As if SIGTERM arrived during step 9, the 4th step of epoch 2: the trainer finishes
+    // it, writes a checkpoint 4 batches (of 7) into the epoch, after the switch's
+    // batch norm pass, and stops.
+    auto first = any_size_model();
+    optim::SGD sgd(first->parameters(), test::toy::sgd_options());
+    train::Trainer stopped(*first, sgd, [&](int64_t s) {
+      if (s == 9) train::request_stop(SIGTERM);
+      return lr(s);
+    }, progressive_setup(dir, 3, spec, 2));
+    CHECK_THROWS_WITH(stopped.fit(train_set, val_set), doctest::Contains("interrupted by SIGTERM after step 10"));
+    train::request_stop(0);
+  }
+  const Checkpoint mid = load_checkpoint(dir + "/last.safetensors");
+  CHECK(mid.progress["epoch"] == 1);
+  CHECK(mid.progress["epoch_batches_done"] == 4);
+  auto resumed = any_size_model();
+  optim::SGD sgd(resumed->parameters(), test::toy::sgd_options());
+  train::Trainer trainer(*resumed, sgd, lr, progressive_setup(dir, 3, spec, 2));
+  trainer.resume(mid);
+  const std::vector<train::EpochStats> history = trainer.fit(train_set, val_set);
+  REQUIRE(history.size() == 2);
+  CHECK(history[0].batch_size == 7);
+  CHECK(history[0].steps == 13);
+  for (auto& [name, t] : straight->state_dict()) {
+    CAPTURE(name);
+    CHECK(resumed->state_dict()[name].to_vector() == t.to_vector());  // bit-identical
   }
 }
 
