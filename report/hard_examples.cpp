@@ -106,14 +106,18 @@ std::string HardExamples::to_table(const std::vector<std::string>& class_names, 
   return out;
 }
 
-Figure hard_examples_grid(const HardExamples& hard, const data::Dataset& dataset, size_t max_images) {
+Figure hard_examples_grid(const HardExamples& hard, const data::Dataset& dataset, size_t max_images,
+                          const std::vector<std::string>& display_names) {
   std::vector<Prediction> picks;
   for (size_t r = 0; r < std::min(max_images, hard.examples.size()); ++r) {
     const HardExample& e = hard.examples[r];
     picks.push_back({e.index, e.label, e.predicted, e.probability});
   }
-  std::vector<std::string> names;
-  for (const HardClass& c : hard.classes) names.push_back(c.name);
+  std::vector<std::string> names = display_names;
+  if (names.size() != hard.classes.size()) {
+    names.clear();
+    for (const HardClass& c : hard.classes) names.push_back(c.name);
+  }
   std::vector<CaptionedImage> images = captioned_predictions(dataset, picks, names);
   for (size_t r = 0; r < images.size(); ++r) {
     char loss[48];
@@ -127,7 +131,7 @@ Figure hard_examples_grid(const HardExamples& hard, const data::Dataset& dataset
 }
 
 void write_hard_examples(const std::string& run_dir, const HardExamples& hard, const data::Dataset& dataset,
-                         const nlohmann::json& about) {
+                         const nlohmann::json& about, const std::vector<std::string>& display_names) {
   write_file_atomically(run_dir + "/hardest.csv", [&](std::ostream& out) {
     out << "rank,file,true,predicted,probability,loss\n";
     for (size_t r = 0; r < hard.examples.size(); ++r) {
@@ -141,7 +145,7 @@ void write_hard_examples(const std::string& run_dir, const HardExamples& hard, c
   j["about"] = about;
   write_file_atomically(run_dir + "/hardest.json", [&](std::ostream& out) { out << j.dump(2) << "\n"; });
   std::filesystem::create_directories(run_dir + "/figures");
-  write_figure_png(run_dir + "/figures/hardest.png", hard_examples_grid(hard, dataset));
+  write_figure_png(run_dir + "/figures/hardest.png", hard_examples_grid(hard, dataset, 100, display_names));
 }
 
 }  // namespace kiln::report

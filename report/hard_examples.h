@@ -54,12 +54,15 @@ struct HardExamples {
 // 0..K-1 or a count below 1.
 HardExamples hardest_examples(const Tensor& logits, const data::Dataset& dataset, int64_t count);
 
-// The captioned grid, hardest first: "1. true: cat", "pred: dog 0.97", "loss 4.21".
-Figure hard_examples_grid(const HardExamples& hard, const data::Dataset& dataset, size_t max_images = 100);
+// The captioned grid, hardest first: "true: cat", "pred: dog 0.97", "#1 loss 4.21".
+// display_names (K, optional): what the captions call the classes (Tiny-ImageNet's
+// words.txt names instead of its wnids); the CSV and JSON keep the data set's names.
+Figure hard_examples_grid(const HardExamples& hard, const data::Dataset& dataset, size_t max_images = 100,
+                          const std::vector<std::string>& display_names = {});
 
 // Writes hardest.csv, hardest.json (with `about`: checkpoint, subset) and
 // figures/hardest.png into run_dir.
 void write_hard_examples(const std::string& run_dir, const HardExamples& hard, const data::Dataset& dataset,
-                         const nlohmann::json& about);
+                         const nlohmann::json& about, const std::vector<std::string>& display_names = {});
 
 }  // namespace kiln::report

@@ -16,6 +16,7 @@
 
 #include "engine/metrics/accumulator.h"
 #include "engine/train/trainer.h"
+#include "data/tiny_imagenet.h"
 #include "report/hard_examples.h"
 #include "tools/commands.h"
 #include "tools/data_options.h"
@@ -105,9 +106,20 @@ int run_eval() {
     std::printf("the %zu hardest of %lld %s images (highest cross-entropy first):\n%s", hard.examples.size(),
                 static_cast<long long>(dataset.size()), o.subset.c_str(),
                 hard.to_table(dataset.class_names, hard.examples.size()).c_str());
+    // Tiny-ImageNet's classes are WordNet ids; the grid's captions use words.txt's
+    // first name for each ("n03888257" -> "parachute").
+    std::vector<std::string> display_names;
+    if (data::is_tiny_imagenet(data_options.data)) {
+      const std::map<std::string, std::string> words = data::tiny_imagenet_words(data_options.data);
+      for (const std::string& wnid : dataset.class_names) {
+        const auto found = words.find(wnid);
+        display_names.push_back(found == words.end() ? wnid : found->second.substr(0, found->second.find(',')));
+      }
+    }
     report::write_hard_examples(run_dir, hard, dataset,
                                 {{"checkpoint", o.checkpoint}, {"subset", o.subset}, {"data", data_options.data},
-                                 {"images", dataset.size()}});
+                                 {"images", dataset.size()}},
+                                display_names);
     std::printf("wrote %s/hardest.csv, hardest.json and figures/hardest.png; report.html shows them from the next "
                 "`kiln report %s`\n", run_dir.c_str(), run_dir.c_str());
   }

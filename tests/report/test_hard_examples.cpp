@@ -75,3 +75,15 @@ TEST_CASE("hard examples: hardest.csv, hardest.json and the grid are written int
   CHECK(j["classes"][1]["hardest"] == 2);
   CHECK(std::filesystem::file_size(dir + "/figures/hardest.png") > 100);
 }
+
+TEST_CASE("hard examples: the grid captions the classes by their display names when given") {
+  const data::Dataset d = four_images();
+  const Tensor logits = from_vector({4, 0, 3, -1, 0.2, 0, 0.5, 0}, {4, 2});
+  const report::HardExamples hard = report::hardest_examples(logits, d, 2);
+  const std::string plain = report::hard_examples_grid(hard, d).to_svg();
+  CHECK(plain.find("true: b") != std::string::npos);
+  CHECK(plain.find("#1 loss 4.02") != std::string::npos);
+  const std::string named = report::hard_examples_grid(hard, d, 100, {"apple", "banana"}).to_svg();
+  CHECK(named.find("true: banana") != std::string::npos);
+  CHECK(named.find("pred: apple 0.98") != std::string::npos);
+}
