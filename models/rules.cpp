@@ -155,6 +155,27 @@ RulesReport check_rules(const RuleSet& rules, nn::Module* model, const nlohmann:
                 str(shared, " ", held_out, " image(s) also in train, the first '", first, "'"));
     }
   }
+  // One verdict per rule of the set, from what was given and what was found.
+  const auto violated = [&](const std::string& rule) {
+    return std::any_of(report.violations.begin(), report.violations.end(),
+                       [&](const RuleViolation& v) { return v.rule == rule; });
+  };
+  const auto verdict = [&](const std::string& rule, const char* missing) {
+    report.verdicts.push_back({rule, missing ? std::string("not checked (") + missing + ")"
+                                             : violated(rule) ? "violated" : "holds"});
+  };
+  const char* no_model = model ? nullptr : "no model";
+  const char* no_config = run_config ? nullptr : "no run config";
+  if (rules.no_dropout) verdict("no-dropout", no_model);
+  if (rules.no_fc) verdict("no-fc", no_model);
+  if (rules.no_1x1_expand) verdict("no-1x1-expand", no_model);
+  if (rules.max_params >= 0) verdict("max-params", no_model);
+  if (rules.max_epochs >= 0)
+    verdict("max-epochs", !run_config ? no_config
+                          : run_config->value("epochs", int64_t{-1}) < 0 ? "config.json has no 'epochs'"
+                                                                         : nullptr);
+  if (rules.no_pretrained) verdict("no-pretrained", no_config);
+  if (rules.no_val_in_train) verdict("no-val-in-train", split ? nullptr : "no split.json");
   return report;
 }
 
@@ -170,7 +191,9 @@ std::string RulesReport::to_text() const {
 nlohmann::json RulesReport::to_json() const {
   nlohmann::json list = nlohmann::json::array();
   for (const RuleViolation& v : violations) list.push_back({{"rule", v.rule}, {"where", v.where}, {"detail", v.detail}});
-  return {{"holds", holds()}, {"violations", list}, {"not_checked", not_checked}};
+  nlohmann::json verdict_list = nlohmann::json::array();
+  for (const auto& [rule, verdict] : verdicts) verdict_list.push_back({{"rule", rule}, {"verdict", verdict}});
+  return {{"holds", holds()}, {"violations", list}, {"not_checked", not_checked}, {"verdicts", verdict_list}};
 }
 
 }  // namespace kiln::models

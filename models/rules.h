@@ -19,6 +19,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/nn/module.h"
@@ -48,6 +49,9 @@ struct RuleViolation {
 struct RulesReport {
   std::vector<RuleViolation> violations;
   std::vector<std::string> not_checked;  // rules whose input was not given
+  // Every rule of the set in order, with its verdict: "holds", "violated" or
+  // "not checked (why)" (the run report's table).
+  std::vector<std::pair<std::string, std::string>> verdicts;
   bool holds() const { return violations.empty(); }
   // Every violation and unchecked rule on a line, then "all rules hold" (or "all
   // checked rules hold" when some could not be checked) if there is no violation.

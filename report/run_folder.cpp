@@ -159,6 +159,8 @@ RunRecord read_run_folder(const std::string& dir) {
     row.seconds = number_or(j, "seconds");
     row.images_per_second = number_or(j, "images_per_second");
     row.peak_memory_mb = number_or(j, "peak_memory_mb");
+    row.image_size = number_or(j, "size");
+    row.batch_size = number_or(j, "batch_size");
     run.epochs.push_back(row);
   }
   return run;

@@ -58,6 +58,7 @@ struct EpochRow {
   double train_loss = 0, train_accuracy = 0;
   double val_loss = 0, val_accuracy = 0, val_f1 = 0;
   double seconds = 0, images_per_second = 0, peak_memory_mb = 0;
+  double image_size = 0, batch_size = 0;  // a --progressive run's "size" and "batch_size" columns; else 0
 };
 
 struct RunRecord {

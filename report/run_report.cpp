@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "engine/core/backend_info.h"
+#include "report/image.h"
 #include "weights/atomic_file.h"
 
 namespace kiln::report {
@@ -82,6 +83,16 @@ std::vector<ReportFigure> run_report_figures(const RunReportInputs& inputs) {
     o.legend = LegendPosition::none;
     figures.push_back({"lr", "The learning rate at the end of each epoch (the head's, with per-stage rates).",
                        line_chart(curves.lr, o)});
+    if (!curves.image_size.empty()) {
+      o.title = "Image size";
+      o.y_label = "pixels on a side";
+      o.log_y = false;
+      o.y_min = 0;
+      figures.push_back({"image_size",
+                         "--progressive: the side of the training images in each epoch (validation runs at the "
+                         "same size; the final test at the last size).",
+                         line_chart(curves.image_size, o)});
+    }
   }
   if (inputs.test) {
     const metrics::ClassificationReport& t = *inputs.test;
@@ -137,6 +148,8 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
     nav.push_back({"per-class", "Per-class metrics"});
     nav.push_back({"predictions", "Predictions"});
   }
+  if (inputs.hardest) nav.push_back({"hardest", "Hardest images"});
+  if (inputs.rules) nav.push_back({"rules", "Rules"});
   nav.push_back({"reproduce", "Reproduce"});
 
   std::string html = page_start("kiln run report: " + run.name,
@@ -161,7 +174,7 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
   html += section_start("curves", "Training curves");
   if (run.epochs.empty()) html += "<p class=\"note\">No epoch was logged (an --epochs 0 run evaluates the model as built).</p>\n";
   html += "<div class=\"figures\">" + figure_block(figures, "loss") + figure_block(figures, "accuracy") +
-          figure_block(figures, "lr") + "</div>\n" + section_end();
+          figure_block(figures, "lr") + figure_block(figures, "image_size") + "</div>\n" + section_end();
 
   if (inputs.test) {
     html += section_start("confusion", "Confusion matrix");
@@ -187,6 +200,45 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
                               small_images(inputs.wrong));
     else if (!inputs.correct.empty())
       html += "<p class=\"note\">No test image was misclassified.</p>\n";
+    html += section_end();
+  }
+
+  if (inputs.hardest) {
+    const nlohmann::json& h = *inputs.hardest;
+    const nlohmann::json about = h.value("about", nlohmann::json::object());
+    html += section_start("hardest", "Hardest images");
+    html += "<p class=\"note\">The " + std::to_string(h["examples"].size()) + " images of the " +
+            html_escape(about.value("subset", std::string("?"))) + " subset (" +
+            std::to_string(about.value("images", int64_t{0})) + " images) with the highest cross-entropy under " +
+            html_escape(about.value("checkpoint", std::string("?"))) +
+            ", hardest first (<code>kiln eval --hardest</code>; the full list is hardest.csv). A confident mistake "
+            "and a hesitant correct answer both score high: look for wrong labels, look-alike classes and objects "
+            "too small at the training size.</p>\n";
+    if (!inputs.hardest_png.empty())
+      html += "<img alt=\"hardest images\" style=\"max-width:100%\" src=\"data:image/png;base64," +
+              base64(inputs.hardest_png) + "\">\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const nlohmann::json& c : h["classes"])
+      rows.push_back({c.value("class", std::string()), std::to_string(c.value("hardest", int64_t{0})) + " / " +
+                                                           std::to_string(c.value("images", int64_t{0})),
+                      format_fixed(c.value("mean_loss", 0.0), 3)});
+    html += table_html({"class", "hardest / images", "mean loss of its hardest"}, rows) + section_end();
+  }
+  if (inputs.rules) {
+    const nlohmann::json& r = *inputs.rules;
+    html += section_start("rules", "Rules");
+    html += "<p class=\"note\">The benchmark rules <code>" + html_escape(r.value("rules", std::string())) +
+            "</code> checked on this run's model, config.json and split.json (<code>kiln check-rules</code>, or "
+            "<code>kiln train --rules</code> before the first epoch): " +
+            (r.value("holds", false) ? std::string("no violation.") : std::string("violated.")) + "</p>\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const nlohmann::json& v : r.value("verdicts", nlohmann::json::array()))
+      rows.push_back({v.value("rule", std::string()), v.value("verdict", std::string())});
+    html += table_html({"rule", "verdict"}, rows);
+    rows.clear();
+    for (const nlohmann::json& v : r.value("violations", nlohmann::json::array()))
+      rows.push_back({v.value("rule", std::string()), v.value("where", std::string()), v.value("detail", std::string())});
+    if (!rows.empty()) html += table_html({"violated rule", "where", "what"}, rows);
     html += section_end();
   }
 

@@ -8,6 +8,8 @@
 //   - the test confusion matrix with counts, one-vs-rest ROC curves with AUC, a
 //     per-class precision/recall/F1 table and bar chart;
 //   - a grid of correct and a grid of wrong test predictions with captions;
+//   - when the run folder has them: the hardest validation images (`kiln eval --hardest`,
+//     grid and per-class table) and every benchmark rule with its verdict (rules.json);
 //   - the command line and config.json that reproduce the run, kiln's version, the device.
 // Every figure is also written as a PNG beside the page, in <run>/figures/.
 //
@@ -36,6 +38,10 @@ struct RunReportInputs {
   std::string checkpoint;                             // which checkpoint `test` comes from, e.g. "best.safetensors"
   std::vector<CaptionedImage> correct, wrong;         // prediction thumbnails (report/predictions.h)
   std::string generated;                              // when the report was made (local time)
+  // Written into the run folder by other commands, shown when there:
+  std::optional<nlohmann::json> rules;    // rules.json of `kiln check-rules RUN` or `kiln train --rules`
+  std::optional<nlohmann::json> hardest;  // hardest.json of `kiln eval CKPT --hardest N` (report/hard_examples.h)
+  std::string hardest_png;                // the bytes of figures/hardest.png, its grid
 };
 
 // ---- the numbers behind each figure (each tested on its own)
@@ -44,6 +50,7 @@ struct RunReportInputs {
 // learning rate, x = epoch number. Validation series only when the run validated.
 struct TrainingCurves {
   std::vector<Series> loss, accuracy, lr;
+  std::vector<Series> image_size;  // --progressive runs: the image side per epoch (empty otherwise)
 };
 TrainingCurves training_curves(const RunRecord& run);
 

@@ -1,8 +1,11 @@
 // The data behind a run report (report/run_report.h): the run table, the curve and
 // ROC series, and gathering the inputs from a run folder and test predictions.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
+#include <iterator>
 
 #include "engine/core/check.h"
 #include "engine/metrics/accumulator.h"
@@ -47,7 +50,11 @@ TrainingCurves training_curves(const RunRecord& run) {
     curves.accuracy.push_back(Series{"validation F1 (macro)", epoch, val_f1, true, green});
   }
   curves.lr.push_back(Series{"", epoch, lr, false, blue});
-  for (auto* group : {&curves.loss, &curves.accuracy, &curves.lr})
+  std::vector<double> size;
+  for (const EpochRow& e : run.epochs) size.push_back(e.image_size);
+  if (std::any_of(size.begin(), size.end(), [](double s) { return s > 0; }))
+    curves.image_size.push_back(Series{"", epoch, size, false, blue});
+  for (auto* group : {&curves.loss, &curves.accuracy, &curves.lr, &curves.image_size})
     for (Series& s : *group) s.markers = run.epochs.size() <= 30;  // dots while epochs are few enough to tell apart
   return curves;
 }
@@ -157,6 +164,21 @@ RunReportInputs make_run_report_inputs(const std::string& run_dir, const data::D
   inputs.run = read_run_folder(run_dir);
   inputs.checkpoint = checkpoint;
   inputs.generated = local_time_stamp();
+  const auto read_json = [&](const std::string& name) -> std::optional<nlohmann::json> {
+    std::ifstream in(run_dir + "/" + name);
+    if (!in) return std::nullopt;
+    try {
+      return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      KILN_FAIL("report: ", run_dir, "/", name, " is not valid JSON: ", e.what());
+    }
+  };
+  inputs.rules = read_json("rules.json");
+  inputs.hardest = read_json("hardest.json");
+  if (inputs.hardest) {
+    std::ifstream png(run_dir + "/figures/hardest.png", std::ios::binary);
+    inputs.hardest_png.assign(std::istreambuf_iterator<char>(png), std::istreambuf_iterator<char>());
+  }
   if (test_set.size() == 0) return inputs;
   KILN_CHECK(test_logits.defined() && test_logits.dim() == 2 && test_logits.shape()[0] == test_set.size() &&
                  test_logits.shape()[1] == test_set.num_classes(),

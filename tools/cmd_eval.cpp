@@ -6,11 +6,18 @@
 // subset accuracy, ranking loss, coverage) at the decision rule saved with it.
 //   kiln eval runs/x/best.safetensors                     the run's own test split
 //   kiln eval runs/x/best.safetensors DATA --subset all   every image of DATA
+//   kiln eval runs/x/best.safetensors --hardest 100       the 100 validation images with the
+//                                                         highest loss, listed and per class, into
+//                                                         runs/x/hardest.{csv,json} and a grid in
+//                                                         runs/x/figures/hardest.png, which
+//                                                         report.html shows (report/hard_examples.h)
 #include <cstdio>
 #include <filesystem>
 
 #include "engine/metrics/accumulator.h"
 #include "engine/train/trainer.h"
+#include "data/tiny_imagenet.h"
+#include "report/hard_examples.h"
 #include "tools/commands.h"
 #include "tools/data_options.h"
 #include "tools/run_model.h"
@@ -26,6 +33,8 @@ struct EvalOptions {
   std::string out;
   std::string device = "auto";
   int64_t batch_size = 128;
+  int64_t hardest = 0;  // > 0: list and show the N images with the highest loss
+  CLI::Option* subset_option = nullptr;
 } options;
 
 // A multi-label checkpoint: the table of engine/metrics/multilabel.h at the decision
@@ -58,6 +67,8 @@ int run_eval() {
   LoadedRun run = load_run(o.checkpoint, device);
   const std::string run_dir = std::filesystem::path(o.checkpoint).parent_path().string();
   // Without DATA on the command line: the run's own data and split.
+  // The hard examples are looked for on the validation split unless --subset says otherwise.
+  if (o.hardest > 0 && o.subset_option->count() == 0) o.subset = "val";
   DataOptions data_options = o.data;
   if (data_options.data == "fashion-mnist" && run.checkpoint.config.contains("data"))
     data_options.data = run.checkpoint.config["data"].value("source", data_options.data);
@@ -73,6 +84,8 @@ int run_eval() {
     const PreparedData prepared = prepare_data(data_options, "");
     dataset = o.subset == "train" ? prepared.train : (o.subset == "val" ? prepared.val : prepared.test);
   }
+  KILN_CHECK(o.hardest == 0 || !run.checkpoint.config.contains("multi_label"),
+             "--hardest ranks single-label images by their cross-entropy; ", o.checkpoint, " is a multi-label model");
   if (run.checkpoint.config.contains("multi_label")) return eval_multi_label(run, dataset, data_options, run_dir);
   KILN_CHECK(dataset.class_names == run.checkpoint.class_names || run.checkpoint.class_names.empty(),
              "eval: the data's classes differ from the model's");
@@ -87,6 +100,29 @@ int run_eval() {
   write_file_atomically(out + "/metrics.json", [&](std::ostream& s) { s << report.to_json().dump(2) << "\n"; });
   report.write_csv(out);
   std::printf("wrote %s/metrics.json and CSV files\n", out.c_str());
+  if (o.hardest > 0) {
+    KILN_CHECK(dataset.size() > 0, "--hardest: the ", o.subset, " subset of ", data_options.data, " has no images");
+    const report::HardExamples hard = report::hardest_examples(e.logits, dataset, o.hardest);
+    std::printf("the %zu hardest of %lld %s images (highest cross-entropy first):\n%s", hard.examples.size(),
+                static_cast<long long>(dataset.size()), o.subset.c_str(),
+                hard.to_table(dataset.class_names, hard.examples.size()).c_str());
+    // Tiny-ImageNet's classes are WordNet ids; the grid's captions use words.txt's
+    // first name for each ("n03888257" -> "parachute").
+    std::vector<std::string> display_names;
+    if (data::is_tiny_imagenet(data_options.data)) {
+      const std::map<std::string, std::string> words = data::tiny_imagenet_words(data_options.data);
+      for (const std::string& wnid : dataset.class_names) {
+        const auto found = words.find(wnid);
+        display_names.push_back(found == words.end() ? wnid : found->second.substr(0, found->second.find(',')));
+      }
+    }
+    report::write_hard_examples(run_dir, hard, dataset,
+                                {{"checkpoint", o.checkpoint}, {"subset", o.subset}, {"data", data_options.data},
+                                 {"images", dataset.size()}},
+                                display_names);
+    std::printf("wrote %s/hardest.csv, hardest.json and figures/hardest.png; report.html shows them from the next "
+                "`kiln report %s`\n", run_dir.c_str(), run_dir.c_str());
+  }
   return 0;
 }
 
@@ -97,9 +133,12 @@ const bool registered = register_command({
       EvalOptions& o = options;
       cmd->add_option("checkpoint", o.checkpoint, "a checkpoint written by kiln train")->required()->check(CLI::ExistingFile);
       add_data_options(cmd, o.data);
-      cmd->add_option("--subset", o.subset, "train, val, test (of the run's split.json) or all")->capture_default_str();
+      o.subset_option = cmd->add_option("--subset", o.subset, "train, val, test (of the run's split.json) or all")->capture_default_str();
       cmd->add_option("--out", o.out, "folder for metrics.json and the CSV files (default: next to the checkpoint)");
       cmd->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
+      cmd->add_option("--hardest", o.hardest,
+                      "list the N images with the highest loss (default subset: val) and draw them in the report")
+          ->check(CLI::PositiveNumber);
       cmd->add_option("--batch-size", o.batch_size, "images per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
     },
     run_eval,

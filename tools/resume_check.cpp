@@ -20,6 +20,7 @@ constexpr ResumeKey kMustMatch[] = {
     {"/optimizer", "--optimizer, --lr, --weight-decay, --momentum, --nesterov, --stage-lr-decay"},
     {"/schedule", "--schedule"},
     {"/augment", "--augment"},
+    {"/progressive", "--progressive, --progressive-batch, --bn-reestimate"},
     {"/precision", "--precision"},
     {"/batch_size", "--batch-size"},
     {"/seed", "--seed"},

@@ -10,7 +10,7 @@ namespace kiln::tools {
 
 // Compares the run configuration saved in the checkpoint (`saved`, config.json's
 // content) with this run's (`now`), key by key for the keys that must agree (model,
-// image size and fit, optimizer, schedule, augment, precision, batch size, seed,
+// image size and fit, optimizer, schedule, augment, progressive resizing, precision, batch size, seed,
 // sampler, multi-label setup). Throws naming the checkpoint, the flag and both values
 // at the first difference. A key missing from `saved` (a checkpoint from an older
 // kiln) is not compared. Returns a note for differences that are allowed but change

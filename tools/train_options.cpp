@@ -30,6 +30,20 @@ void add_train_options(CLI::App* app, TrainOptions& o) {
   app->add_option("--schedule", o.schedule,
                   "constant, step:..., multistep:..., exponential:..., cosine[:warmup=N], cyclic:..., onecycle:...")
       ->capture_default_str();
+  app->add_option("--progressive", o.progressive,
+                  "progressive resizing SIZE:EPOCH,...: e.g. 32:0,48:15,64:30 trains epochs 1-15 at 32 px, "
+                  "16-30 at 48 px, then 64 px (docs/capped-benchmark.md)");
+  app->add_option("--progressive-batch", o.progressive_batch,
+                  "fixed, or scale: the batch at size S is batch-size * (first size / S)^2")
+      ->capture_default_str();
+  app->add_option("--bn-reestimate", o.bn_reestimate,
+                  "after each --progressive switch, re-estimate batch norm statistics on N batches (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--rules", o.rules,
+                  "benchmark rules (tiny-imagenet, or e.g. no-dropout,no-fc,max-params=26M) checked on the model, "
+                  "config and split before the first epoch; a violation stops the run; kept in rules.json")
+      ->capture_default_str();
   app->add_option("--augment", o.augment, "e.g. crop:0.35-1,hflip:0.5,rotate:15,mixup:0.2 (kiln augment-preview)");
   app->add_option("--clip-grad-norm", o.clip_grad_norm, "clip the global gradient norm (0: off)");
   app->add_option("--monitor", o.monitor,

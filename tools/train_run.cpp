@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <optional>
+#include <fstream>
 
 #include "engine/augment/augment.h"
 #include "engine/core/backend_info.h"
@@ -21,6 +22,7 @@
 #include "engine/train/signals.h"
 #include "models/registry.h"
 #include "tools/resume_check.h"
+#include "models/rules.h"
 #include "tools/train_multilabel.h"
 #include "tools/train_options.h"
 #include "tools/train_report.h"
@@ -41,6 +43,9 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   TrainOutcome outcome;
   // Check every spelled-out option before loading data or writing anything.
   check_train_options(o);
+  const models::RuleSet rules = o.rules.empty() ? models::RuleSet{} : models::parse_rules(o.rules);
+  const train::ProgressiveSchedule progressive =
+      train::parse_progressive(o.progressive, o.progressive_batch, o.bn_reestimate);
   const train::Precision precision = train::parse_precision(o.precision);
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
@@ -70,6 +75,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   std::printf("%s | %lld parameters (%lld trainable)\n", built.description.c_str(),
               static_cast<long long>(model.parameter_count()), static_cast<long long>(model.parameter_count(true)));
 
+  if (progressive.enabled()) {
+    augment::AugmentParams probe_image = built.image;
+    probe_image.layout = parse_layout(o.layout);
+    train::check_model_takes_sizes(model, progressive, probe_image, data.train.images.shape()[1], device);
+  }
+
   optim::OptimizerOptions optimizer_options;
   optimizer_options.momentum = o.momentum;
   optimizer_options.nesterov = o.nesterov;
@@ -82,7 +93,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   optim::LrScheduleContext schedule_context;
   schedule_context.base_lr = o.lr;
   // At least two steps: --epochs 0 (evaluate only) still needs a valid schedule object.
-  schedule_context.total_steps = std::max<int64_t>(2, steps_per_epoch * o.epochs);
+  // Progressive runs: the steps of every epoch at its own batch (progressive.h), so the
+  // LR runs on continuously across the size switches and ends with the last step.
+  schedule_context.total_steps =
+      std::max<int64_t>(2, progressive.enabled()
+                               ? train::progressive_total_steps(progressive, o.epochs, data.train.size(), o.batch_size)
+                               : steps_per_epoch * o.epochs);
   auto schedule = optim::make_lr_schedule(o.schedule, schedule_context);
 
   // The frozen-feature cache: the plan probes the model (one image) and says what it
@@ -93,12 +109,26 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   train::FeatureCachePlan cache_plan;
   if (o.feature_cache == "off") {
     cache_plan.explanation = "off: --feature-cache off";
+  } else if (progressive.enabled()) {
+    cache_plan.explanation = "off: --progressive changes the image size per epoch (the cache holds one size)";
   } else if (o.epochs > 0) {
     cache_plan = train::plan_feature_cache(model, head, augment::parse_augment_spec(o.augment), built.image,
                                            data.train.images.shape()[1], device, precision,
                                            data.train.size() + data.val.size());
   }
   outcome.feature_cache = cache_plan.explanation;
+  if (progressive.enabled()) {
+    std::string stages;
+    for (const train::ProgressiveStage& s : progressive.stages)
+      stages += str(stages.empty() ? "" : ", ", s.size, " px from epoch ", s.first_epoch + 1, " (batch ",
+                    progressive.batch_at(s.first_epoch + 1, o.batch_size), ")");
+    std::printf("progressive resizing: %s; resized on the device from the loaded %lldx%lld images; LR schedule over "
+                "%lld steps; validation at each epoch's size, the final test at %lld px; feature cache %s\n",
+                stages.c_str(), static_cast<long long>(data.train.images.shape()[2]),
+                static_cast<long long>(data.train.images.shape()[3]),
+                static_cast<long long>(schedule_context.total_steps), static_cast<long long>(progressive.final_size()),
+                cache_plan.explanation.c_str());
+  }
   if (!cache_plan.explanation.empty() && (!head.empty() || o.feature_cache == "off"))
     std::printf("feature cache %s\n", cache_plan.explanation.c_str());
 
@@ -124,9 +154,12 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.checkpoint_every = o.checkpoint_every;
   setup.skip_nan = o.on_nan == "skip";
   setup.cuda_graph = o.cuda_graph;
+  setup.progressive = progressive;
   setup.config = {{"command", "train"},
                   {"model", built.config},
-                  {"data", {{"source", o.data.data}, {"size", built.image.out_size}, {"fit", o.data.fit}}},
+                  {"data", {{"source", o.data.data},
+                            {"size", progressive.enabled() ? progressive.final_size() : built.image.out_size},
+                            {"fit", o.data.fit}}},
                   {"image", {{"mean", built.image.mean}, {"std", built.image.std}}},
                   {"optimizer", {{"name", o.optimizer}, {"lr", o.lr}, {"weight_decay", o.weight_decay},
                                  {"stage_lr_decay", o.stage_lr_decay},
@@ -147,6 +180,9 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"feature_cache", o.feature_cache},
                   {"device", device.to_string()},
                   {"kiln", kVersion}};
+  if (progressive.enabled())
+    setup.config["progressive"] = {{"sizes", progressive.to_string()}, {"batch", o.progressive_batch},
+                                   {"bn_reestimate", o.bn_reestimate}};
   setup.multi_label = multi_label;
   if (multi_label.enabled) setup.config["multi_label"] = multi_label.to_json();
   std::optional<Checkpoint> checkpoint;  // read before config.json is rewritten, to compare the flags
@@ -159,6 +195,22 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty(),
                   cache_plan.explanation);
 
+  if (!o.rules.empty()) {
+    // Every rule can be judged now: the model is built, config.json and split.json are
+    // written. A run that starts under --rules holds them; report.html shows the verdicts.
+    nlohmann::json split;
+    std::ifstream split_file(o.run_dir + "/split.json");
+    if (split_file) split = nlohmann::json::parse(split_file, nullptr, /*allow_exceptions=*/false);
+    const models::RulesReport verdict =
+        models::check_rules(rules, &model, &setup.config, split.is_object() ? &split : nullptr);
+    nlohmann::json stored = verdict.to_json();
+    stored["rules"] = rules.spec;
+    write_file_atomically(o.run_dir + "/rules.json", [&](std::ostream& out) { out << stored.dump(2) << "\n"; });
+    std::printf("rules %s:\n%s", rules.spec.c_str(), verdict.to_text().c_str());
+    KILN_CHECK(verdict.holds(), "--rules ", rules.spec, ": the run breaks ", verdict.violations.size(),
+               " rule(s), the first: ", verdict.violations.front().rule, " at ", verdict.violations.front().where,
+               ": ", verdict.violations.front().detail, " (all of them above and in ", o.run_dir, "/rules.json)");
+  }
   train::Trainer trainer(model, *optimizer, [&](int64_t step) { return schedule->lr_factor(step); }, setup);
   int64_t first_step = 0;
   if (checkpoint) {
@@ -182,8 +234,9 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   s.epoch, s.lr, s.train_loss, s.val_loss, s.val_map, s.val_f1_micro, s.val_f1, s.images_per_second,
                   format_duration(s.seconds).c_str(), s.peak_memory_mb);
     else
-      std::printf("epoch %3d  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %6.0f img/s  %s  %.0f MiB\n",
-                  s.epoch, s.lr, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
+      std::printf("epoch %3d%s  lr %.2e  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %6.0f img/s  %s  %.0f MiB\n",
+                  s.epoch,
+                  progressive.enabled() ? str("  ", s.image_size, " px batch ", s.batch_size).c_str() : "", s.lr, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
                   format_duration(s.seconds).c_str(), s.peak_memory_mb);
     outcome.epochs.push_back(s);
   }

@@ -30,6 +30,10 @@ struct TrainOptions {
   bool nesterov = false;
   std::string schedule = "cosine";
   std::string augment = "";
+  std::string progressive;                  // "32:0,48:15,64:30" (engine/train/progressive.h); "" off
+  std::string progressive_batch = "fixed";  // fixed | scale
+  int64_t bn_reestimate = 0;                // batches of BN re-estimation after each switch
+  std::string rules;  // --rules tiny-imagenet|LIST (models/rules.h): checked before the first epoch, kept in rules.json
   double clip_grad_norm = 0;
   std::string monitor = "val_accuracy";
   int patience = 0;

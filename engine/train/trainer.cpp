@@ -32,7 +32,7 @@ namespace {
 uint64_t stream_seed(uint64_t seed, uint64_t purpose, uint64_t index) {
   return splitmix64(seed ^ splitmix64(purpose * 0x9e3779b97f4a7c15ull + index));
 }
-constexpr uint64_t kAugmentStream = 1, kMixStream = 2;
+constexpr uint64_t kAugmentStream = 1, kMixStream = 2, kBatchNormStream = 3;
 
 // Correct predictions of host logits (N, K) f32 against host labels (N).
 int64_t count_correct(const Tensor& logits, const Tensor& labels) {
@@ -116,6 +116,9 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, std::function<d
   KILN_CHECK(!setup_.multi_label.enabled || !setup_.augment.mix.enabled(),
              "train: mixup and cutmix mix single labels; a multi-label run cannot use them (--augment)");
   KILN_CHECK(setup_.log_interval >= 1, "train: --log-interval must be at least 1, got ", setup_.log_interval);
+  KILN_CHECK(!setup_.progressive.enabled() || !setup_.feature_cache.enabled,
+             "train: --progressive changes the image size per epoch; the feature cache holds features of one size "
+             "(use --feature-cache off)");
   if (needs_loss_scaling(setup_.precision)) loss_scaler_ = std::make_unique<optim::LossScaler>();
 }
 
@@ -254,12 +257,14 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
              "train: a multi-label run needs the training set's label sets");
   const bool writes = !setup_.run_dir.empty();
   std::unique_ptr<RunLog> log;
-  const std::vector<std::string> columns =
+  std::vector<std::string> columns =
       multi_label ? std::vector<std::string>{"epoch", "lr", "train_loss", "val_loss", "val_map", "val_f1_micro",
                                              "val_f1_macro", "val_f1", "seconds", "images_per_second",
                                              "peak_memory_mb"}
                   : std::vector<std::string>{"epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                                              "val_f1", "seconds", "images_per_second", "peak_memory_mb"};
+  const ProgressiveSchedule& progressive = setup_.progressive;
+  if (progressive.enabled()) columns.insert(columns.begin() + 1, {"size", "batch_size"});
   if (writes) log = std::make_unique<RunLog>(setup_.run_dir, columns, /*first_epoch=*/next_epoch_);
   // A multi-label set whose rows each hold one label has no targets of its own.
   data::Dataset train_with_targets;
@@ -279,7 +284,8 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   // the stream without a host wait (AsyncUpload below).
   if (setup_.device.is_cuda())
     loader_config.host_buffer = [](const Shape& shape, DType dtype) { return empty_pinned(shape, dtype); };
-  data::Loader loader(*train_data, loader_config);
+  // Made per epoch batch size: --progressive-batch scale changes it at a size switch.
+  std::unique_ptr<data::Loader> loader;
   const int64_t classes = train_set.num_classes();
   // The frozen-feature cache (feature_cache.h): when the plan is on, the steps run the
   // head on rows of the backbone's cached output, in the loader's order, and the
@@ -307,7 +313,26 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   for (int epoch = next_epoch_; epoch <= setup_.epochs; ++epoch) {
     model_.train();
     allocator_for(setup_.device).reset_peak();
-    ProgressBar bar(str("epoch ", epoch, "/", setup_.epochs), loader.batches_per_epoch() * setup_.batch_size);
+    // The epoch's size and batch are functions of the epoch alone, so a resumed run
+    // (at an epoch's start or in its middle) picks up the same ones.
+    const int64_t batch_size = progressive.batch_at(epoch, setup_.batch_size);
+    if (progressive.enabled()) setup_.image.out_size = progressive.size_at(epoch);
+    if (!loader || loader_config.batch_size != batch_size) {
+      loader_config.batch_size = batch_size;
+      loader_config.drop_last = train_set.size() > batch_size;
+      loader = std::make_unique<data::Loader>(*train_data, loader_config);
+    }
+    // After a switch (not when resuming mid-epoch: the checkpoint holds the statistics
+    // the pass produced), batch norm re-learns its statistics at the new size.
+    if (progressive.switches_at(epoch) && progressive.bn_reestimate_batches > 0 && resume_batches_ == 0) {
+      const int64_t used = reestimate_batch_norm(model_, *train_data, setup_.augment, setup_.image, setup_.device,
+                                                 batch_size, progressive.bn_reestimate_batches,
+                                                 stream_seed(setup_.seed, kBatchNormStream, epoch), epoch);
+      if (setup_.progress)
+        std::fprintf(stderr, "epoch %d: %lld px; batch norm statistics re-estimated on %lld batches\n", epoch,
+                     static_cast<long long>(setup_.image.out_size), static_cast<long long>(used));
+    }
+    ProgressBar bar(str("epoch ", epoch, "/", setup_.epochs), loader->batches_per_epoch() * batch_size);
     if (cached) {
       if (!cached_batches) {
         train_features = FrozenFeatures::compute(model_, cache_plan.head, *train_data, setup_.augment, setup_.image,
@@ -319,7 +344,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       }
       cached_batches->start_epoch(epoch);
     } else {
-      loader.start_epoch(epoch);
+      loader->start_epoch(epoch);
     }
     totals.restart();
     const int64_t replays_before = graph_step ? graph_step->replays() : 0;
@@ -332,7 +357,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       // up where they were.
       for (int64_t i = 0; i < resume_batches_; ++i)
         KILN_CHECK(cached ? cached_batches->next(cached_rows, multi_label ? batch.targets : batch.labels)
-                          : loader.next(batch),
+                          : loader->next(batch),
                    "resume: the checkpoint is ", resume_batches_, " batches into epoch ", epoch,
                    ", which has only ", i, " (another data set or batch size?)");
       steps = steps_read = resume_batches_;
@@ -375,7 +400,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     AsyncUpload upload;
     std::shared_ptr<AsyncUpload> mix_tables;  // likewise for mixup/cutmix's masks and targets
     while (cached ? cached_batches->next(cached_rows, multi_label ? batch.targets : batch.labels)
-                  : loader.next(batch)) {
+                  : loader->next(batch)) {
       optimizer_.scale_lr(lr_factor_(step_));
       const int64_t n = (cached ? cached_rows : batch.images_u8).shape()[0];
       // Images (or cached features) and labels (multi-label: the multi-hot targets), one copy each.
@@ -474,6 +499,8 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     s.host_reads = totals.reads();
     s.graph_replays = graph_step ? graph_step->replays() - replays_before : 0;
     s.peak_memory_mb = peak_memory_mb(setup_.device);
+    s.image_size = setup_.image.out_size;
+    s.batch_size = batch_size;
     if (loss_scaler_) {
       s.skipped_steps = loss_scaler_->skipped_steps() - skipped_before;
       if (setup_.progress && s.skipped_steps > 0)
@@ -493,15 +520,26 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       }
     }
     history.push_back(s);
-    if (log && multi_label)
-      log->add({{"epoch", s.epoch}, {"lr", s.lr}, {"train_loss", s.train_loss}, {"val_loss", s.val_loss},
-                {"val_map", s.val_map}, {"val_f1_micro", s.val_f1_micro}, {"val_f1_macro", s.val_f1},
-                {"val_f1", s.val_f1}, {"seconds", s.seconds}, {"images_per_second", s.images_per_second},
-                {"peak_memory_mb", s.peak_memory_mb}});
-    else if (log)
-      log->add({{"epoch", s.epoch}, {"lr", s.lr}, {"train_loss", s.train_loss}, {"train_accuracy", s.train_accuracy},
-                {"val_loss", s.val_loss}, {"val_accuracy", s.val_accuracy}, {"val_f1", s.val_f1}, {"seconds", s.seconds},
-                {"images_per_second", s.images_per_second}, {"peak_memory_mb", s.peak_memory_mb}});
+    if (log) {
+      std::map<std::string, double> row =
+          multi_label
+              ? std::map<std::string, double>{{"epoch", s.epoch}, {"lr", s.lr}, {"train_loss", s.train_loss},
+                                              {"val_loss", s.val_loss}, {"val_map", s.val_map},
+                                              {"val_f1_micro", s.val_f1_micro}, {"val_f1_macro", s.val_f1},
+                                              {"val_f1", s.val_f1}, {"seconds", s.seconds},
+                                              {"images_per_second", s.images_per_second},
+                                              {"peak_memory_mb", s.peak_memory_mb}}
+              : std::map<std::string, double>{{"epoch", s.epoch}, {"lr", s.lr}, {"train_loss", s.train_loss},
+                                              {"train_accuracy", s.train_accuracy}, {"val_loss", s.val_loss},
+                                              {"val_accuracy", s.val_accuracy}, {"val_f1", s.val_f1},
+                                              {"seconds", s.seconds}, {"images_per_second", s.images_per_second},
+                                              {"peak_memory_mb", s.peak_memory_mb}};
+      if (progressive.enabled()) {
+        row["size"] = static_cast<double>(s.image_size);
+        row["batch_size"] = static_cast<double>(s.batch_size);
+      }
+      log->add(row);
+    }
 
     const double metric = setup_.monitor == "val_loss"                                       ? s.val_loss
                           : setup_.monitor == "val_f1" || setup_.monitor == "val_f1_macro" ? s.val_f1
@@ -529,6 +567,9 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
       break;
     }
   }
+  // The final test (and any later evaluate()) runs at the schedule's last size,
+  // whichever epoch the run stopped at.
+  if (progressive.enabled()) setup_.image.out_size = progressive.final_size();
   return history;
 }
 

@@ -36,6 +36,7 @@
 #include "engine/train/multilabel.h"
 #include "engine/train/feature_cache.h"
 #include "engine/train/precision.h"
+#include "engine/train/progressive.h"
 #include "weights/checkpoint.h"
 
 namespace kiln::train {
@@ -71,6 +72,10 @@ struct TrainSetup {
   int cuda_graph_warmup = 2;
   nlohmann::json config = nlohmann::json::object();  // saved into checkpoints, to rebuild the model
   MultiLabelSetup multi_label;  // enabled: sigmoid outputs, BCE or focal loss on the datasets' targets
+  // enabled: each epoch's image size (image.out_size) and batch follow the schedule,
+  // validation runs at the epoch's size and the size after fit() is the final one
+  // (engine/train/progressive.h). Not with the feature cache (the images change).
+  ProgressiveSchedule progressive;
 };
 
 struct EpochStats {
@@ -85,6 +90,7 @@ struct EpochStats {
   int64_t steps = 0;          // training steps in this epoch
   int64_t host_reads = 0;     // reads of the device-resident running totals: one per log interval, plus the end
   int64_t graph_replays = 0;  // --cuda-graph: steps of this epoch that were replays of a captured graph
+  int64_t image_size = 0, batch_size = 0;  // of this epoch's training images (they change with --progressive)
 };
 
 struct Evaluation {

@@ -48,6 +48,18 @@ printf 'image,label,extra\ndark/0.png,dark\n' > data/three_columns.csv
 printf 'image,label\ndark/0.png,dark\ndark/missing.png,dark\n' > data/missing.csv
 : > data/empty.csv; printf 'image,label\n' > data/header_only.csv
 printf 'image,label\ndark/0.png,\n' > data/empty_label.csv
+# a Tiny-ImageNet layout (data/tiny_imagenet.h) of two classes, and broken copies of it
+mkdir -p tin/train/n01/images tin/train/n02/images tin/val/images
+printf 'n01\nn02\n' > tin/wnids.txt
+for i in 0 1 2 3; do cp data/dark/$i.png tin/train/n01/images/; cp data/light/$i.png tin/train/n02/images/; done
+cp data/dark/0.png tin/val/images/v0.png && cp data/light/0.png tin/val/images/v1.png
+printf 'v0.png\tn01\t0\t0\t7\t7\nv1.png\tn02\t0\t0\t7\t7\n' > tin/val/val_annotations.txt
+cp -r tin tin_no_annotations && rm tin_no_annotations/val/val_annotations.txt
+cp -r tin tin_missing_file && printf 'v9.png\tn01\t0\t0\t7\t7\n' >> tin_missing_file/val/val_annotations.txt
+cp -r tin tin_unknown_wnid && printf 'v1.png\tn77\t0\t0\t7\t7\n' >> tin_unknown_wnid/val/val_annotations.txt
+# resnet_custom halving twice (depths 1,1,1): sizes must be divisible by 4
+rc=(--model resnet_custom --depths 1,1,1 --widths 4,8,8 --separable --size 32 --batch-size 2 --device cpu --quiet
+    --no-report --workers 1 --cache-dir "$W/cache")
 flock locked/.kiln.lock true 2> /dev/null || mkdir -p locked
 ( flock locked/.kiln.lock sleep 60 ) & holder=$!
 sleep 0.2
@@ -131,6 +143,15 @@ check flag_augment_bad 1 "augment: .crop:2-1. needs 0 <= lo <= hi" --out r15/las
 check flag_on_nan_unknown 105 "on-nan" --out r16/last.safetensors -- $K train data --epochs 1 "${small[@]}" --on-nan maybe --run-dir r16
 check flag_checkpoint_every_negative 105 "checkpoint-every" --out r17/last.safetensors -- $K train data --epochs 1 "${small[@]}" --checkpoint-every -3 --run-dir r17
 check flag_device_unknown 1 "cuda:7 is not available" --out r18/last.safetensors -- $K train data --split 8/1/1 --epochs 1 "${base[@]}" --size 32 --batch-size 2 --device cuda:7 --run-dir r18
+# Tiny-ImageNet layout and the capped benchmark's flags (docs/capped-benchmark.md)
+check tiny_no_val_annotations 1 "tin_no_annotations.*val_annotations.txt is missing" --out r20/last.safetensors -- $K train tin_no_annotations --val official --epochs 1 "${small[@]}" --run-dir r20
+check tiny_annotation_missing_file 1 "val_annotations.txt:3: 'v9.png' is not in .*val/images" --out r21/last.safetensors -- $K train tin_missing_file --val official --epochs 1 "${small[@]}" --run-dir r21
+check tiny_wnid_unknown 1 "val_annotations.txt:3: wnid 'n77' is not in wnids.txt" --out r22/last.safetensors -- $K train tin_unknown_wnid --val official --epochs 1 "${small[@]}" --run-dir r22
+check tiny_classes_too_many 1 "--classes 3: .*2 classes" --out r23/last.safetensors -- $K train tin --val official --classes 3 --epochs 1 "${small[@]}" --run-dir r23
+check progressive_out_of_order 1 "--progressive: entry 2 '16:1': sizes are out of order" --out r24/last.safetensors -- $K train tin --val official --epochs 2 "${rc[@]}" --progressive 32:0,16:1 --run-dir r24
+check progressive_not_divisible 1 "--progressive: entry 2 '30:1': the model cannot take 30x30 images: .*divisible by 4" --out r25/last.safetensors -- $K train tin --val official --epochs 2 "${rc[@]}" --progressive 16:0,30:1 --run-dir r25
+check progressive_first_not_epoch_0 1 "--progressive: the first entry '16:2' must start at epoch 0" --out r26/last.safetensors -- $K train tin --val official --epochs 2 "${rc[@]}" --progressive 16:2,32:3 --run-dir r26
+check max_params_exceeded 1 "parameters, over the cap of 100" --out r27/last.safetensors -- $K train tin --val official --epochs 1 "${rc[@]}" --max-params 100 --run-dir r27
 # runs
 check run_folder_locked 1 "locked.*in use by another kiln process" -- $K train data --split 8/1/1 --epochs 1 "${small[@]}" --run-dir locked
 check loss_nan_stops 1 "training loss became (NaN|inf) between step .*--on-nan skip" -- $K train data --split 8/1/1 --epochs 2 "${small[@]}" --optimizer sgd --lr 1e30 --log-interval 2 --run-dir r19

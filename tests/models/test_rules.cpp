@@ -30,6 +30,16 @@ TEST_CASE("rules: a separable resnet_custom for 200 classes holds every tiny-ima
   CHECK(report.holds());
   CHECK(report.to_text().find("all checked rules hold") != std::string::npos);
   CHECK(report.not_checked.size() == 2);  // the run rules: no config, no split given
+  // One verdict per rule of the set, for the run report's table.
+  using Verdicts = std::vector<std::pair<std::string, std::string>>;
+  CHECK(report.verdicts == Verdicts{{"no-dropout", "holds"},
+                                    {"no-fc", "holds"},
+                                    {"no-1x1-expand", "holds"},
+                                    {"max-params", "holds"},
+                                    {"max-epochs", "not checked (no run config)"},
+                                    {"no-pretrained", "not checked (no run config)"},
+                                    {"no-val-in-train", "not checked (no split.json)"}});
+  CHECK(report.to_json()["verdicts"][6]["verdict"] == "not checked (no split.json)");
   // The plain (not separable) net widens with 1x1 projections on its shortcuts.
   config.separable = false;
   auto plain = models::make_resnet_custom(config);
@@ -53,6 +63,8 @@ TEST_CASE("rules: dropout, a fully connected layer and a 1x1 expansion are each 
   CHECK(has_violation(report, "no-1x1-expand", "1"));
   CHECK(has_violation(report, "no-dropout", "3"));
   CHECK(has_violation(report, "no-fc", "6"));
+  CHECK(report.verdicts == std::vector<std::pair<std::string, std::string>>{
+                               {"no-dropout", "violated"}, {"no-fc", "violated"}, {"no-1x1-expand", "violated"}});
   const std::string text = report.to_text();
   CHECK(text.find("violation: no-fc at 6: Linear(16 -> 10)") != std::string::npos);
   CHECK(text.find("all rules hold") == std::string::npos);
