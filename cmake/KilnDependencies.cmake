@@ -1,5 +1,5 @@
 # Finds kiln's dependencies; all come from Debian packages (scripts/setup.sh
-# installs them): libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev,
+# installs them): libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev libdnnl-dev,
 # and for the GPU backend the CUDA toolkit with cuDNN and cuBLAS.
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(OpenMP REQUIRED)
@@ -7,6 +7,10 @@ find_package(doctest REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_path(KILN_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
+# oneDNN (libdnnl-dev): the CPU fast path for convolutions (engine/ops/onednn/), the
+# library PyTorch's CPU backend uses. Debian builds it over OpenMP, so kiln's
+# --threads (omp_set_num_threads) governs it too.
+find_package(dnnl 2.6 REQUIRED)
 
 set(KILN_WITH_CUDA OFF)
 set(KILN_CUDA_EMULATED OFF)
