@@ -43,15 +43,16 @@ inline float* plane(float* base, const ChannelView& v, int64_t n, int64_t c) {
 // dz = dL/dz for one plane: dy itself, or dy through the fused activation's f'
 // (read off y), with guided backprop's max(dy, 0) when `guided` (norm.h's
 // gradient_through_activation, one loop per case).
+// Written without branches (`&` on bools, a select at the end): the signs of dy
+// and of y are random, so a branch per element would be mispredicted half the time.
 void gradient_through(const ActivationGrad<float>& a, const float* dy, const float* y, float* dz, int64_t L) {
   const bool guided = a.guided;
-  if (a.activation == NormActivation::relu) {
+  const float hi = a.activation == NormActivation::relu6 ? 6.0f : INFINITY;  // relu' = [y > 0], relu6' = [0 < y < 6]
 #pragma omp simd
-    for (int64_t l = 0; l < L; ++l) dz[l] = (y[l] > 0.0f && !(guided && dy[l] < 0.0f)) ? dy[l] : 0.0f;
-  } else {
-#pragma omp simd
-    for (int64_t l = 0; l < L; ++l)
-      dz[l] = (y[l] > 0.0f && y[l] < 6.0f && !(guided && dy[l] < 0.0f)) ? dy[l] : 0.0f;
+  for (int64_t l = 0; l < L; ++l) {
+    const float d = dy[l];
+    const bool pass = (y[l] > 0.0f) & (y[l] < hi) & !(guided & (d < 0.0f));
+    dz[l] = pass ? d : 0.0f;
   }
 }
 
@@ -102,14 +103,16 @@ void batch_norm_forward(const float* x, const ChannelView& xv, const float* mean
     for (int64_t n = 0; n < xv.N; ++n) {
       const float* in = plane(x, xv, n, c);
       float* out = plane(y, yv, n, c);
-      // fmax(NaN, 0) is 0, as the reference's z > 0 ? z : 0; identity passes NaN on.
       if (activation == NormActivation::identity) {
 #pragma omp simd
         for (int64_t l = 0; l < L; ++l) out[l] = in[l] * scale + shift;
       } else {
         const float hi = activation == NormActivation::relu6 ? 6.0f : INFINITY;
 #pragma omp simd
-        for (int64_t l = 0; l < L; ++l) out[l] = std::fmin(std::fmax(in[l] * scale + shift, 0.0f), hi);
+        for (int64_t l = 0; l < L; ++l) {
+          const float z = in[l] * scale + shift;
+          out[l] = z > 0.0f ? (z < hi ? z : hi) : 0.0f;  // maxps/minps; NaN -> 0 as the reference
+        }
       }
     }
   }
