@@ -1,5 +1,5 @@
 # Finds kiln's dependencies; all come from Debian packages (scripts/setup.sh
-# installs them): libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev,
+# installs them): libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev libdnnl-dev,
 # libyaml-cpp-dev (sweep configs, sweep/config.cpp),
 # and for the GPU backend the CUDA toolkit with cuDNN and cuBLAS.
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
@@ -15,6 +15,10 @@ else()
   set(KILN_YAML_TARGET yaml-cpp)
 endif()
 find_path(KILN_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
+# oneDNN (libdnnl-dev): the CPU fast path for convolutions (engine/ops/onednn/), the
+# library PyTorch's CPU backend uses. Debian builds it over OpenMP, so kiln's
+# --threads (omp_set_num_threads) governs it too.
+find_package(dnnl 2.6 REQUIRED)
 
 set(KILN_WITH_CUDA OFF)
 set(KILN_CUDA_EMULATED OFF)

@@ -8,6 +8,7 @@
 set -euo pipefail
 packages=(cmake g++ make libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev libstb-dev zlib1g-dev
           libyaml-cpp-dev         # YAML sweep configs (kiln sweep)
+          libdnnl-dev             # oneDNN: the CPU fast path for convolutions (engine/ops/onednn/)
           dataset-fashion-mnist   # Fashion-MNIST: the demo and the CPU training test
           chromium                # headless browser: the end-to-end test of report.html
           clang libclang-rt-14-dev)  # libFuzzer + sanitizers: the fuzz targets (make fuzz-ci)

@@ -220,11 +220,11 @@ int run_model(const Device& device, Layout layout) {
   config.cuda_graph = options.cuda_graph;
   const ModelBenchResult r = run_model_bench(config);
   const char* layout_name = layout == Layout::nhwc ? "nhwc" : "nchw";
-  std::printf("kiln bench %s: %s (%.2fM parameters, %lld classes), batch %lld, %lld px, %s, %s on %s, %d CPU threads\n",
+  std::printf("kiln bench %s: %s (%.2fM parameters, %lld classes), batch %lld, %lld px, %s, %s on %s, %d CPU threads%s\n",
               config.mode.c_str(), config.model.c_str(), static_cast<double>(r.parameters) / 1e6,
               static_cast<long long>(r.classes), static_cast<long long>(config.batch),
               static_cast<long long>(config.size), config.precision.c_str(), layout_name, device.to_string().c_str(),
-              cpu_threads());
+              cpu_threads(), device.is_cpu() ? (", convolutions on " + cpu_conv_description()).c_str() : "");
   std::printf("  %.1f images/s   median step %.3f ms of %d (after %d warm-up)   peak memory %.1f MiB%s\n",
               r.images_per_second, r.median_ms, config.iterations, config.warmup, r.peak_memory_mb,
               config.cuda_graph ? "   (CUDA graph replays)" : "");
@@ -234,7 +234,7 @@ int run_model(const Device& device, Layout layout) {
   write_json({{{"framework", "kiln"}, {"mode", config.mode}, {"model", config.model}, {"classes", r.classes},
                {"batch", config.batch}, {"size", config.size}, {"precision", config.precision},
                {"layout", layout_name}, {"device", device.to_string()}, {"threads", cpu_threads()},
-               {"warmup", config.warmup}, {"cuda_graph", config.cuda_graph},
+               {"cpu_conv", cpu_conv_description()}, {"warmup", config.warmup}, {"cuda_graph", config.cuda_graph},
                {"iterations", config.iterations}, {"median_ms", r.median_ms},
                {"images_per_second", r.images_per_second}, {"peak_memory_mb", r.peak_memory_mb},
                {"skipped_steps", r.skipped_steps}}});

@@ -13,6 +13,7 @@
 #include "engine/augment/augment.h"
 #include "engine/core/backend_info.h"
 #include "engine/core/cpu_threads.h"
+#include "engine/ops/conv.h"
 #include "engine/metrics/accumulator.h"
 #include "engine/nn/init.h"
 #include "engine/optim/lr_schedule.h"
@@ -59,8 +60,10 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                  o.run_dir.c_str(), run_lock.previous_pid(),
                  run_lock.removed_temporaries() ? " (its half-written temporary files removed)" : "");
   PreparedData data = prepare_data(o.data, o.run_dir);
-  std::printf("kiln train: %s on %s (%d CPU threads) | train %lld, val %lld, test %lld images, %lld classes | %s\n",
-              o.model.arch.c_str(), device.to_string().c_str(), cpu_threads(), static_cast<long long>(data.train.size()),
+  std::printf("kiln train: %s on %s (%d CPU threads%s) | train %lld, val %lld, test %lld images, %lld classes | %s\n",
+              o.model.arch.c_str(), device.to_string().c_str(), cpu_threads(),
+              device.is_cpu() ? (", convolutions on " + cpu_conv_description()).c_str() : "",
+              static_cast<long long>(data.train.size()),
               static_cast<long long>(data.val.size()), static_cast<long long>(data.test.size()),
               static_cast<long long>(data.train.num_classes()), o.run_dir.c_str());
   const train::MultiLabelSetup multi_label = prepare_multi_label(o, data);

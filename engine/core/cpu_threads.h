@@ -1,6 +1,6 @@
 // How many threads the CPU backend computes with: the OpenMP parallel loops of kiln's
-// cpu kernels (`#pragma omp parallel for` in engine/ops/cpu, engine/optim) and Eigen's
-// GEMM, which parallelises over OpenMP as well. `kiln --threads N` (or OMP_NUM_THREADS) sets
+// cpu kernels (`#pragma omp parallel for` in engine/ops/cpu, engine/optim), Eigen's
+// GEMM and oneDNN's primitives (engine/ops/onednn), which parallelise over OpenMP as well. `kiln --threads N` (or OMP_NUM_THREADS) sets
 // it; the default is OpenMP's, one thread per core.
 //
 // Why one per core and not more: the data loader's worker threads run beside a step,

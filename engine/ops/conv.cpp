@@ -10,6 +10,7 @@
 #include "engine/autograd/tape.h"
 #include "engine/ops/depthwise_race.h"
 #include "engine/ops/dispatch.h"
+#include "engine/ops/onednn/onednn.h"
 #include "engine/tensor/factory.h"
 
 namespace kiln {
@@ -110,6 +111,38 @@ DepthwiseConvPathGuard::DepthwiseConvPathGuard(DepthwiseConvPath path) : previou
 }
 DepthwiseConvPathGuard::~DepthwiseConvPathGuard() { thread_depthwise_conv_path = previous_; }
 
+// ---------------------------------------------------------------- CPU conv path
+CpuConvPath parse_cpu_conv_path(const std::string& text, const char* where) {
+  if (text == "onednn") return CpuConvPath::onednn;
+  if (text == "eigen") return CpuConvPath::eigen;
+  KILN_FAIL(where, ": expected onednn (the fast path) or eigen (the reference), got '", text, "'");
+}
+
+const char* cpu_conv_path_name(CpuConvPath path) { return path == CpuConvPath::onednn ? "onednn" : "eigen"; }
+
+namespace {
+std::atomic<CpuConvPath>& cpu_conv_path_setting() {
+  static std::atomic<CpuConvPath> setting{[] {
+    const char* env = std::getenv("KILN_CPU_CONV");
+    return env && *env ? parse_cpu_conv_path(env, "environment variable KILN_CPU_CONV") : CpuConvPath::onednn;
+  }()};
+  return setting;
+}
+
+// Whether a CPU convolution of `t`'s dtype runs on oneDNN: f32 only (the library has
+// no f64 kernels), and a depthwise one pinned to kiln's direct kernel stays there.
+bool cpu_onednn(const Tensor& t, const Conv2dGeometry& g) {
+  return t.dtype() == DType::f32 && cpu_conv_path() == CpuConvPath::onednn &&
+         !(g.depthwise() && depthwise_conv_path() == DepthwiseConvPath::custom);
+}
+}  // namespace
+
+CpuConvPath cpu_conv_path() { return cpu_conv_path_setting().load(); }
+void set_cpu_conv_path(CpuConvPath path) { cpu_conv_path_setting().store(path); }
+std::string cpu_conv_description() {
+  return cpu_conv_path() == CpuConvPath::onednn ? onednn::description() : "Eigen reference";
+}
+
 // The GPU's choice for a convolution: a depthwise one (groups = C) runs kiln's kernel
 // (`custom`) or the library (`library`: cuDNN) by depthwise_conv_path(), racing them
 // when it is automatic (engine/ops/depthwise_race.h); anything else runs the library.
@@ -180,6 +213,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   on_device(
       x.device(),
       [&] {
+        if (cpu_onednn(x, g)) {  // x and y in their own layouts, the weight row-major
+          onednn::conv2d_forward(x, in_layout(weight, Layout::nchw), bias, y, g);
+          return;
+        }
         if (cpu_direct_depthwise(g)) {  // reads and writes x's layout as it is
           const Tensor weight_rm = in_layout(weight, Layout::nchw);
           cpu_floating(x.dtype(), op, [&](auto tag) {
@@ -246,6 +283,10 @@ Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, co
   on_device(
       grad_output.device(),
       [&] {
+        if (cpu_onednn(grad_output, g)) {  // grad_input is in grad_output's layout
+          onednn::conv2d_backward_input(grad_output, in_layout(weight, Layout::nchw), grad_input, g);
+          return;
+        }
         if (cpu_direct_depthwise(g)) {  // grad_input is in grad_output's layout
           const Tensor weight_rm = in_layout(weight, Layout::nchw);
           cpu_floating(grad_output.dtype(), op, [&](auto tag) {
@@ -286,6 +327,11 @@ Tensor conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const 
       x.device(),
       [&] {
         const Tensor grad_weight_rm = row_major_output(grad_weight);
+        if (cpu_onednn(x, g)) {  // x and grad_output in their own layouts
+          onednn::conv2d_backward_weight(grad_output, x, grad_weight_rm, g);
+          if (!grad_weight_rm.same_storage(grad_weight)) copy_(grad_weight, grad_weight_rm);
+          return;
+        }
         if (cpu_direct_depthwise(g)) {  // x and grad_output in x's layout
           const Tensor grad_output_same = in_layout(grad_output, x.layout());
           cpu_floating(x.dtype(), op, [&](auto tag) {

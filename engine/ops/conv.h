@@ -97,6 +97,25 @@ class DepthwiseConvPathGuard {
 DepthwiseConvPath parse_depthwise_conv_path(const std::string& text, const char* where);
 const char* depthwise_conv_path_name(DepthwiseConvPath path);
 
+// Which implementation runs a CPU f32 convolution (docs/cpu_fast_path.md):
+//   onednn  oneDNN's JIT kernels (engine/ops/onednn/conv_onednn.cpp), the default:
+//           measured 2-10x faster than the reference (docs/benchmarks.md)
+//   eigen   the readable reference: im2col + Eigen GEMM (engine/ops/cpu/conv_cpu.cpp),
+//           with the direct depthwise kernel for groups = C as KILN_DEPTHWISE says
+// f64 always runs the reference (oneDNN computes in f32 only): the float64 gradient
+// checks test the reference, and the oneDNN path is tested against the reference in
+// f32 (tests/ops/test_conv_onednn.cpp). A depthwise convolution with
+// KILN_DEPTHWISE=custom runs kiln's direct kernel on either path.
+// The starting value comes from the environment variable KILN_CPU_CONV.
+enum class CpuConvPath { onednn, eigen };
+CpuConvPath cpu_conv_path();
+void set_cpu_conv_path(CpuConvPath path);
+// "onednn" | "eigen"; anything else is an error naming `where`.
+CpuConvPath parse_cpu_conv_path(const std::string& text, const char* where);
+const char* cpu_conv_path_name(CpuConvPath path);
+// For run info and `kiln bench`: "oneDNN 2.6.3 (avx512_core_bf16)" or "Eigen reference".
+std::string cpu_conv_description();
+
 // CPU reference (engine/ops/cpu/conv_cpu.cpp): im2col + Eigen GEMM. Every array is
 // row-major (nchw); outputs are overwritten, never accumulated into.
 namespace cpu {
@@ -125,6 +144,21 @@ template <class T>
 void depthwise_conv2d_backward_weight(const T* grad_output, const T* x, T* grad_weight, const Conv2dGeometry& g,
                                       bool channels_last);
 }  // namespace cpu
+
+// oneDNN (engine/ops/onednn/conv_onednn.cpp): f32 CPU tensors, x / y and their
+// gradients dense nchw or nhwc (each its own), the weight and grad_weight row-major
+// (K, C/G, R, S). Outputs are overwritten. Errors name the op and the shapes.
+namespace onednn {
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
+                    const Conv2dGeometry& g);
+void conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Tensor& grad_input,
+                           const Conv2dGeometry& g);
+void conv2d_backward_weight(const Tensor& grad_output, const Tensor& x, const Tensor& grad_weight,
+                            const Conv2dGeometry& g);
+// How many primitives the three above have created: one per (direction, geometry,
+// layouts, bias), made on first use and kept (tests check that a repeat makes none).
+size_t conv_primitives_created();
+}  // namespace onednn
 
 // CUDA (engine/cuda/cudnn_conv.cpp, kernels/channel_bias.cu). Tensors already on one
 // device with one dtype; x, weight, y and their gradients share one layout.

@@ -3,6 +3,11 @@
 // activation identity for batch_norm (docs/ops/fused.md says why the fusion pays).
 #include "engine/ops/norm.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <initializer_list>
+#include <type_traits>
+
 #include "engine/autograd/tape.h"
 #include "engine/ops/dispatch.h"
 #include "engine/tensor/factory.h"
@@ -27,6 +32,32 @@ ChannelView channel_view(const Tensor& t) {
     v.stride_l = 1;
   }
   return v;
+}
+
+// ---------------------------------------------------------------- CPU path
+CpuNormPath parse_cpu_norm_path(const std::string& text, const char* where) {
+  if (text == "fast") return CpuNormPath::fast;
+  if (text == "reference") return CpuNormPath::reference;
+  KILN_FAIL(where, ": expected fast or reference, got '", text, "'");
+}
+
+static std::atomic<CpuNormPath>& cpu_norm_path_setting() {
+  static std::atomic<CpuNormPath> setting{[] {
+    const char* env = std::getenv("KILN_CPU_NORM");
+    return env && *env ? parse_cpu_norm_path(env, "environment variable KILN_CPU_NORM") : CpuNormPath::fast;
+  }()};
+  return setting;
+}
+CpuNormPath cpu_norm_path() { return cpu_norm_path_setting().load(); }
+void set_cpu_norm_path(CpuNormPath path) { cpu_norm_path_setting().store(path); }
+
+// An f32 batch norm runs cpu_fast:: when it is chosen and every array it touches has
+// contiguous (n, c) planes.
+static bool cpu_fast_norm(std::initializer_list<ChannelView> views) {
+  if (cpu_norm_path() != CpuNormPath::fast) return false;
+  for (const ChannelView& v : views)
+    if (!cpu_fast::applies(v)) return false;
+  return true;
 }
 
 // A per-channel tensor (weight, bias, running stats) must be (C), on x's device,
@@ -82,6 +113,20 @@ Tensor normalize_and_activate(const char* op, const Tensor& x, const Tensor& wei
           using T = decltype(tag);
           T* rm = running_mean.defined() ? running_mean.data<T>() : nullptr;
           T* rv = running_var.defined() ? running_var.data<T>() : nullptr;
+          if constexpr (std::is_same_v<T, float>) {
+            if (cpu_fast_norm({xv, channel_view(y)})) {
+              if (options.training)
+                cpu_fast::batch_norm_stats(x.data<T>(), xv, options.momentum, options.eps, rm, rv,
+                                           save_mean.data<T>(), save_invstd.data<T>());
+              else
+                cpu::batch_norm_stats<T>(x.data<T>(), xv, false, options.momentum, options.eps, rm, rv,
+                                         save_mean.data<T>(), save_invstd.data<T>());
+              cpu_fast::batch_norm_forward(x.data<T>(), xv, save_mean.data<T>(), save_invstd.data<T>(),
+                                           data_or_null<T>(weight), data_or_null<T>(bias), activation, y.data<T>(),
+                                           channel_view(y));
+              return;
+            }
+          }
           cpu::batch_norm_stats<T>(x.data<T>(), xv, options.training, options.momentum, options.eps, rm, rv,
                                    save_mean.data<T>(), save_invstd.data<T>());
           cpu::batch_norm_forward<T>(x.data<T>(), xv, save_mean.data<T>(), save_invstd.data<T>(),
@@ -167,6 +212,16 @@ BatchNormGrads batch_norm_backward(const Tensor& grad_output, const Tensor& x, c
           const ChannelView giv = grads.grad_input.defined() ? channel_view(grads.grad_input) : channel_view(x);
           ActivationGrad<T> through;
           if (fused) through = {activation, rule == GradientRule::guided, output.data<T>(), channel_view(output)};
+          if constexpr (std::is_same_v<T, float>) {
+            if (cpu_fast_norm({channel_view(grad_output), channel_view(x), giv,
+                               fused ? channel_view(output) : channel_view(x)})) {
+              cpu_fast::batch_norm_backward(grad_output.data<T>(), channel_view(grad_output), through, x.data<T>(),
+                                            channel_view(x), save_mean.data<T>(), save_invstd.data<T>(),
+                                            data_or_null<T>(weight), training, out_or_null(grads.grad_input), giv,
+                                            out_or_null(grads.grad_weight), out_or_null(grads.grad_bias));
+              return;
+            }
+          }
           cpu::batch_norm_backward<T>(grad_output.data<T>(), channel_view(grad_output), through, x.data<T>(),
                                       channel_view(x),
                                       save_mean.data<T>(), save_invstd.data<T>(), data_or_null<T>(weight), training,

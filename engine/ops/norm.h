@@ -137,6 +137,31 @@ void batch_norm_backward(const T* grad_output, const ChannelView& gv, const Acti
                          const T* x, const ChannelView& xv, const T* mean, const T* invstd, const T* weight,
                          bool training, T* grad_input, const ChannelView& giv, T* grad_weight, T* grad_bias);
 }  // namespace cpu
+// The fast path (engine/ops/cpu_fast/batch_norm_fast.cpp): the same contracts in f32,
+// for arrays whose (n, c) planes are contiguous (nchw: applies(view)); stats for
+// training only (eval's statistics are a copy). Tested against cpu:: above
+// (tests/ops/test_batch_norm_fast.cpp).
+namespace cpu_fast {
+bool applies(const ChannelView& v);
+void batch_norm_stats(const float* x, const ChannelView& xv, double momentum, double eps, float* running_mean,
+                      float* running_var, float* mean, float* invstd);
+void batch_norm_forward(const float* x, const ChannelView& xv, const float* mean, const float* invstd,
+                        const float* weight, const float* bias, NormActivation activation, float* y,
+                        const ChannelView& yv);
+void batch_norm_backward(const float* grad_output, const ChannelView& gv, const ActivationGrad<float>& activation,
+                         const float* x, const ChannelView& xv, const float* mean, const float* invstd,
+                         const float* weight, bool training, float* grad_input, const ChannelView& giv,
+                         float* grad_weight, float* grad_bias);
+}  // namespace cpu_fast
+
+// Which CPU implementation runs an f32 batch norm: `fast` (cpu_fast::, the default,
+// for nchw arrays; nhwc and f64 run the reference) or `reference` (cpu::). The
+// starting value comes from the environment variable KILN_CPU_NORM (fast | reference).
+enum class CpuNormPath { fast, reference };
+CpuNormPath cpu_norm_path();
+void set_cpu_norm_path(CpuNormPath path);
+CpuNormPath parse_cpu_norm_path(const std::string& text, const char* where);
+
 namespace cuda {
 // Same contracts; x, y, grad_output, grad_input in f32/f16/bf16, the rest f32.
 void batch_norm_stats(const Tensor& x, bool training, double momentum, double eps, const Tensor& running_mean,
