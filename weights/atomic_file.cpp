@@ -19,7 +19,10 @@ void write_file_atomically(const std::string& path, const std::function<void(std
       KILN_CHECK(out.good(), "cannot write '", path, "': ", std::strerror(errno));
       write(out);
       out.flush();
-      KILN_CHECK(out.good(), "writing '", path, "' failed: ", std::strerror(errno));
+      // A full disk (ENOSPC) or a file-size limit (EFBIG) shows here; the file at
+      // `path` has not been touched, and the temporary is removed below.
+      KILN_CHECK(out.good(), "writing '", path, "' failed: ", std::strerror(errno),
+                 " (is the disk full?); the previous '", path, "' is left as it was");
     }
     // fsync so that the rename never exposes a file whose data is not on disk yet.
     const int fd = ::open(temporary.c_str(), O_RDONLY);
