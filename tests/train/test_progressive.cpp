@@ -300,5 +300,10 @@ TEST_CASE("progressive on cuda: sizes, scaled batches and batch norm re-estimati
     CHECK(std::abs(cuda[e].train_loss - cpu[e].train_loss) < 1e-4 * cpu.front().train_loss);
     CHECK(std::abs(cuda[e].val_loss - cpu[e].val_loss) < 1e-4 * cpu.front().train_loss);
   }
-  CHECK(test::relative_l2(cuda_state, cpu_state) < 1e-4);  // the re-estimated running statistics included
+  // The re-estimated running statistics included. Measured: ~1e-7 with 2 OpenMP threads
+  // or with either CPU fast path alone, 1.3e-4 with oneDNN convolutions and the fast
+  // batch norm together on one thread (their roundings differ from the emulated GPU's
+  // in different places and three epochs of momentum carry it); a wrong size or
+  // statistic moves it by > 1e-2.
+  CHECK(test::relative_l2(cuda_state, cpu_state) < 1e-3);
 }
