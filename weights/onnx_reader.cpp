@@ -256,7 +256,7 @@ Tensor to_tensor(const TensorRecord& t, const std::string& path) {
         std::memcpy(&bits, raw.data() + 2 * i, 2);
         dst[i] = f16_bits_to_float(bits);
       }
-    } else {
+    } else if (n > 0) {
       std::memcpy(out.raw_data(), raw.data(), raw.size());
     }
     return out;
@@ -271,6 +271,9 @@ Tensor to_tensor(const TensorRecord& t, const std::string& path) {
   KILN_CHECK(static_cast<int64_t>(count) == n, where(), " ", shape, ": ", field, " holds ", count,
              " values, its dims need ", n);
   Tensor out = empty(shape, {dtype});
+  // A dim of 0 is a valid empty tensor; its empty field's data() may be null, and
+  // memcpy from null is undefined even for 0 bytes (found by fuzz_onnx, UBSan).
+  if (n == 0) return out;
   switch (t.data_type) {
     case 1: std::memcpy(out.raw_data(), t.float_data.data(), 4 * n); break;
     case 10:

@@ -70,7 +70,10 @@ void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
     if (blocks_[ptr].stream != stream) continue;
     pool.erase(it);
     in_use_[ptr] = true;
-    expose(ptr, bytes, blocks_[ptr].size);
+    // A private pool's block is exposed whole: during a capture it may serve several
+    // tensors of the same rounded size one after another, and a graph replay touches
+    // each of them, so the slack of the last one is no bug there.
+    expose(ptr, active_pool_ == 0 ? bytes : blocks_[ptr].size, blocks_[ptr].size);
     stats_.bytes_in_use += static_cast<int64_t>(blocks_[ptr].size);
     if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
     return ptr;
@@ -92,7 +95,7 @@ void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
                                megabytes(stats_.peak_bytes_in_use), ")"),
                            __FILE__, __LINE__);
   ++stats_.system_allocations;
-  expose(ptr, bytes, rounded);
+  expose(ptr, active_pool_ == 0 ? bytes : rounded, rounded);
   blocks_[ptr] = Block{rounded, stream, active_pool_};
   in_use_[ptr] = true;
   stats_.bytes_reserved += static_cast<int64_t>(rounded);
@@ -109,7 +112,10 @@ void CachingAllocator::deallocate(void* ptr, size_t /*bytes*/) {
     return;
   }
   in_use_[ptr] = false;
-  KILN_POISON(ptr, block->second.size);  // cached: any access until it is handed out again is a bug
+  // Cached: any access until it is handed out again is a bug. Not so for a private
+  // pool's block: a captured CUDA graph keeps its address and every replay writes it
+  // again, so it stays the graph's until release_private_pool (found by the ASan pass).
+  if (block->second.pool == 0) KILN_POISON(ptr, block->second.size);
   stats_.bytes_in_use -= static_cast<int64_t>(block->second.size);
   free_list_for(block->second.size, block->second.pool).emplace(block->second.size, ptr);
 }
@@ -163,6 +169,8 @@ void CachingAllocator::release_private_pool(int pool) {
   auto found = free_.find(pool);
   if (found == free_.end()) return;
   FreeLists& ordinary = free_[0];
+  for (const FreeList* list : {&found->second.small, &found->second.large})
+    for (const auto& [size, ptr] : *list) KILN_POISON(ptr, size);  // no graph replays into them any more
   ordinary.small.insert(found->second.small.begin(), found->second.small.end());
   ordinary.large.insert(found->second.large.begin(), found->second.large.end());
   free_.erase(found);

@@ -126,6 +126,20 @@ TEST_CASE("untrusted checkpoint: metadata that is not JSON or has the wrong type
   test::expect_error_containing([&] { load_checkpoint(dir / "c.safetensors"); }, {"c.safetensors", "kiln.config"});
 }
 
+TEST_CASE("untrusted onnx: an initializer with a zero dim is an empty tensor, for every data type") {
+  // Found by tests/fuzz/fuzz_onnx.cpp (UBSan, regression file
+  // tests/fuzz/corpus/onnx/regression_empty_float_data.onnx): dims (3, 0) with an empty
+  // float_data made the reader memcpy from the empty field's null data().
+  for (const uint64_t data_type : {1, 6, 7, 10, 11}) {
+    CAPTURE(data_type);
+    const std::string tensor = field_varint(1, 3) + field_varint(1, 0) + field_varint(2, data_type) + field_bytes(8, "w");
+    const onnx::Model model = onnx::parse_onnx(model_with_initializer(tensor), "empty.onnx");
+    REQUIRE(model.graph.initializers.count("w") == 1);
+    CHECK(model.graph.initializers.at("w").shape() == Shape({3, 0}));
+    CHECK(model.graph.initializers.at("w").numel() == 0);
+  }
+}
+
 TEST_CASE("untrusted onnx: dims claiming terabytes, negative dims and overflowing dims are refused before allocating") {
   const auto tensor = [](std::vector<uint64_t> dims, const std::string& data) {
     std::string t;
