@@ -28,7 +28,10 @@ namespace {
 std::shared_ptr<nn::Sequential> any_size_model() {
   nn::init::manual_seed(5);
   auto net = std::make_shared<nn::Sequential>();
-  net->add(std::make_shared<nn::Conv2d>(3, 8, 3, 1, 1))
+  // No conv bias before batch norm (as in torchvision's nets): the norm cancels it, so
+  // its gradient is pure rounding noise, and a bias drifting on noise would make the
+  // cpu/cuda comparison below measure noise instead of the progressive schedule.
+  net->add(std::make_shared<nn::Conv2d>(3, 8, 3, 1, 1, 1, /*bias=*/false))
       .add(std::make_shared<nn::BatchNorm>(8))
       .add(std::make_shared<nn::ActivationLayer>(Activation::relu))
       .add(std::make_shared<nn::AdaptiveAvgPool2d>(1, 1))
@@ -300,10 +303,5 @@ TEST_CASE("progressive on cuda: sizes, scaled batches and batch norm re-estimati
     CHECK(std::abs(cuda[e].train_loss - cpu[e].train_loss) < 1e-4 * cpu.front().train_loss);
     CHECK(std::abs(cuda[e].val_loss - cpu[e].val_loss) < 1e-4 * cpu.front().train_loss);
   }
-  // The re-estimated running statistics included. Measured: ~1e-7 with 2 OpenMP threads
-  // or with either CPU fast path alone, 1.3e-4 with oneDNN convolutions and the fast
-  // batch norm together on one thread (their roundings differ from the emulated GPU's
-  // in different places and three epochs of momentum carry it); a wrong size or
-  // statistic moves it by > 1e-2.
-  CHECK(test::relative_l2(cuda_state, cpu_state) < 1e-3);
+  CHECK(test::relative_l2(cuda_state, cpu_state) < 1e-4);  // the re-estimated running statistics included
 }
