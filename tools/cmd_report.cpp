@@ -88,19 +88,7 @@ int report_one_run(const ReportOptions& o, const std::string& run_dir) {
 
   // The test split as training made it: same source, size, fit and channels, and the
   // file lists of split.json.
-  DataOptions data_options;
-  const nlohmann::json& config = record.config;
-  data_options.data = config.contains("data") ? config["data"].value("source", data_options.data) : data_options.data;
-  if (record.info) {
-    data_options.data = record.info->data_source.empty() ? data_options.data : record.info->data_source;
-    data_options.test_data = record.info->test_data;
-    data_options.channels = record.info->channels;
-  }
-  if (!o.data.empty()) data_options.data = o.data;
-  data_options.size = run.model.image.out_size;
-  data_options.fit = run.fit;
-  data_options.cache_dir = o.cache_dir;
-  data_options.split_file = run_dir + "/split.json";
+  const DataOptions data_options = run_data_options(record, run, run_dir, o.data, o.cache_dir);
   const PreparedData data = prepare_data(data_options, "");
   KILN_CHECK(data.test.class_names == run.checkpoint.class_names || run.checkpoint.class_names.empty(),
              "report: the test data's classes differ from the checkpoint's ('", checkpoint_path, "')");

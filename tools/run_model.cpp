@@ -99,4 +99,22 @@ Tensor load_images(const InferenceModel& m, const std::vector<std::string>& file
   return batch;
 }
 
+DataOptions run_data_options(const report::RunRecord& record, const LoadedRun& run, const std::string& run_dir,
+                             const std::string& data_override, const std::string& cache_dir) {
+  DataOptions data_options;
+  const nlohmann::json& config = record.config;
+  data_options.data = config.contains("data") ? config["data"].value("source", data_options.data) : data_options.data;
+  if (record.info) {
+    data_options.data = record.info->data_source.empty() ? data_options.data : record.info->data_source;
+    data_options.test_data = record.info->test_data;
+    data_options.channels = record.info->channels;
+  }
+  if (!data_override.empty()) data_options.data = data_override;
+  data_options.size = run.model.image.out_size;
+  data_options.fit = run.fit;
+  data_options.cache_dir = cache_dir;
+  data_options.split_file = run_dir + "/split.json";
+  return data_options;
+}
+
 }  // namespace kiln::tools

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "data/image_io.h"
+#include "report/run_folder.h"
+#include "tools/data_options.h"
 #include "tools/model_options.h"
 #include "weights/checkpoint.h"
 
@@ -28,6 +30,12 @@ struct LoadedRun {
 
 // Throws naming the file when it is not a kiln training checkpoint.
 LoadedRun load_run(const std::string& checkpoint_path, const Device& device);
+
+// The data options that reproduce a run's splits as training made them: the run's data
+// source (or `data_override`), test data and channels, the model's input size and fit,
+// and the run folder's split.json. `kiln report RUN` and a sweep's figures use it.
+DataOptions run_data_options(const report::RunRecord& record, const LoadedRun& run, const std::string& run_dir,
+                             const std::string& data_override, const std::string& cache_dir);
 
 // What a command was given to find its model and images.
 struct InferenceSource {

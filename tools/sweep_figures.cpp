@@ -136,19 +136,7 @@ std::optional<report::SweepBestFigures> sweep_best_figures(const std::string& sw
              " is a multi-label run; the sweep's hand-in figures are for single-label classification");
 
   // The run's own split (split.json), read the way `kiln report RUN` reads it.
-  DataOptions data_options;
-  const nlohmann::json& config = record.config;
-  data_options.data = config.contains("data") ? config["data"].value("source", data_options.data) : data_options.data;
-  if (record.info) {
-    data_options.data = record.info->data_source.empty() ? data_options.data : record.info->data_source;
-    data_options.test_data = record.info->test_data;
-    data_options.channels = record.info->channels;
-  }
-  if (!o.data.empty()) data_options.data = o.data;
-  data_options.size = run.model.image.out_size;
-  data_options.fit = run.fit;
-  data_options.cache_dir = o.cache_dir;
-  data_options.split_file = run_dir + "/split.json";
+  const DataOptions data_options = run_data_options(record, run, run_dir, o.data, o.cache_dir);
   const PreparedData data = prepare_data(data_options, "");
   const bool on_test = journal.finish.has_value() || data.val.size() == 0;
   const data::Dataset& images = on_test ? data.test : data.val;
