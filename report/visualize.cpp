@@ -408,4 +408,26 @@ RgbImage cam_overlay(const RgbImage& image, const std::vector<double>& cam, doub
   return blend(image, heat, alpha);
 }
 
+StrongestImages strongest_image_per_channel(int64_t n, int64_t batch_size,
+                                            const std::function<Tensor(int64_t, int64_t)>& activations_of) {
+  StrongestImages best;
+  std::vector<double>& best_value = best.value;
+  std::vector<int64_t>& best_image = best.image;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t count = std::min(batch_size, n - start);
+    const ChannelPeaks peaks = channel_peaks(activations_of(start, count));
+    if (best_value.empty()) {
+      best_value.assign(static_cast<size_t>(peaks.channels), -INFINITY);
+      best_image.assign(static_cast<size_t>(peaks.channels), 0);
+    }
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t k = 0; k < peaks.channels; ++k)
+        if (peaks.value[i * peaks.channels + k] > best_value[k]) {
+          best_value[k] = peaks.value[i * peaks.channels + k];
+          best_image[k] = start + i;
+        }
+  }
+  return best;
+}
+
 }  // namespace kiln::report

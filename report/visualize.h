@@ -23,6 +23,7 @@
 // behind); their requires_grad flags are restored afterwards.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,16 @@ struct ChannelPeaks {
   std::vector<int64_t> position;
 };
 ChannelPeaks channel_peaks(const Tensor& activations);
+
+// For each channel, the index of the image (of n, read `batch_size` at a time) whose
+// activation map holds that channel's largest value. activations_of(start, count)
+// returns the layer's (count, C, H, W) activations of images start..start+count-1.
+struct StrongestImages {
+  std::vector<int64_t> image;  // per channel: the image's index
+  std::vector<double> value;   // per channel: its largest activation
+};
+StrongestImages strongest_image_per_channel(int64_t n, int64_t batch_size,
+                                            const std::function<Tensor(int64_t, int64_t)>& activations_of);
 
 // Guided backpropagation (Springenberg et al., 2015) of one neuron per image: for
 // image n, the neuron is channel channels[n] of `layer` at its peak position, and

@@ -146,30 +146,17 @@ int run_guided_backprop(const VisualizeOptions& o) {
   const std::string layer = o.layer.empty() ? report::last_conv_block(*m.module, model_input(m, images.narrow0(0, 1)))
                                             : o.layer;
   // Pass 1: which image excites each channel most (its largest activation anywhere).
-  std::vector<double> best_value;
-  std::vector<int64_t> best_image;
-  for (int64_t start = 0; start < n_images; start += o.batch_size) {
-    const int64_t count = std::min(o.batch_size, n_images - start);
-    const report::ChannelPeaks peaks = report::channel_peaks(
-        report::layer_activations(*m.module, layer, model_input(m, images.narrow0(start, count))));
-    if (best_value.empty()) {
-      best_value.assign(static_cast<size_t>(peaks.channels), -INFINITY);
-      best_image.assign(static_cast<size_t>(peaks.channels), 0);
-    }
-    for (int64_t n = 0; n < count; ++n)
-      for (int64_t k = 0; k < peaks.channels; ++k)
-        if (peaks.value[n * peaks.channels + k] > best_value[k]) {
-          best_value[k] = peaks.value[n * peaks.channels + k];
-          best_image[k] = start + n;
-        }
-  }
-  const std::vector<int64_t> neurons = parse_neurons(o.neurons, static_cast<int64_t>(best_value.size()));
+  const report::StrongestImages strongest =
+      report::strongest_image_per_channel(n_images, o.batch_size, [&](int64_t start, int64_t count) {
+        return report::layer_activations(*m.module, layer, model_input(m, images.narrow0(start, count)));
+      });
+  const std::vector<int64_t> neurons = parse_neurons(o.neurons, static_cast<int64_t>(strongest.image.size()));
   // Pass 2: one batch with each neuron's best image, one backward for all of them.
   Tensor chosen = empty({static_cast<int64_t>(neurons.size()), images.shape()[1], images.shape()[2], images.shape()[3]},
                         {DType::u8});
   const int64_t image_bytes = images.numel() / n_images;
   for (size_t i = 0; i < neurons.size(); ++i)
-    std::copy_n(images.data<uint8_t>() + best_image[neurons[i]] * image_bytes, image_bytes,
+    std::copy_n(images.data<uint8_t>() + strongest.image[neurons[i]] * image_bytes, image_bytes,
                 chosen.data<uint8_t>() + static_cast<int64_t>(i) * image_bytes);
   const report::GuidedBackprop guided = report::guided_backprop(*m.module, layer, model_input(m, chosen), neurons);
   const Tensor gradient = guided.gradient.detach().to(Device::cpu());
@@ -178,7 +165,7 @@ int run_guided_backprop(const VisualizeOptions& o) {
   std::vector<report::RgbImage> crops, pictures;
   for (size_t i = 0; i < neurons.size(); ++i) {
     std::printf("  channel %4lld: %s (%.4g)\n", static_cast<long long>(neurons[i]),
-                files[static_cast<size_t>(best_image[neurons[i]])].c_str(), best_value[neurons[i]]);
+                files[static_cast<size_t>(strongest.image[neurons[i]])].c_str(), strongest.value[neurons[i]]);
     crops.push_back(image_at(chosen, static_cast<int64_t>(i)));
     pictures.push_back(report::gradient_image(gradient.narrow0(static_cast<int64_t>(i), 1)));
   }

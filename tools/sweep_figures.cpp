@@ -66,27 +66,15 @@ std::vector<report::GuidedNeuron> guided_rows(LoadedRun& run, const data::Datase
                                                 const std::string& layer, int neurons, int64_t search,
                                                 int64_t batch_size) {
   const int64_t n = std::min(search, images.size());
-  std::vector<double> best_value;
-  std::vector<int64_t> best_image;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t count = std::min(batch_size, n - start);
-    const Tensor x = augment::eval_transform(images.images.narrow0(start, count).to(device), run.model.image);
-    const report::ChannelPeaks peaks = report::channel_peaks(report::layer_activations(*run.model.module, layer, x));
-    if (best_value.empty()) {
-      best_value.assign(static_cast<size_t>(peaks.channels), -INFINITY);
-      best_image.assign(static_cast<size_t>(peaks.channels), 0);
-    }
-    for (int64_t i = 0; i < count; ++i)
-      for (int64_t k = 0; k < peaks.channels; ++k)
-        if (peaks.value[i * peaks.channels + k] > best_value[k]) {
-          best_value[k] = peaks.value[i * peaks.channels + k];
-          best_image[k] = start + i;
-        }
-  }
-  std::vector<int64_t> channels(static_cast<size_t>(std::min<int64_t>(neurons, static_cast<int64_t>(best_value.size()))));
+  const report::StrongestImages strongest =
+      report::strongest_image_per_channel(n, batch_size, [&](int64_t start, int64_t count) {
+        const Tensor x = augment::eval_transform(images.images.narrow0(start, count).to(device), run.model.image);
+        return report::layer_activations(*run.model.module, layer, x);
+      });
+  std::vector<int64_t> channels(static_cast<size_t>(std::min<int64_t>(neurons, static_cast<int64_t>(strongest.image.size()))));
   std::iota(channels.begin(), channels.end(), 0);
   std::vector<int64_t> picked;
-  for (int64_t k : channels) picked.push_back(best_image[k]);
+  for (int64_t k : channels) picked.push_back(strongest.image[k]);
   const data::Dataset chosen = data::subset(images, picked);
   const Tensor x = augment::eval_transform(chosen.images.to(device), run.model.image);
   const Tensor gradient = report::guided_backprop(*run.model.module, layer, x, channels).gradient.detach().to(Device::cpu());
@@ -95,7 +83,7 @@ std::vector<report::GuidedNeuron> guided_rows(LoadedRun& run, const data::Datase
     const int64_t row = static_cast<int64_t>(i);
     report::GuidedNeuron neuron;
     neuron.channel = channels[i];
-    neuron.peak = best_value[channels[i]];
+    neuron.peak = strongest.value[channels[i]];
     neuron.image = report::dataset_image(chosen, row);
     neuron.gradient = report::gradient_image(gradient.narrow0(row, 1));
     if (neuron.gradient.width != neuron.image.width || neuron.gradient.height != neuron.image.height)
