@@ -1,6 +1,7 @@
 #include "sweep/trial_process.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -25,8 +26,27 @@ TrialProcess::TrialProcess(const std::string& program, const std::vector<std::st
   const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   KILN_CHECK(log >= 0, "trial log ", log_path, ": cannot be opened: ", std::strerror(errno));
   const pid_t parent = ::getpid();
+  // The child starts as a copy of this process: its signal handlers and this
+  // thread's signal mask. A signal sent to the child before it reaches execv (the
+  // sweep forwards SIGTERM to a trial it has just started) would run one of our
+  // handlers in the child: a test runner's crash handler prints a crash of the
+  // parent's test and ends the child; StopOnSignal's sets a flag in the child and
+  // the SIGTERM is lost, so the trial runs to the end. So every signal is blocked
+  // across fork; the child sets every handler back to the default and unblocks all
+  // signals (a trial starts with a clean mask and no ignored signals, as from a
+  // shell), and only then can a pending signal arrive, with its default action.
+  sigset_t all_signals, caller_mask;
+  sigfillset(&all_signals);
+  pthread_sigmask(SIG_SETMASK, &all_signals, &caller_mask);
   pid_ = ::fork();
   if (pid_ == 0) {
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    for (int s = 1; s < NSIG; ++s) ::sigaction(s, &default_action, nullptr);  // EINVAL for SIGKILL/SIGSTOP: fine
+    sigset_t no_signals;
+    sigemptyset(&no_signals);
+    ::sigprocmask(SIG_SETMASK, &no_signals, nullptr);
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the sweep ended between fork and prctl
@@ -38,6 +58,7 @@ TrialProcess::TrialProcess(const std::string& program, const std::vector<std::st
     ::_exit(127);
   }
   const int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &caller_mask, nullptr);
   ::close(log);
   KILN_CHECK(pid_ > 0, "cannot start a trial process (", program, "): ", std::strerror(fork_errno));
 }

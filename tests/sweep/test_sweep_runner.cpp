@@ -3,12 +3,14 @@
 // process's exit code, signal and log.
 #include <doctest/doctest.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string>
 
 #include "sweep/runner.h"
 #include "sweep/trial_process.h"
@@ -88,5 +90,85 @@ TEST_CASE("sweep trial process: exit code, signal and the log's last error line"
     CHECK(p.exit_code() == 127);
   }
   CHECK(last_error_line(log) == "kiln: error: the trial could not be started (exec failed)");
+  std::filesystem::remove(log);
+}
+
+namespace {
+// For the length of a test: this thread's signal mask and some signals' handlers as
+// the caller of TrialProcess might have them, then back as they were.
+class CallerSignalState {
+ public:
+  CallerSignalState(const sigset_t& blocked, void (*term_handler)(int)) {
+    pthread_sigmask(SIG_BLOCK, &blocked, &mask_);
+    struct sigaction ignore {}, handle {};
+    ignore.sa_handler = SIG_IGN;
+    handle.sa_handler = term_handler;
+    sigaction(SIGINT, &ignore, &int_);
+    sigaction(SIGTERM, &handle, &term_);
+  }
+  ~CallerSignalState() {
+    sigaction(SIGINT, &int_, nullptr);
+    sigaction(SIGTERM, &term_, nullptr);
+    pthread_sigmask(SIG_SETMASK, &mask_, nullptr);
+  }
+
+ private:
+  sigset_t mask_;
+  struct sigaction int_ {}, term_ {};
+};
+
+volatile sig_atomic_t g_terms_caught = 0;
+extern "C" void count_term(int) { g_terms_caught = g_terms_caught + 1; }
+
+std::string log_line_starting(const std::string& log, const std::string& prefix) {
+  std::ifstream in(log);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(prefix, 0) == 0) return line;
+  return "(no line starting " + prefix + " in " + log + ")";
+}
+}  // namespace
+
+TEST_CASE("sweep trial process: a trial starts with no blocked signals and default handlers, whatever its caller has") {
+  // The sweep forwards SIGTERM to a trial, maybe just after starting it. Before the
+  // child's execv it is a copy of the caller: a caller's handler that ran there (a
+  // test runner's crash handler, StopOnSignal) swallowed the signal or reported a
+  // crash of the parent's test, and a blocked or ignored signal stayed so in the trial.
+  const std::string log = std::filesystem::temp_directory_path() / ("kiln_sweep_signals_" + std::to_string(getpid()) + ".log");
+  std::filesystem::remove(log);
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  {
+    const CallerSignalState caller(term, count_term);  // SIGTERM blocked and handled, SIGINT ignored
+    TrialProcess p("/bin/grep", {"-E", "^Sig(Blk|Ign):", "/proc/self/status"}, log);
+    p.wait();
+    CHECK(p.exit_code() == 0);
+    // A SIGTERM sent at once is pending in the child until it has dropped our handler:
+    // the trial ends by SIGTERM's default action, at once.
+    TrialProcess sleeper("/bin/sleep", {"10"}, log);
+    sleeper.signal(SIGTERM);
+    sleeper.wait();
+    CHECK(sleeper.term_signal() == SIGTERM);
+  }
+  CHECK(log_line_starting(log, "SigBlk:") == "SigBlk:\t0000000000000000");
+  CHECK(log_line_starting(log, "SigIgn:") == "SigIgn:\t0000000000000000");
+  {
+    // Not blocked in the caller: the race between fork and execv, many times.
+    const sigset_t nothing = [] {
+      sigset_t s;
+      sigemptyset(&s);
+      return s;
+    }();
+    const CallerSignalState caller(nothing, count_term);
+    for (int i = 0; i < 20; ++i) {
+      TrialProcess sleeper("/bin/sleep", {"10"}, log);
+      sleeper.signal(SIGTERM);
+      sleeper.wait();
+      CAPTURE(i);
+      CHECK(sleeper.term_signal() == SIGTERM);
+    }
+  }
+  CHECK(g_terms_caught == 0);  // and none reached this process
   std::filesystem::remove(log);
 }
