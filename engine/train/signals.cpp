@@ -7,7 +7,6 @@ namespace kiln::train {
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;  // written by the handler, read between steps
-struct sigaction g_previous_int, g_previous_term;
 
 extern "C" void on_stop_signal(int signal) {
   g_stop_signal = signal;
@@ -26,13 +25,13 @@ StopOnSignal::StopOnSignal() {
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, &g_previous_int);
-  sigaction(SIGTERM, &action, &g_previous_term);
+  sigaction(SIGINT, &action, &previous_int_);
+  sigaction(SIGTERM, &action, &previous_term_);
 }
 
 StopOnSignal::~StopOnSignal() {
-  sigaction(SIGINT, &g_previous_int, nullptr);
-  sigaction(SIGTERM, &g_previous_term, nullptr);
+  sigaction(SIGINT, &previous_int_, nullptr);
+  sigaction(SIGTERM, &previous_term_, nullptr);
 }
 
 int stop_requested() { return g_stop_signal; }

@@ -4,17 +4,23 @@
 // while the checkpoint is being written is the way out: the default action ends
 // the process at once, and the atomic writer leaves the previous checkpoint intact.
 #pragma once
+#include <csignal>
 
 namespace kiln::train {
 
 // While one of these lives, SIGINT and SIGTERM set a flag instead of ending the
-// process; the previous handlers come back when it is destroyed.
+// process; the handlers it found come back when it is destroyed. Each one keeps
+// what it replaced, so nested ones (a run inside a command that already holds one)
+// unwind in order and leave the process as it was.
 class StopOnSignal {
  public:
   StopOnSignal();
   ~StopOnSignal();
   StopOnSignal(const StopOnSignal&) = delete;
   StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+ private:
+  struct sigaction previous_int_ {}, previous_term_ {};
 };
 
 // The signal number that asked to stop (SIGINT or SIGTERM), or 0.
