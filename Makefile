@@ -43,7 +43,7 @@ test-emulate: setup
 test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -DKILN_CUDA=EMULATE -DKILN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target kiln_tests
-	KILN_EMULATE_ORDER=reverse OMP_NUM_THREADS=1 KILN_SKIP_DEFERRED=1 bash scripts/gpu_tests_one_by_one.sh $(ASAN_BUILD)/tests/kiln_tests
+	KILN_EMULATE_ORDER=reverse OMP_NUM_THREADS=1 bash scripts/gpu_tests_one_by_one.sh $(ASAN_BUILD)/tests/kiln_tests
 
 # libFuzzer targets of tests/fuzz/ under ASan + UBSan (clang; docs/reliability.md).
 # fuzz-ci: every target over its seed corpus and regression files, then

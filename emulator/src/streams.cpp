@@ -80,6 +80,21 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   return cudaSuccess;
 }
 
+// A host function is work in its stream like a kernel: it runs when the stream gets
+// to it (at once in the eager mode), and a capture records it as a graph node that
+// every launch of the graph calls again, as CUDA's host nodes do.
+cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t fn, void* user_data) {
+  Lock lock(runtime().mutex);
+  if (!fn) return fail(cudaErrorInvalidValue, "cudaLaunchHostFunc: null function");
+  CUstream_st* s = resolve(stream);
+  if (!s) return fail(cudaErrorInvalidResourceHandle, "cudaLaunchHostFunc: no such stream");
+  kiln::emulator::submit(s, "cudaLaunchHostFunc", [fn, user_data]() {
+    fn(user_data);
+    return cudaSuccess;
+  });
+  return cudaSuccess;
+}
+
 // ---- events
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   Lock lock(runtime().mutex);

@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -22,7 +23,7 @@ namespace kiln::cuda {
 // ---- raw device memory: what the caching allocator calls when its cache is empty.
 class Context::DeviceMemory final : public RawAllocator {
  public:
-  explicit DeviceMemory(int device_index) : device_index_(device_index) {}
+  DeviceMemory(int device_index, cudaStream_t stream) : device_index_(device_index), stream_(stream) {}
 
   void* raw_allocate(size_t bytes) override {
     // cudaMalloc allocates on the calling thread's current device, which may be
@@ -46,8 +47,29 @@ class Context::DeviceMemory final : public RawAllocator {
 
   Device device() const override { return Device::cuda(device_index_); }
 
+  // A host function on the context's stream: the caching allocator's ASan
+  // bookkeeping, ordered with the kernels that use its blocks. Never throws (the
+  // allocator calls it when a tensor is freed, in destructors too).
+  void in_stream_order(std::function<void()> action) override {
+    auto* queued = new std::function<void()>(std::move(action));
+    const cudaError_t status = cudaLaunchHostFunc(
+        stream_,
+        [](void* function) {
+          auto* f = static_cast<std::function<void()>*>(function);
+          (*f)();
+          delete f;
+        },
+        queued);
+    if (status != cudaSuccess) {  // a faulted device runs nothing more: now is as late as any
+      (void)cudaGetLastError();
+      (*queued)();
+      delete queued;
+    }
+  }
+
  private:
   int device_index_;
+  cudaStream_t stream_;
 };
 
 // ---- the registry of contexts, one slot per device ordinal.
@@ -110,7 +132,7 @@ Context::Context(int device_index) : device_index_(device_index) {
     CUDNN_CHECK(cudnnCreate(&cudnn_));
     CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
 
-    raw_memory_ = std::make_unique<DeviceMemory>(device_index_);
+    raw_memory_ = std::make_unique<DeviceMemory>(device_index_, stream_);
     allocator_ = std::make_unique<CachingAllocator>(*raw_memory_);
   } catch (...) {
     release();  // a half-built context frees what it already made

@@ -11,6 +11,20 @@
 // memory stays allocated in the cache (otherwise the rounding hides small overruns).
 // The blocks are host memory for the CPU and for the emulated GPU; for a real GPU
 // the shadow of device addresses is never read, so poisoning it is harmless.
+//
+// A device block is freed, reused and read in the order of the device's stream, not
+// the host's: a tensor may be freed on the host while kernels queued before the free
+// still read it (legal: the block's next user is queued after them on the same
+// stream). Poisoning at the free would make those kernels look like uses after free
+// when the stream runs behind the host (the emulator's deferred streams, a real GPU),
+// so a cached block's poisoning and unpoisoning are queued on the stream too
+// (RawAllocator::in_stream_order: a host function), and land exactly between the
+// last kernel of the old owner and the first of the new. During a CUDA graph capture
+// a host function would become part of the graph, run by every replay, so the
+// changes wait until the capture ends; they are then queued before the graph's first
+// launch, and a captured kernel that reads a block freed during the capture (a real
+// bug: eager work may reuse it between replays) is reported. docs/cuda.md has the
+// ASan report this explained.
 #if defined(__SANITIZE_ADDRESS__)
 #define KILN_ASAN 1
 #elif defined(__has_feature)
@@ -55,6 +69,18 @@ CachingAllocator::~CachingAllocator() {
   release_cache_locked();
 }
 
+void CachingAllocator::expose_in_stream_order(void* ptr, size_t exposed, size_t size) {
+#ifdef KILN_ASAN
+  const auto change = [ptr, exposed, size] { expose(ptr, exposed, size); };
+  if (capturing_)
+    exposures_after_capture_.push_back(change);
+  else
+    raw_.in_stream_order(change);
+#else
+  (void)ptr, (void)exposed, (void)size;
+#endif
+}
+
 void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
   const size_t rounded = bytes == 0 ? kRound : (bytes + kRound - 1) / kRound * kRound;
   std::lock_guard<std::mutex> lock(mutex_);
@@ -73,7 +99,7 @@ void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
     // A private pool's block is exposed whole: during a capture it may serve several
     // tensors of the same rounded size one after another, and a graph replay touches
     // each of them, so the slack of the last one is no bug there.
-    expose(ptr, active_pool_ == 0 ? bytes : blocks_[ptr].size, blocks_[ptr].size);
+    expose_in_stream_order(ptr, active_pool_ == 0 ? bytes : blocks_[ptr].size, blocks_[ptr].size);
     stats_.bytes_in_use += static_cast<int64_t>(blocks_[ptr].size);
     if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
     return ptr;
@@ -95,7 +121,7 @@ void* CachingAllocator::allocate_on_stream(size_t bytes, uintptr_t stream) {
                                megabytes(stats_.peak_bytes_in_use), ")"),
                            __FILE__, __LINE__);
   ++stats_.system_allocations;
-  expose(ptr, active_pool_ == 0 ? bytes : rounded, rounded);
+  expose(ptr, active_pool_ == 0 ? bytes : rounded, rounded);  // at once: no queued work knows a new block
   blocks_[ptr] = Block{rounded, stream, active_pool_};
   in_use_[ptr] = true;
   stats_.bytes_reserved += static_cast<int64_t>(rounded);
@@ -112,10 +138,11 @@ void CachingAllocator::deallocate(void* ptr, size_t /*bytes*/) {
     return;
   }
   in_use_[ptr] = false;
-  // Cached: any access until it is handed out again is a bug. Not so for a private
-  // pool's block: a captured CUDA graph keeps its address and every replay writes it
-  // again, so it stays the graph's until release_private_pool (found by the ASan pass).
-  if (block->second.pool == 0) KILN_POISON(ptr, block->second.size);
+  // Cached: any access after the work queued so far, until it is handed out again,
+  // is a bug. Not so for a private pool's block: a captured CUDA graph keeps its
+  // address and every replay writes it again, so it stays the graph's until
+  // release_private_pool (found by the ASan pass).
+  if (block->second.pool == 0) expose_in_stream_order(ptr, 0, block->second.size);
   stats_.bytes_in_use -= static_cast<int64_t>(block->second.size);
   free_list_for(block->second.size, block->second.pool).emplace(block->second.size, ptr);
 }
@@ -124,7 +151,8 @@ void CachingAllocator::release_cache_locked() {
   FreeLists& ordinary = free_[0];  // private pools keep their blocks: a graph replays their addresses
   for (FreeList* pool : {&ordinary.small, &ordinary.large}) {
     for (auto& entry : *pool) {
-      KILN_UNPOISON(entry.second, blocks_[entry.second].size);
+      // Queued after its poisoning; cudaFree waits for the device, so both run first.
+      expose_in_stream_order(entry.second, blocks_[entry.second].size, blocks_[entry.second].size);
       raw_.raw_free(entry.second);
       ++stats_.system_frees;
       stats_.bytes_reserved -= static_cast<int64_t>(blocks_[entry.second].size);
@@ -153,6 +181,10 @@ void CachingAllocator::end_private_pool() {
   std::lock_guard<std::mutex> lock(mutex_);
   active_pool_ = 0;
   capturing_ = false;
+  // The capture has ended (CudaGraphStep ends the pool after it): what it put off
+  // goes on the stream now, before the graph's first launch.
+  for (auto& change : exposures_after_capture_) raw_.in_stream_order(std::move(change));
+  exposures_after_capture_.clear();
 }
 
 int CachingAllocator::active_private_pool() const {
@@ -170,7 +202,7 @@ void CachingAllocator::release_private_pool(int pool) {
   if (found == free_.end()) return;
   FreeLists& ordinary = free_[0];
   for (const FreeList* list : {&found->second.small, &found->second.large})
-    for (const auto& [size, ptr] : *list) KILN_POISON(ptr, size);  // no graph replays into them any more
+    for (const auto& [size, ptr] : *list) expose_in_stream_order(ptr, 0, size);  // after the queued replays
   ordinary.small.insert(found->second.small.begin(), found->second.small.end());
   ordinary.large.insert(found->second.large.begin(), found->second.large.end());
   free_.erase(found);

@@ -31,10 +31,12 @@
 //   serves a request only from blocks of exactly its rounded size, so that this
 //   holds whatever order the blocks were freed in.)
 #pragma once
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/memory/allocator.h"
 
@@ -47,6 +49,12 @@ class RawAllocator {
   virtual void* raw_allocate(size_t bytes) = 0;  // nullptr when out of memory
   virtual void raw_free(void* ptr) = 0;
   virtual Device device() const = 0;
+  // Runs `action` once the work queued so far on the device's stream has run, and
+  // before any work queued later: a host function on the stream for a GPU, at once
+  // where nothing is queued (host memory). Under AddressSanitizer the cache poisons
+  // and unpoisons its blocks through it (caching_allocator.cpp says why); `action`
+  // touches only ASan's shadow, and must not call the CUDA API.
+  virtual void in_stream_order(std::function<void()> action) { action(); }
 };
 
 class CachingAllocator final : public Allocator {
@@ -89,12 +97,17 @@ class CachingAllocator final : public Allocator {
   }
   void release_cache_locked();
   int64_t private_pool_bytes_locked(int pool) const;
+  // Under ASan: only [ptr, ptr + exposed) of the block [ptr, ptr + size) may be
+  // touched from the point of the stream where the call is queued (during a capture:
+  // once the capture ends). Nothing in other builds.
+  void expose_in_stream_order(void* ptr, size_t exposed, size_t size);
 
   RawAllocator& raw_;
   mutable std::mutex mutex_;
   std::map<int, FreeLists> free_;  // pool -> its cached blocks; pool 0 is the ordinary cache
   int active_pool_ = 0;
   bool capturing_ = false;
+  std::vector<std::function<void()>> exposures_after_capture_;  // see expose_in_stream_order
   std::unordered_map<void*, Block> blocks_;  // every block held from the system
   std::unordered_map<void*, bool> in_use_;
   MemoryStats stats_;

@@ -8,6 +8,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
@@ -140,5 +141,56 @@ TEST_CASE("emulator: a thread-local capture restricts only its own thread, a glo
   REQUIRE(cudaStreamEndCapture(stream, &graph) == cudaSuccess);
   cudaGraphDestroy(graph);
   cudaFree(mine);
+  cudaStreamDestroy(stream);
+}
+
+namespace {
+void append_marker(void* markers) { static_cast<std::vector<int>*>(markers)->push_back(0); }
+__global__ void mark_kernel(int* flag) { *flag = 1; }
+struct DeferredStreams {  // KILN_EMULATE_STREAMS=deferred for a scope, whatever is thrown
+  DeferredStreams() { setenv("KILN_EMULATE_STREAMS", "deferred", 1); }
+  ~DeferredStreams() { unsetenv("KILN_EMULATE_STREAMS"); }
+};
+}  // namespace
+
+TEST_CASE("emulator: a host function runs in its stream's order, deferred too, and at every replay of a graph") {
+  // The caching allocator's ASan bookkeeping relies on it (engine/memory/caching_allocator.cpp).
+  cudaStream_t stream = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  std::vector<int> markers;
+  CHECK(cudaLaunchHostFunc(stream, nullptr, &markers) == cudaErrorInvalidValue);
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue);  // read, so that it is not the next call's
+  REQUIRE(cudaLaunchHostFunc(stream, append_marker, &markers) == cudaSuccess);
+  CHECK(markers.size() == 1);  // eager: at once
+  int* flag = nullptr;
+  REQUIRE(cudaMalloc(reinterpret_cast<void**>(&flag), sizeof(int)) == cudaSuccess);
+  {
+    const DeferredStreams deferred;
+    REQUIRE(cudaMemsetAsync(flag, 0, sizeof(int), stream) == cudaSuccess);
+    KILN_LAUNCH(1, 1, 0, stream, mark_kernel)(flag);
+    int seen_by_host_function = -1;
+    struct Probe {
+      int* device_flag;
+      int* seen;
+    } probe{flag, &seen_by_host_function};
+    const auto read_flag = [](void* p) { *static_cast<Probe*>(p)->seen = *static_cast<Probe*>(p)->device_flag; };
+    REQUIRE(cudaLaunchHostFunc(stream, read_flag, &probe) == cudaSuccess);
+    CHECK(seen_by_host_function == -1);  // deferred: nothing ran yet
+    REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+    CHECK(seen_by_host_function == 1);  // after the kernel queued before it (emulated memory is host memory)
+  }
+  REQUIRE(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal) == cudaSuccess);
+  REQUIRE(cudaLaunchHostFunc(stream, append_marker, &markers) == cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  REQUIRE(cudaStreamEndCapture(stream, &graph) == cudaSuccess);
+  CHECK(markers.size() == 1);  // recorded, not run
+  cudaGraphExec_t exec = nullptr;
+  REQUIRE(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess);
+  for (int replay = 0; replay < 2; ++replay) REQUIRE(cudaGraphLaunch(exec, stream) == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+  CHECK(markers.size() == 3);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaFree(flag);
   cudaStreamDestroy(stream);
 }
