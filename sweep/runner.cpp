@@ -70,7 +70,7 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
-enum class Sent { none, pause, stop };
+enum class Sent { none, stop };
 
 struct Slot {
   std::unique_ptr<TrialProcess> process;
@@ -112,6 +112,11 @@ class Runner {
   }
   bool next_trial(NextTrial& next);
   void decide_halving_rung(const HalvingStep& step);
+  // A trial that exited 0 after the epoch it was launched to reach, short of the last:
+  // it stopped at its halving rung and goes on later (not "finished").
+  bool paused_at_rung(const Slot& slot, const Trial& t) const {
+    return slot.target_epoch < j_.epochs && t.epochs_done >= slot.target_epoch;
+  }
   void launch(const NextTrial& next);
   bool poll(Slot& slot);  // true once the slot's process has ended (and was recorded)
   void print_trial_end(const Trial& t, const Slot& slot);
@@ -195,6 +200,9 @@ void Runner::launch(const NextTrial& next) {
   std::vector<std::string> argv = {"train"};
   argv.insert(argv.end(), args.begin(), args.end());
   if (resume) argv.push_back("--resume=" + dir + "/last.safetensors");
+  // Halving runs a trial to its rung and no further: the trial stops itself there, with
+  // its checkpoint, and exits 0 (the schedule still spans every epoch).
+  if (next.target_epoch < j_.epochs) argv.push_back("--stop-after-epoch=" + std::to_string(next.target_epoch));
   Slot slot;
   if (!o_.devices.empty()) {
     std::vector<bool> taken(o_.devices.size(), false);
@@ -248,23 +256,19 @@ bool Runner::poll(Slot& slot) {
         break;
       }
     }
-  if (slot.sent == Sent::none && slot.target_epoch < j_.epochs && t.epochs_done >= slot.target_epoch && !ended) {
-    slot.process->signal(SIGTERM);  // halving: pause at the rung with a checkpoint
-    slot.sent = Sent::pause;
-  }
   if (!ended) {
     if (changed) save();
     return false;
   }
   const bool clean_exit = slot.process->exit_code() == 0;
-  if (clean_exit) {
+  if (clean_exit && paused_at_rung(slot, t)) {
+    t.status = "running";  // stopped itself at its rung (--stop-after-epoch); continues with --resume
+  } else if (clean_exit) {
     t.status = t.rungs.empty() || t.rungs.back().kept ? "finished" : "stopped";
     if (t.status == "stopped") t.metric = t.rungs.back().metric;
   } else if (slot.sent == Sent::stop) {
     t.status = "stopped";
     t.metric = t.rungs.back().metric;  // the value it was judged on, not the epochs it ran before SIGTERM landed
-  } else if (slot.sent == Sent::pause) {
-    t.status = "running";  // paused at the rung; continues with --resume
   } else {
     t.status = "failed";
     t.error = slot.process->term_signal() != 0
@@ -313,8 +317,8 @@ int Runner::run() {
   save();
   while (true) {
     if (const int signal_number = train::stop_requested()) {
-      // (A trial already told to pause or stop has its signal: a second one would end
-      // it in the middle of writing its checkpoint.)
+      // (A trial already told to stop has its signal: a second one would end it in the
+      // middle of writing its checkpoint.)
       for (Slot& s : slots_)
         if (s.sent == Sent::none) s.process->signal(signal_number);
       for (Slot& s : slots_) {
@@ -325,7 +329,7 @@ int Runner::run() {
           t.status = "stopped";
           t.metric = t.rungs.back().metric;
         } else {
-          t.status = s.process->exit_code() == 0 ? "finished" : "running";
+          t.status = s.process->exit_code() == 0 && !paused_at_rung(s, t) ? "finished" : "running";
         }
       }
       slots_.clear();

@@ -63,6 +63,10 @@ void add_train_options(CLI::App* app, TrainOptions& o) {
   app->add_flag("--at-least-one", o.at_least_one,
                 "multi-label: keep the most probable label when no class passes its threshold");
   app->add_option("--patience", o.patience, "stop after N epochs without improvement (0: never)");
+  app->add_option("--stop-after-epoch", o.stop_after_epoch,
+                  "stop cleanly after epoch N with its checkpoint, the schedule still spanning --epochs "
+                  "(--resume goes on; no test evaluation or report until the run ends)")
+      ->check(CLI::NonNegativeNumber);
   app->add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
   app->add_option("--layout", o.layout, "nchw or nhwc (channels-last)")->capture_default_str();
   app->add_option("--precision", o.precision,

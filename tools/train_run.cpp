@@ -144,6 +144,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.clip_grad_norm = o.clip_grad_norm;
   setup.monitor = o.monitor;
   setup.patience = o.patience;
+  setup.stop_after_epoch = o.stop_after_epoch;
   setup.device = device;
   setup.precision = precision;
   setup.deterministic = o.deterministic;
@@ -221,6 +222,8 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     first_step = checkpoint->progress.value("step", int64_t{0});
     std::printf("resumed from %s at epoch %d\n", o.resume.c_str(), trainer.next_epoch());
   }
+  KILN_CHECK(o.stop_after_epoch == 0 || trainer.next_epoch() <= o.stop_after_epoch, "--stop-after-epoch ",
+             o.stop_after_epoch, ": the run would start at epoch ", trainer.next_epoch(), ", after it");
   // The optimizer follows the schedule itself (the fused CUDA steps read the step
   // from device memory); the trainer's scale_lr each step sets the same lr.
   optimizer->set_lr_schedule(schedule->params(), first_step);
@@ -253,6 +256,13 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     outcome.peak_memory_mb = std::max(outcome.peak_memory_mb, s.peak_memory_mb);
   }
   outcome.images_per_second = step_seconds > 0 ? images / step_seconds : 0;
+  // --stop-after-epoch: the run is paused, not over, so there is no test evaluation or
+  // report yet: the run that goes on with --resume writes them when it ends.
+  if (o.stop_after_epoch > 0 && o.stop_after_epoch < o.epochs && trainer.next_epoch() == o.stop_after_epoch + 1) {
+    std::printf("paused after epoch %d of %d | run folder %s | go on with --resume %s/last.safetensors\n",
+                o.stop_after_epoch, o.epochs, o.run_dir.c_str(), o.run_dir.c_str());
+    return outcome;
+  }
 
   // Test metrics from the best checkpoint (the last one when there was no validation set).
   // (--epochs 0 writes no checkpoint: the model is evaluated as built or imported.)

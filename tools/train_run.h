@@ -37,6 +37,7 @@ struct TrainOptions {
   double clip_grad_norm = 0;
   std::string monitor = "val_accuracy";
   int patience = 0;
+  int stop_after_epoch = 0;  // > 0: stop cleanly after this epoch; the schedule spans all epochs
   std::string device = "auto";
   std::string layout = "nchw";
   std::string precision = "f32";  // f32 | tf32 | bf16 | f16

@@ -51,6 +51,11 @@ struct TrainSetup {
   // val_map | val_f1_micro | val_f1_macro | val_loss.
   std::string monitor = "val_accuracy";
   int patience = 0;                      // epochs without improvement before stopping; 0: never stop early
+  // > 0: stop cleanly after this epoch, its checkpoint written, while the schedule still
+  // spans `epochs` (--resume goes on from there): a sweep's successive halving runs each
+  // trial to its rung this way, exactly, where a signal sent on seeing the epoch could
+  // arrive after the trial had already trained on.
+  int stop_after_epoch = 0;
   Device device = Device::cpu();
   Precision precision = Precision::f32;  // bf16/f16: autocast forward (f16 with loss scaling); tf32: TF32 math
   bool deterministic = false;            // GPU: deterministic cuDNN algorithms only (slower backward convs)

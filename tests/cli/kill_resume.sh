@@ -72,4 +72,21 @@ grep -q "interrupted by SIGINT after step .* --resume $run/last.safetensors" "$w
   fail "resume after SIGINT: $(tail -5 "$work/sigint_resume.log")"
 cmp "$work/reference/last.safetensors" "$run/last.safetensors" || fail "resume after SIGINT differs"
 echo "SIGINT: checkpoint written, resumed bit-identically"
+# --stop-after-epoch (a sweep's halving rungs): exit 0 after exactly that epoch, go on
+# with --resume (to another stop, then to the end), and end equal to the reference.
+run="$work/stopped"
+"$kiln" "${args[@]}" --run-dir "$run" --stop-after-epoch 7 > "$work/stop7.log" 2>&1 ||
+  fail "--stop-after-epoch 7: $(tail -5 "$work/stop7.log")"
+grep -q "paused after epoch 7 of 30" "$work/stop7.log" || fail "no pause line: $(tail -3 "$work/stop7.log")"
+rows=$(($(wc -l < "$run/epochs.csv") - 1))
+[ "$rows" -eq 7 ] || fail "--stop-after-epoch 7 trained $rows epochs"
+"$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" --stop-after-epoch 5 > "$work/stop5.log" 2>&1 &&
+  fail "--stop-after-epoch 5 on a run at epoch 8 must be refused"
+grep -q "stop-after-epoch 5: the run would start at epoch 8" "$work/stop5.log" || fail "refusal: $(tail -2 "$work/stop5.log")"
+"$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" --stop-after-epoch 19 > "$work/stop19.log" 2>&1 ||
+  fail "--stop-after-epoch 19: $(tail -5 "$work/stop19.log")"
+"$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" > "$work/stop_end.log" 2>&1 ||
+  fail "resume after the stops: $(tail -5 "$work/stop_end.log")"
+cmp "$work/reference/last.safetensors" "$run/last.safetensors" || fail "stopped at epochs 7 and 19 and resumed: differs"
+echo "--stop-after-epoch: stopped at 7 and 19, resumed bit-identically"
 echo "kill-resume ok on $device"
