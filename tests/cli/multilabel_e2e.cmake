@@ -2,7 +2,8 @@
 #   kiln make-mosaic  400 train + 100 test 2x2 mosaics of 16 px tiles, 1-3 classes each
 #                     (ImageID,Labels,Captions CSVs, captions with commas and quotes)
 #   kiln train        a small cnn5 (32 px input), 6 epochs, BCE, --threshold tune
-#   kiln eval         the best checkpoint on test_labels.csv: the same numbers as train's
+#   kiln eval         the best checkpoint on test_labels.csv: the same numbers as train's,
+#                     and probabilities.csv (true labels and all 10 probabilities per image)
 #   kiln predict      test.csv (no labels) as image,labels,probabilities and as a submission
 #   report.html       written by train, and again by `kiln report RUN` (its Chromium rendering is the next ctest)
 # Bars: the per-class thresholds raise macro-F1 on the test split over the 0.5 rule,
@@ -83,6 +84,16 @@ if(NOT eval_numbers STREQUAL train_numbers)
 endif()
 if(NOT eval_out MATCHES "samples avg" OR NOT eval_out MATCHES "ranking loss")
   message(FATAL_ERROR "kiln eval printed no multi-label table:\n${eval_out}")
+endif()
+# probabilities.csv: each test image's true labels and its 10 probabilities, in the CSV's order.
+file(STRINGS "${WORK}/eval/probabilities.csv" probabilities)
+list(LENGTH probabilities probabilities_rows)
+list(GET probabilities 0 probabilities_header)
+list(GET probabilities 1 first_probabilities)
+string(REPEAT ",[0-9.e-]+" 10 ten_probabilities)
+if(NOT probabilities_header STREQUAL "image,labels,0,1,2,3,4,5,6,7,8,9" OR NOT probabilities_rows EQUAL 101
+   OR NOT first_probabilities MATCHES "^images/test_00000.png,[0-9 ]+${ten_probabilities}$")
+  message(FATAL_ERROR "probabilities.csv: header '${probabilities_header}', ${probabilities_rows} lines, first '${first_probabilities}'")
 endif()
 
 # kiln predict on the labelless test.csv.
