@@ -71,6 +71,29 @@ if(NOT tuned_macro GREATER half_macro)
   message(FATAL_ERROR "tuned thresholds did not raise macro-F1 over the 0.5 rule: ${tuned_macro} <= ${half_macro}")
 endif()
 
+# --threshold tune-global: one threshold for every class, chosen on the validation split's
+# micro-F1, saved as K equal thresholds.
+run_kiln(train_global train "${mosaic}/train.csv" --test-data "${mosaic}/test_labels.csv" --model cnn5
+         --filter-list 16,32,64,64,64 --dense 64 --size 32 --epochs 2 --lr 3e-3 --batch-size 32 --val 0.25
+         --threshold tune-global --device cpu --quiet --workers 1 --no-report --cache-dir "${WORK}/cache"
+         --run-dir "${WORK}/run-global")
+if(NOT train_global_out MATCHES "one threshold for every class tuned on validation"
+   OR NOT train_global_out MATCHES "decision rule: threshold 0\\.[0-9]+ \\(thresholds.json\\)")
+  message(FATAL_ERROR "kiln train --threshold tune-global printed no global rule:\n${train_global_out}")
+endif()
+file(READ "${WORK}/run-global/thresholds.json" global_rule)
+string(JSON first_threshold GET "${global_rule}" thresholds 0)
+string(JSON chosen_on GET "${global_rule}" chosen_on)
+foreach(k RANGE 1 9)
+  string(JSON threshold GET "${global_rule}" thresholds ${k})
+  if(NOT threshold EQUAL first_threshold)
+    message(FATAL_ERROR "tune-global saved different thresholds: ${first_threshold} and ${threshold}")
+  endif()
+endforeach()
+if(NOT chosen_on MATCHES "micro-F1 of one threshold")
+  message(FATAL_ERROR "thresholds.json of tune-global: chosen_on '${chosen_on}'")
+endif()
+
 # kiln eval on the same test CSV gives the numbers train printed.
 run_kiln(eval eval "${run}/best.safetensors" "${mosaic}/test_labels.csv" --subset all --device cpu
          --cache-dir "${WORK}/cache" --out "${WORK}/eval")
