@@ -3,7 +3,9 @@
 // confusion matrix, one-vs-rest ROC curves with AUC. Printed as a table and written
 // as JSON and CSV into --out. A multi-label checkpoint prints the multi-label table
 // (per class P/R/F1/support/AP, micro/macro/weighted/samples F1, mAP, hamming loss,
-// subset accuracy, ranking loss, coverage) at the decision rule saved with it.
+// subset accuracy, ranking loss, coverage) at the decision rule saved with it, and
+// probabilities.csv: every image's true labels and all K probabilities, to try other
+// decision rules on (a validation split's file to choose them, a test split's to score them).
 //   kiln eval runs/x/best.safetensors                     the run's own test split
 //   kiln eval runs/x/best.safetensors DATA --subset all   every image of DATA
 //   kiln eval runs/x/best.safetensors --hardest 100       the 100 validation images with the
@@ -16,6 +18,7 @@
 
 #include "engine/metrics/accumulator.h"
 #include "engine/train/trainer.h"
+#include "data/csv.h"
 #include "data/tiny_imagenet.h"
 #include "report/hard_examples.h"
 #include "tools/commands.h"
@@ -37,6 +40,32 @@ struct EvalOptions {
   CLI::Option* subset_option = nullptr;
 } options;
 
+// image,labels,<one column per class>: the true label set (space-separated class names)
+// and sigmoid(logit) of every class, in the data set's order.
+void write_probabilities_csv(const std::string& path, const data::Dataset& dataset,
+                             const std::vector<double>& probabilities) {
+  const std::vector<int> truth = train::targets_as_ints(dataset.targets);
+  const size_t K = dataset.class_names.size();
+  write_file_atomically(path, [&](std::ostream& s) {
+    s << "image,labels";
+    for (const std::string& name : dataset.class_names) s << "," << data::csv_field(name);
+    s << "\n";
+    char number[32];
+    for (size_t n = 0; n * K < probabilities.size(); ++n) {
+      std::string labels;
+      for (size_t k = 0; k < K; ++k)
+        if (truth[n * K + k]) labels += (labels.empty() ? "" : " ") + dataset.class_names[k];
+      s << data::csv_field(n < dataset.file_names.size() ? dataset.file_names[n] : std::to_string(n)) << ","
+        << data::csv_field(labels);
+      for (size_t k = 0; k < K; ++k) {
+        std::snprintf(number, sizeof(number), ",%.6g", probabilities[n * K + k]);
+        s << number;
+      }
+      s << "\n";
+    }
+  });
+}
+
 // A multi-label checkpoint: the table of engine/metrics/multilabel.h at the decision
 // rule saved with the model (thresholds, top-k, at-least-one).
 int eval_multi_label(LoadedRun& run, data::Dataset dataset, const DataOptions& data_options,
@@ -56,7 +85,9 @@ int eval_multi_label(LoadedRun& run, data::Dataset dataset, const DataOptions& d
   nlohmann::json j = e.multilabel.to_json();
   j["loss"] = e.loss;
   write_file_atomically(out + "/metrics.json", [&](std::ostream& s) { s << j.dump(2) << "\n"; });
-  std::printf("micro-F1 %.4f  macro-F1 %.4f  mAP %.4f | wrote %s/metrics.json\n", e.multilabel.micro.f1,
+  write_probabilities_csv(out + "/probabilities.csv", dataset, train::sigmoid_probabilities(e.logits));
+  std::printf("micro-F1 %.4f  macro-F1 %.4f  mAP %.4f | wrote %s/metrics.json and probabilities.csv\n",
+              e.multilabel.micro.f1,
               e.multilabel.macro.f1, e.multilabel.mean_average_precision, out.c_str());
   return 0;
 }

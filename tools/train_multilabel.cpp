@@ -21,6 +21,10 @@ double label_cardinality(const Tensor& targets) {
   return targets.size(0) > 0 ? total / static_cast<double>(targets.size(0)) : 0.0;
 }
 
+// --threshold tune (one threshold per class) or tune-global (one for all): chosen on the
+// validation split after training.
+bool tunes_thresholds(const TrainOptions& o) { return o.threshold == "tune" || o.threshold == "tune-global"; }
+
 metrics::DecisionRule fixed_rule(const TrainOptions& o, int64_t K, double threshold) {
   metrics::DecisionRule rule;
   rule.thresholds.assign(static_cast<size_t>(K), threshold);
@@ -78,8 +82,8 @@ train::MultiLabelSetup prepare_multi_label(TrainOptions& o, const PreparedData& 
   KILN_CHECK(o.top_k == 0 || (o.threshold == "0.5" && !o.at_least_one),
              "--top-k K keeps exactly K labels per image: it does not combine with --threshold or --at-least-one");
   double threshold = 0.5;
-  if (o.threshold == "tune") {
-    KILN_CHECK(data.val.size() > 0, "--threshold tune chooses thresholds on the validation split, but it is empty "
+  if (tunes_thresholds(o)) {
+    KILN_CHECK(data.val.size() > 0, "--threshold ", o.threshold, " chooses thresholds on the validation split, but it is empty "
                "(give --val or --split with a validation part)");
   } else {
     try {
@@ -89,7 +93,7 @@ train::MultiLabelSetup prepare_multi_label(TrainOptions& o, const PreparedData& 
     } catch (...) {
       threshold = -1;
     }
-    KILN_CHECK(threshold > 0 && threshold < 1, "--threshold must be tune or a number in (0, 1), got '", o.threshold,
+    KILN_CHECK(threshold > 0 && threshold < 1, "--threshold must be tune, tune-global or a number in (0, 1), got '", o.threshold,
                "'");
   }
   ml.rule = fixed_rule(o, K, threshold);
@@ -105,7 +109,9 @@ train::MultiLabelSetup prepare_multi_label(TrainOptions& o, const PreparedData& 
   std::printf("multi-label%s: %lld classes, %.2f labels per training image; %s; decisions: %s; monitor %s\n",
               o.data.csv.multi_label ? "" : " (label cells list several labels)", static_cast<long long>(K),
               label_cardinality(train_targets), ml.describe().c_str(),
-              o.threshold == "tune" ? "per-class thresholds tuned on validation" : ml.rule.describe().c_str(),
+              o.threshold == "tune"          ? "per-class thresholds tuned on validation"
+              : o.threshold == "tune-global" ? "one threshold for every class tuned on validation (micro-F1)"
+                                             : ml.rule.describe().c_str(),
               o.monitor.c_str());
   if (!ml.pos_weight.empty()) {
     std::printf("pos_weight (%s, capped at %g):", o.pos_weight == "auto" ? "negatives/positives on train" : o.pos_weight.c_str(),
@@ -122,12 +128,15 @@ MultiLabelOutcome finish_multi_label(const TrainOptions& o, nn::Module& model, c
   const int64_t K = data.train.num_classes();
   const std::vector<std::string>& names = data.train.class_names;
   out.rule = setup.multi_label.rule;
-  if (o.threshold == "tune") {
+  if (tunes_thresholds(o)) {
     const train::Evaluation val = train::evaluate(model, data.val, setup.image, setup.device, setup.batch_size,
                                                   setup.precision, setup.multi_label);
-    out.rule.thresholds = metrics::best_thresholds(train::sigmoid_probabilities(val.logits),
-                                                   train::targets_as_ints(train::multi_hot_targets(data.val)), K,
-                                                   metrics::threshold_grid());
+    const std::vector<double> P = train::sigmoid_probabilities(val.logits);
+    const std::vector<int> Y = train::targets_as_ints(train::multi_hot_targets(data.val));
+    if (o.threshold == "tune")
+      out.rule.thresholds = metrics::best_thresholds(P, Y, K, metrics::threshold_grid());
+    else
+      out.rule.thresholds.assign(static_cast<size_t>(K), metrics::best_global_threshold(P, Y, K, metrics::threshold_grid()));
   }
   // The rule travels with the model: in every checkpoint of the run, and as JSON for
   // people who run the exported ONNX model elsewhere.
@@ -135,8 +144,10 @@ MultiLabelOutcome finish_multi_label(const TrainOptions& o, nn::Module& model, c
   rule_json["classes"] = names;
   rule_json["rule"] = out.rule.describe();
   rule_json["probability"] = "sigmoid(logit), one per class";
-  rule_json["chosen_on"] = o.threshold == "tune" ? "validation split, per-class F1 (ties to the lower threshold)"
-                                                 : "fixed by --threshold/--top-k";
+  rule_json["chosen_on"] = o.threshold == "tune"          ? "validation split, per-class F1 (ties to the lower threshold)"
+                          : o.threshold == "tune-global" ? "validation split, micro-F1 of one threshold for every class "
+                                                           "(ties to the lower threshold)"
+                                                         : "fixed by --threshold/--top-k";
   write_file_atomically(o.run_dir + "/thresholds.json", [&](std::ostream& s) { s << rule_json.dump(2) << "\n"; });
   for (const char* name : {"best.safetensors", "last.safetensors"}) {
     const std::string path = o.run_dir + "/" + name;

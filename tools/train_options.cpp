@@ -56,7 +56,8 @@ void add_train_options(CLI::App* app, TrainOptions& o) {
                   "JSON file (a list, or {class: weight})")
       ->capture_default_str();
   app->add_option("--threshold", o.threshold,
-                  "multi-label: one threshold for every class, or tune (per class, best F1 on validation)")
+                  "multi-label: one threshold for every class, tune (per class, best F1 on validation) or tune-global "
+                  "(one for every class, best micro-F1 on validation)")
       ->capture_default_str();
   app->add_option("--top-k", o.top_k, "multi-label: predict exactly the K most probable labels per image")
       ->check(CLI::PositiveNumber);

@@ -264,6 +264,57 @@ std::vector<double> threshold_grid() {
   return grid;
 }
 
+namespace {
+
+// The candidate (highest first, ties to the lowest) with the best F1 when everything in
+// `column` scoring at least it is predicted positive; `column` is (score, is positive),
+// highest score first, with `positives` > 0 positives. Each entry becomes predicted once,
+// when the threshold drops to its score: one pass over the column.
+double best_f1_threshold(const std::vector<std::pair<double, int>>& column, double positives,
+                         const std::vector<double>& candidates) {
+  std::vector<double> tries = candidates;
+  if (tries.empty())
+    for (const auto& entry : column) tries.push_back(entry.first);
+  std::sort(tries.begin(), tries.end(), std::greater<double>());
+  tries.erase(std::unique(tries.begin(), tries.end()), tries.end());
+  double tp = 0, fp = 0, best_f1 = -1, best = 0;
+  size_t next = 0;
+  for (double threshold : tries) {
+    for (; next < column.size() && column[next].first >= threshold; ++next) (column[next].second ? tp : fp) += 1;
+    const double f1 = from_counts(tp, fp, positives - tp).f1;
+    if (f1 >= best_f1) {  // ties: the later (lower) threshold replaces the earlier one
+      best_f1 = f1;
+      best = threshold;
+    }
+  }
+  return best;
+}
+
+std::vector<std::pair<double, int>> sorted_column(std::vector<std::pair<double, int>> column) {
+  std::sort(column.begin(), column.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return column;
+}
+
+}  // namespace
+
+double best_global_threshold(const std::vector<double>& probabilities, const std::vector<int>& targets,
+                             int64_t num_classes, const std::vector<double>& candidates,
+                             double no_positive_threshold) {
+  check_inputs("best_global_threshold", probabilities, targets, num_classes);
+  KILN_CHECK(!targets.empty() || !candidates.empty(),
+             "best_global_threshold: no images and no candidate thresholds to choose from");
+  // Micro-F1 pools the counts of every class, so the search is the per-class one run
+  // on all N·K (score, target) pairs as a single column.
+  std::vector<std::pair<double, int>> pooled(targets.size());
+  double positives = 0;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    pooled[i] = {probabilities[i], targets[i]};
+    positives += targets[i];
+  }
+  if (positives == 0) return no_positive_threshold;
+  return best_f1_threshold(sorted_column(std::move(pooled)), positives, candidates);
+}
+
 std::vector<double> best_thresholds(const std::vector<double>& probabilities, const std::vector<int>& targets,
                                     int64_t num_classes, const std::vector<double>& candidates,
                                     double no_positive_threshold) {
@@ -274,31 +325,13 @@ std::vector<double> best_thresholds(const std::vector<double>& probabilities, co
   for (int64_t k = 0; k < num_classes; ++k) {
     // (score, is positive) of class k, highest score first.
     std::vector<std::pair<double, int>> column(N);
-    for (int64_t n = 0; n < N; ++n) column[n] = {probabilities[n * num_classes + k], targets[n * num_classes + k]};
-    std::sort(column.begin(), column.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    std::vector<double> tries = candidates;
-    if (tries.empty())
-      for (const auto& entry : column) tries.push_back(entry.first);
-    std::sort(tries.begin(), tries.end(), std::greater<double>());
-    tries.erase(std::unique(tries.begin(), tries.end()), tries.end());
     double positives = 0;
-    for (const auto& entry : column) positives += entry.second;
-    if (positives == 0) {
-      out[k] = no_positive_threshold;
-      continue;
+    for (int64_t n = 0; n < N; ++n) {
+      column[n] = {probabilities[n * num_classes + k], targets[n * num_classes + k]};
+      positives += column[n].second;
     }
-    // Sweep the thresholds downwards; each image becomes predicted once, when the
-    // threshold drops to its score, so the whole search is one pass over the column.
-    double tp = 0, fp = 0, best_f1 = -1;
-    size_t next = 0;
-    for (double threshold : tries) {
-      for (; next < column.size() && column[next].first >= threshold; ++next) (column[next].second ? tp : fp) += 1;
-      const double f1 = from_counts(tp, fp, positives - tp).f1;
-      if (f1 >= best_f1) {  // ties: the later (lower) threshold replaces the earlier one
-        best_f1 = f1;
-        out[k] = threshold;
-      }
-    }
+    out[k] = positives == 0 ? no_positive_threshold
+                            : best_f1_threshold(sorted_column(std::move(column)), positives, candidates);
   }
   return out;
 }

@@ -107,7 +107,15 @@ double coverage_error(const std::vector<double>& probabilities, const std::vecto
 std::vector<double> best_thresholds(const std::vector<double>& probabilities, const std::vector<int>& targets,
                                     int64_t num_classes, const std::vector<double>& candidates = {},
                                     double no_positive_threshold = 0.5);
-// 0.01, 0.02, ..., 0.99: the grid `--threshold tune` searches.
+// The one threshold, shared by every class, with the best micro-F1 on this data (all N·K
+// (image, class) decisions pooled). One number fitted on N·K scores instead of K numbers
+// fitted on N each: less variance when the probabilities are already calibrated and the
+// validation split is small. Ties go to the lowest, as above; data without any positive
+// keeps `no_positive_threshold`.
+double best_global_threshold(const std::vector<double>& probabilities, const std::vector<int>& targets,
+                             int64_t num_classes, const std::vector<double>& candidates = {},
+                             double no_positive_threshold = 0.5);
+// 0.01, 0.02, ..., 0.99: the grid `--threshold tune` and `tune-global` search.
 std::vector<double> threshold_grid();
 
 }  // namespace kiln::metrics

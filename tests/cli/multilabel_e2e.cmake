@@ -2,7 +2,8 @@
 #   kiln make-mosaic  400 train + 100 test 2x2 mosaics of 16 px tiles, 1-3 classes each
 #                     (ImageID,Labels,Captions CSVs, captions with commas and quotes)
 #   kiln train        a small cnn5 (32 px input), 6 epochs, BCE, --threshold tune
-#   kiln eval         the best checkpoint on test_labels.csv: the same numbers as train's
+#   kiln eval         the best checkpoint on test_labels.csv: the same numbers as train's,
+#                     and probabilities.csv (true labels and all 10 probabilities per image)
 #   kiln predict      test.csv (no labels) as image,labels,probabilities and as a submission
 #   report.html       written by train, and again by `kiln report RUN` (its Chromium rendering is the next ctest)
 # Bars: the per-class thresholds raise macro-F1 on the test split over the 0.5 rule,
@@ -70,6 +71,29 @@ if(NOT tuned_macro GREATER half_macro)
   message(FATAL_ERROR "tuned thresholds did not raise macro-F1 over the 0.5 rule: ${tuned_macro} <= ${half_macro}")
 endif()
 
+# --threshold tune-global: one threshold for every class, chosen on the validation split's
+# micro-F1, saved as K equal thresholds.
+run_kiln(train_global train "${mosaic}/train.csv" --test-data "${mosaic}/test_labels.csv" --model cnn5
+         --filter-list 16,32,64,64,64 --dense 64 --size 32 --epochs 2 --lr 3e-3 --batch-size 32 --val 0.25
+         --threshold tune-global --device cpu --quiet --workers 1 --no-report --cache-dir "${WORK}/cache"
+         --run-dir "${WORK}/run-global")
+if(NOT train_global_out MATCHES "one threshold for every class tuned on validation"
+   OR NOT train_global_out MATCHES "decision rule: threshold 0\\.[0-9]+ \\(thresholds.json\\)")
+  message(FATAL_ERROR "kiln train --threshold tune-global printed no global rule:\n${train_global_out}")
+endif()
+file(READ "${WORK}/run-global/thresholds.json" global_rule)
+string(JSON first_threshold GET "${global_rule}" thresholds 0)
+string(JSON chosen_on GET "${global_rule}" chosen_on)
+foreach(k RANGE 1 9)
+  string(JSON threshold GET "${global_rule}" thresholds ${k})
+  if(NOT threshold EQUAL first_threshold)
+    message(FATAL_ERROR "tune-global saved different thresholds: ${first_threshold} and ${threshold}")
+  endif()
+endforeach()
+if(NOT chosen_on MATCHES "micro-F1 of one threshold")
+  message(FATAL_ERROR "thresholds.json of tune-global: chosen_on '${chosen_on}'")
+endif()
+
 # kiln eval on the same test CSV gives the numbers train printed.
 run_kiln(eval eval "${run}/best.safetensors" "${mosaic}/test_labels.csv" --subset all --device cpu
          --cache-dir "${WORK}/cache" --out "${WORK}/eval")
@@ -83,6 +107,16 @@ if(NOT eval_numbers STREQUAL train_numbers)
 endif()
 if(NOT eval_out MATCHES "samples avg" OR NOT eval_out MATCHES "ranking loss")
   message(FATAL_ERROR "kiln eval printed no multi-label table:\n${eval_out}")
+endif()
+# probabilities.csv: each test image's true labels and its 10 probabilities, in the CSV's order.
+file(STRINGS "${WORK}/eval/probabilities.csv" probabilities)
+list(LENGTH probabilities probabilities_rows)
+list(GET probabilities 0 probabilities_header)
+list(GET probabilities 1 first_probabilities)
+string(REPEAT ",[0-9.e-]+" 10 ten_probabilities)
+if(NOT probabilities_header STREQUAL "image,labels,0,1,2,3,4,5,6,7,8,9" OR NOT probabilities_rows EQUAL 101
+   OR NOT first_probabilities MATCHES "^images/test_00000.png,[0-9 ]+${ten_probabilities}$")
+  message(FATAL_ERROR "probabilities.csv: header '${probabilities_header}', ${probabilities_rows} lines, first '${first_probabilities}'")
 endif()
 
 # kiln predict on the labelless test.csv.

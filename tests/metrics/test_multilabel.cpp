@@ -72,6 +72,25 @@ TEST_CASE("metrics: multi-label best thresholds maximise per-class F1") {
   kiln::test::expect_error_containing([] { multilabel_report({.5, .5}, {1, 0}, 2, {.5}); }, {"thresholds", "(2)"});
 }
 
+TEST_CASE("metrics: multi-label best global threshold maximises micro-F1 over all classes pooled") {
+  // All 18 scores as one column (sklearn f1_score(Y, P >= t, average="micro") at each
+  // distinct score, high to low): .9 .25, .8 .444, .7 .6, .6 .769, .55 .857, .5 .8, .4 .667,
+  // .3 .7, .2 .636, .1 .583, .05 .56 -> 0.55.
+  CHECK(best_global_threshold(kProbabilities, kTargets, 3) == .55);
+  // On a grid: .25 / .5 / .75 give .7 / .8 / .444.
+  CHECK(best_global_threshold(kProbabilities, kTargets, 3, {.25, .5, .75}) == .5);
+  // .56 and .58 predict the same five (image, class) pairs: the lower wins, in either order.
+  CHECK(best_global_threshold(kProbabilities, kTargets, 3, {.58, .56}) == .56);
+  CHECK(best_global_threshold(kProbabilities, kTargets, 3, {.56, .58}) == .56);
+  // The threshold found gives the micro-F1 the search promised.
+  const MultilabelReport pooled = multilabel_report(kProbabilities, kTargets, 3, {.55, .55, .55});
+  CHECK(pooled.micro.f1 == doctest::Approx(12.0 / 14));
+  // No positive anywhere: the fallback, not the lowest candidate.
+  const std::vector<int> no_positives(kTargets.size(), 0);
+  CHECK(best_global_threshold(kProbabilities, no_positives, 3, {.1, .5, .9}, 0.4) == .4);
+  kiln::test::expect_error_containing([] { best_global_threshold({.5, .5}, {1, 2}, 2); }, {"multi-hot", "got 2"});
+}
+
 // Every number against scikit-learn on 40 images x 5 classes with tied scores, written
 // by tests/fixtures/multilabel_fixtures.py into multilabel_sklearn.json.
 TEST_CASE("metrics: multi-label reports equal scikit-learn's on the fixture") {
