@@ -46,7 +46,16 @@ PretrainedModel load_pretrained_model(const std::string& arch, const std::string
     // (`kiln import` writes kiln.format "state_dict": plain weights, read as they are.)
     const auto format = file.metadata.find("kiln.format");
     const bool is_checkpoint = format != file.metadata.end() && format->second != "state_dict";
-    if (is_checkpoint) file.tensors = load_checkpoint(path).model;
+    std::map<std::string, int64_t> frozen_in_checkpoint;
+    if (is_checkpoint) {
+      Checkpoint checkpoint = load_checkpoint(path);
+      file.tensors = checkpoint.model;
+      loaded.class_names = checkpoint.class_names;
+      for (const auto& item : checkpoint.extra_state.items())
+        if (item.key().size() > 18 && item.key().substr(item.key().size() - 18) == ".frozen_statistics" &&
+            item.value().is_number_integer())
+          frozen_in_checkpoint[item.key()] = item.value().get<int64_t>();
+    }
     const std::string head_weight = models::model_entry(arch).head + ".weight";
     KILN_CHECK(file.tensors.count(head_weight) > 0, "--pretrained ", path, ": no tensor '", head_weight, "', so it holds no ",
                arch, " weights");
@@ -58,6 +67,8 @@ PretrainedModel load_pretrained_model(const std::string& arch, const std::string
     for (std::string name; std::getline(names, name, ',');)
       if (auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(models::find_module(*loaded.module, name)))
         bn->freeze_statistics = true;
+    // ... and so do those of a checkpoint whose run had them frozen (imported from ONNX).
+    loaded.module->load_extra_state(frozen_in_checkpoint);
     loaded.description = (is_checkpoint ? "checkpoint weights from " : "weights from ") + path;
   }
   return loaded;
@@ -125,8 +136,11 @@ BuiltModel build_model(const ModelOptions& o, const data::Dataset& train_set) {
     } else {
       PretrainedModel pretrained = load_pretrained_model(o.arch, o.pretrained);
       built.module = pretrained.module;
-      models::reset_head(*built.module, o.arch, classes);  // a fresh head for the data's classes
-      built.description += ", " + pretrained.description;
+      // A fresh head for the data's classes, unless the weights are a kiln checkpoint
+      // trained on exactly these classes (train the head first, then fine-tune more).
+      const bool same_classes = pretrained.class_names == train_set.class_names;
+      if (!same_classes) models::reset_head(*built.module, o.arch, classes);
+      built.description += ", " + pretrained.description + (same_classes ? " (its head too: same classes)" : "");
     }
     models::apply_finetune(*built.module, o.arch, o.finetune);
     built.description += ", finetune " + o.finetune;

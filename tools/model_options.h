@@ -58,6 +58,9 @@ BuiltModel build_model(const ModelOptions& options, const data::Dataset& train_s
 struct PretrainedModel {
   std::shared_ptr<nn::Module> module;
   std::string description;  // "weights from FILE", or the ONNX import summary
+  // A `kiln train` checkpoint's classes, in its head's order (empty for ONNX files and
+  // plain state dicts): a run on the same classes keeps the trained head.
+  std::vector<std::string> class_names;
 };
 PretrainedModel load_pretrained_model(const std::string& arch, const std::string& path);
 

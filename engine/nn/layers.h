@@ -70,6 +70,16 @@ class BatchNorm : public Module {
   BatchNormOptions options() const;
 
  protected:
+  // Checkpoints keep frozen statistics frozen: a run fine-tuned from one (--pretrained
+  // CHECKPOINT) must not start updating batch norms that were folded into convolutions.
+  std::map<std::string, int64_t> own_extra_state() const override {
+    if (!freeze_statistics) return {};
+    return {{"frozen_statistics", 1}};
+  }
+  void load_own_extra_state(const std::map<std::string, int64_t>& state) override {
+    auto found = state.find("frozen_statistics");
+    if (found != state.end() && found->second != 0) freeze_statistics = true;
+  }
   Tensor forward_impl(const Tensor& x) override;
 };
 

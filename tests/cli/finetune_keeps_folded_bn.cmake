@@ -54,3 +54,43 @@ foreach(file ${roc_files})
   endif()
 endforeach()
 message("eval output unchanged by a training epoch: ${roc_files} identical")
+
+# A kiln checkpoint as --pretrained on the same classes (train the head, then go on):
+#   head       --finetune head --epochs 1 --lr 0.01   moves the fresh head away from its init;
+#   from_head  --pretrained head/last.safetensors --epochs 0  must keep that trained head
+#              (not a new random one) and evaluate exactly as the head run did;
+#   from_lr0   the same with --epochs 1 --lr 0 --finetune all: the checkpoint's frozen
+#              (folded) batch norms must stay frozen, so again nothing changes.
+set(from_checkpoint train "${DATA}" --model ${ARCH} --size 64 --split 8/0/16 --batch-size 8 --quiet
+                    --cache-dir "${WORK}/cache")
+foreach(run head from_head from_lr0)
+  if(run STREQUAL "head")
+    set(extra --pretrained "${ONNX}" --finetune head --epochs 1 --lr 0.01)
+  elseif(run STREQUAL "from_head")
+    set(extra --pretrained "${WORK}/head/last.safetensors" --finetune all --epochs 0)
+  else()
+    set(extra --pretrained "${WORK}/head/last.safetensors" --finetune all --epochs 1 --lr 0)
+  endif()
+  file(REMOVE_RECURSE "${WORK}/${run}")
+  execute_process(COMMAND "${KILN}" ${from_checkpoint} ${extra} --run-dir "${WORK}/${run}"
+                  RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE output)
+  message("--- kiln ${from_checkpoint} ${extra}\n${output}")
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "kiln train (${run}) failed with status ${status}")
+  endif()
+endforeach()
+foreach(file ${roc_files})
+  file(READ "${WORK}/head/${file}" trained)
+  file(READ "${WORK}/epochs0/${file}" untrained)
+  if(trained STREQUAL untrained)
+    message(FATAL_ERROR "${file}: the head run equals the untrained head: the comparison below could not fail")
+  endif()
+  foreach(run from_head from_lr0)
+    file(READ "${WORK}/${run}/${file}" after)
+    if(NOT trained STREQUAL after)
+      message(FATAL_ERROR "${file} differs between the head run and ${run} (--pretrained its checkpoint): the "
+                          "trained head was replaced, or the frozen batch norms were re-estimated")
+    endif()
+  endforeach()
+endforeach()
+message("a checkpoint on the same classes keeps its head and its frozen batch norms")
