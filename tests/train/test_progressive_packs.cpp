@@ -10,7 +10,8 @@
 // set given to the packed run holds exactly the pixels the on-the-fly run computes.
 // The two runs must then be bit-identical: the same images in the same order at each
 // size, the same labels, validation at the epoch's size, batch norm re-estimated on
-// the same batches. Any slip in which set an epoch reads shows as a difference.
+// the same batches. Any slip in which set an epoch reads shows as a difference. A
+// packed run resumed at the switch equals the uninterrupted packed run, bit for bit.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -59,20 +60,22 @@ struct Run {
   std::vector<double> state;
 };
 
+// epochs: trained up to; run_dir: "" writes nothing; resume: a checkpoint to continue from.
 Run run(const Device& device, const data::Dataset& train_set, const data::Dataset& val_set,
-        std::vector<data::SizedSplit> packed_sizes) {
+        std::vector<data::SizedSplit> packed_sizes, int epochs = 3, const std::string& run_dir = "",
+        const std::string& resume = "") {
   auto model = any_size_model();
   model->to(device);
   optim::SGD sgd(model->parameters(), test::toy::sgd_options());
-  train::TrainSetup setup = test::toy::setup("", 3);
+  train::TrainSetup setup = test::toy::setup(run_dir, epochs);
   setup.device = device;
   setup.deterministic = true;
   setup.progressive = train::parse_progressive("12:0,24:1", "scale", 2);
   setup.packed_sizes = std::move(packed_sizes);
   Run r;
-  r.history = train::Trainer(*model, sgd, [](int64_t s) { return 1.0 / (1.0 + 0.01 * static_cast<double>(s)); },
-                             setup)
-                  .fit(train_set, val_set);
+  train::Trainer trainer(*model, sgd, [](int64_t s) { return 1.0 / (1.0 + 0.01 * static_cast<double>(s)); }, setup);
+  if (!resume.empty()) trainer.resume(load_checkpoint(resume));
+  r.history = trainer.fit(train_set, val_set);
   for (auto& [name, t] : model->state_dict()) {
     const std::vector<double> v = t.to(Device::cpu()).to_vector();
     r.state.insert(r.state.end(), v.begin(), v.end());
@@ -115,6 +118,21 @@ TEST_CASE("progressive packs: the sets read are the epoch's: a wrong 12 px set c
   CHECK(other.history[0].train_loss != on_the_fly.history[0].train_loss);
   test::expect_error_containing([&] { run(Device::cpu(), big_train, big_val, {{24, big_train, big_val}}); },
                                 {"--progressive size 12", "no data set of that size"});
+}
+
+TEST_CASE("progressive packs: a packed run resumed at the size switch equals the uninterrupted packed run") {
+  const data::Dataset small_train = test::toy::dataset(1), small_val = test::toy::dataset(2);
+  const data::Dataset big_train = doubled(small_train), big_val = doubled(small_val);
+  const std::vector<data::SizedSplit> sizes = {{12, small_train, small_val}, {24, big_train, big_val}};
+  const Run straight = run(Device::cpu(), big_train, big_val, sizes);
+  const std::string dir = "/tmp/kiln_test_progressive_packs_resume";
+  std::filesystem::remove_all(dir);
+  run(Device::cpu(), big_train, big_val, sizes, 1, dir);  // epoch 1 at 12 px, then stopped
+  const Run resumed = run(Device::cpu(), big_train, big_val, sizes, 3, dir, dir + "/last.safetensors");
+  REQUIRE(resumed.history.size() == 2);  // epochs 2 and 3, both at 24 px
+  CHECK(resumed.history[0].image_size == 24);
+  CHECK(resumed.state == straight.state);  // bit-identical
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("progressive packs on cuda: the packed run equals the on-the-fly run there too, bit for bit" *
