@@ -17,9 +17,14 @@
 namespace kiln::tools {
 
 void add_data_options(CLI::App* app, DataOptions& o) {
-  app->add_option("data", o.data, "image folder, CSV, .kpack, or fashion-mnist")->capture_default_str();
+  app->add_option("data", o.data,
+                  "image folder, CSV, Tiny-ImageNet folder, .kpack, .kpacks (a pack per size: --progressive reads "
+                  "each epoch's size from its pack), or fashion-mnist")
+      ->capture_default_str();
   app->add_option("--test-data", o.test_data, "a separate test folder (no test part is split off DATA then)");
-  app->add_option("--size", o.size, "fit every image to SIZE x SIZE (default: the data set's size)")
+  app->add_option("--size", o.size,
+                  "fit every image to SIZE x SIZE (default: the data set's size); a .kpacks: the size to read "
+                  "(default: its largest)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--fit", o.fit, "crop (shorter side to SIZE, centre crop) or pad")->capture_default_str();
   app->add_option("--channels", o.channels, "3 (RGB) or 1 (grayscale)")->capture_default_str();

@@ -1,6 +1,5 @@
 #include "engine/train/trainer.h"
 
-#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -278,27 +277,18 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
   }
   // A multi-size pack (setup_.packed_sizes): the epoch's size is read from its own
   // train and val sets, so the augmentation's resize is an exact copy (no resampling).
-  KILN_CHECK(setup_.packed_sizes.empty() || (progressive.enabled() && !setup_.feature_cache.enabled),
-             "train: per-size data sets (a multi-size pack) are read by a --progressive run without the feature cache");
-  for (const ProgressiveStage& stage : progressive.stages)
-    KILN_CHECK(setup_.packed_sizes.empty() ||
-                   std::any_of(setup_.packed_sizes.begin(), setup_.packed_sizes.end(),
-                               [&](const data::SizedSplit& sized) { return sized.size == stage.size; }),
-               "train: --progressive size ", stage.size, " has no data set of that size among the packed sizes");
+  check_packed_sizes(progressive, setup_.packed_sizes, setup_.feature_cache.enabled);
   std::map<int64_t, data::Dataset> packed_with_targets;  // multi-label packed sizes without targets of their own
   const auto sets_at_epoch_size = [&]() -> std::pair<const data::Dataset*, const data::Dataset*> {
     if (setup_.packed_sizes.empty()) return {train_data, &val_set};
-    for (const data::SizedSplit& sized : setup_.packed_sizes) {
-      if (sized.size != setup_.image.out_size) continue;
-      if (!multi_label || sized.train.targets.defined()) return {&sized.train, &sized.val};
-      data::Dataset& with_targets = packed_with_targets[sized.size];
-      if (!with_targets.images.defined()) {
-        with_targets = sized.train;
-        with_targets.targets = multi_hot_targets(sized.train);
-      }
-      return {&with_targets, &sized.val};
+    const data::SizedSplit& sized = packed_sets_at(setup_.packed_sizes, setup_.image.out_size);
+    if (!multi_label || sized.train.targets.defined()) return {&sized.train, &sized.val};
+    data::Dataset& with_targets = packed_with_targets[sized.size];
+    if (!with_targets.images.defined()) {
+      with_targets = sized.train;
+      with_targets.targets = multi_hot_targets(sized.train);
     }
-    KILN_FAIL("train: no packed data set of ", setup_.image.out_size, " px");
+    return {&with_targets, &sized.val};
   };
   data::LoaderConfig loader_config;
   loader_config.batch_size = setup_.batch_size;
