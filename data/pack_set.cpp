@@ -99,7 +99,15 @@ void write_pack_set(const std::string& index_path, const std::vector<int64_t>& s
   // renamed: it goes first, so that the set is either the old one, none, or the new one.
   std::error_code ignored;
   fs::remove(index_path, ignored);
-  for (size_t k = 0; k < sizes.size(); ++k) fs::rename(temporaries[k], finals[k]);
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    std::error_code error;
+    fs::rename(temporaries[k], finals[k], error);
+    if (error) {
+      for (size_t rest = k; rest < sizes.size(); ++rest) fs::remove(temporaries[rest], ignored);
+      KILN_FAIL("pack set '", index_path, "': cannot rename '", temporaries[k], "' to '", finals[k], "': ",
+                error.message(), " (no index was written: the set is incomplete)");
+    }
+  }
   nlohmann::json members = nlohmann::json::array();
   for (int64_t size : sizes) members.push_back(member_file_name(index_path, size));
   const nlohmann::json index = {{"format", kFormat},

@@ -20,7 +20,8 @@
 //
 // Writing is all or nothing: the members are written to temporary files first, renamed
 // only when every one is complete, and the index is written (atomically) last. A set
-// whose index is missing is no set; a failure midway leaves none of the new files.
+// whose index is missing is no set: a failure while writing leaves none of the new
+// files, a failed rename (rare: same folder) leaves no index and no temporary.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -145,4 +145,11 @@ TEST_CASE("pack set: a write that fails at one size leaves no member, no tempora
   test::expect_error_containing([&] { data::write_pack_set(dir / "out/p.kpack", {8, 12, 16}, sets, "crop"); },
                                 {"p.kpack", "must end in .kpacks"});
   CHECK(files_in(dir / "out").empty());
+  // A rename that fails (the 12 px member's name is taken by a folder): no index, no
+  // temporary; the 8 px member renamed before it stays, a pack on its own.
+  sets = data::load_listing_at_sizes(data::list_images(dir / "photos"), {}, {8, 12, 16});
+  test::write_text(dir / "out/p.12.kpack/in_the_way", "x");
+  test::expect_error_containing([&] { data::write_pack_set(dir / "out/p.kpacks", {8, 12, 16}, sets, "crop"); },
+                                {"p.kpacks", "cannot rename", "p.12.kpack", "no index was written"});
+  CHECK(files_in(dir / "out") == std::vector<std::string>{"p.8.kpack"});
 }
