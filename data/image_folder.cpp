@@ -1,14 +1,19 @@
 #include "data/image_folder.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "data/tiny_imagenet.h"
+#include "engine/train/progress.h"
 #include "engine/tensor/factory.h"
 
 namespace kiln::data {
@@ -104,25 +109,37 @@ FileListing list_images(const std::string& path, bool skip_bad, const CsvOptions
   return list_image_folder(path);
 }
 
-Dataset load_listing(const FileListing& listing, const LoadConfig& config) {
-  KILN_CHECK(config.size > 0, "load: size must be positive, got ", config.size);
+std::vector<Dataset> load_listing_at_sizes(const FileListing& listing, const LoadConfig& config,
+                                          const std::vector<int64_t>& sizes, const std::string& progress_label) {
+  KILN_CHECK(!sizes.empty(), "load: no size given");
+  for (int64_t size : sizes) KILN_CHECK(size > 0, "load: size must be positive, got ", size);
   const int64_t count = static_cast<int64_t>(listing.paths.size());
-  const int64_t image_bytes = config.channels * config.size * config.size;
-  // Decode straight into the (N, C, H, W) tensor; bad files leave a hole that is
+  // Decode straight into one (N, C, S, S) tensor per size; bad files leave a hole that is
   // squeezed out below (a second copy only in the rare case that something was skipped).
-  Tensor decoded = empty({count, config.channels, config.size, config.size}, {DType::u8});
-  uint8_t* pixels = decoded.data<uint8_t>();
+  std::vector<Tensor> decoded;
+  for (int64_t size : sizes) decoded.push_back(empty({count, config.channels, size, size}, {DType::u8}));
   std::vector<std::string> errors(static_cast<size_t>(count));
+  std::unique_ptr<ProgressBar> bar;
+  if (!progress_label.empty()) bar = std::make_unique<ProgressBar>(progress_label, count);
+  std::atomic<int64_t> done{0};
   // Exceptions must not leave an OpenMP region, so each file's error is kept as text.
+  // Each file is decoded once and every size is fitted from that decoded original (never
+  // from a smaller fit), so a size's pixels do not depend on which other sizes were asked.
 #pragma omp parallel for schedule(dynamic, 8)
   for (int64_t i = 0; i < count; ++i) {
     try {
-      fit_image(decode_image(listing.paths[i], config.channels), config.size, config.fit,
-                pixels + i * image_bytes);
+      const DecodedImage image = decode_image(listing.paths[i], config.channels);
+      for (size_t k = 0; k < sizes.size(); ++k)
+        fit_image(image, sizes[k], config.fit,
+                  decoded[k].data<uint8_t>() + i * config.channels * sizes[k] * sizes[k]);
     } catch (const Error& e) {
       errors[static_cast<size_t>(i)] = e.message();
     }
+    const int64_t finished = ++done;
+    // One thread draws (the bar is not thread-safe), at most every 64 files.
+    if (bar && omp_get_thread_num() == 0 && finished % 64 == 0) bar->update(finished);
   }
+  if (bar) bar->finish();
 
   std::vector<int64_t> kept;
   for (int64_t i = 0; i < count; ++i) {
@@ -137,25 +154,38 @@ Dataset load_listing(const FileListing& listing, const LoadConfig& config) {
   KILN_CHECK(!kept.empty(), "no readable images in '", listing.source, "'");
 
   const int64_t n = static_cast<int64_t>(kept.size()), num_classes = static_cast<int64_t>(listing.class_names.size());
-  Dataset dataset;
-  dataset.source = listing.source;
-  dataset.class_names = listing.class_names;
-  dataset.skipped = listing.skipped + (count - n);
-  dataset.labelled = listing.labelled;
-  dataset.images = n == count ? decoded : empty({n, config.channels, config.size, config.size}, {DType::u8});
-  dataset.labels = empty({n}, {DType::i64});
-  if (listing.multi_label) dataset.targets = zeros({n, num_classes}, {DType::f32});
+  Dataset first;
+  first.source = listing.source;
+  first.class_names = listing.class_names;
+  first.skipped = listing.skipped + (count - n);
+  first.labelled = listing.labelled;
+  first.labels = empty({n}, {DType::i64});
+  if (listing.multi_label) first.targets = zeros({n, num_classes}, {DType::f32});
   for (int64_t row = 0; row < n; ++row) {
     const size_t i = static_cast<size_t>(kept[static_cast<size_t>(row)]);
-    if (n != count)
-      std::memcpy(dataset.images.data<uint8_t>() + row * image_bytes, pixels + i * image_bytes,
-                  static_cast<size_t>(image_bytes));
-    dataset.labels.data<int64_t>()[row] = listing.labels[i].empty() ? -1 : listing.labels[i].front();
+    first.labels.data<int64_t>()[row] = listing.labels[i].empty() ? -1 : listing.labels[i].front();
     if (listing.multi_label)
-      for (int64_t label : listing.labels[i]) dataset.targets.data<float>()[row * num_classes + label] = 1.0f;
-    dataset.file_names.push_back(listing.file_names[i]);
+      for (int64_t label : listing.labels[i]) first.targets.data<float>()[row * num_classes + label] = 1.0f;
+    first.file_names.push_back(listing.file_names[i]);
   }
-  return dataset;
+  // Every size shares the labels, targets and names; only the pixels differ.
+  std::vector<Dataset> out;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    Dataset dataset = first;
+    const int64_t size = sizes[k], image_bytes = config.channels * size * size;
+    dataset.images = n == count ? decoded[k] : empty({n, config.channels, size, size}, {DType::u8});
+    if (n != count)
+      for (int64_t row = 0; row < n; ++row)
+        std::memcpy(dataset.images.data<uint8_t>() + row * image_bytes,
+                    decoded[k].data<uint8_t>() + kept[static_cast<size_t>(row)] * image_bytes,
+                    static_cast<size_t>(image_bytes));
+    out.push_back(std::move(dataset));
+  }
+  return out;
+}
+
+Dataset load_listing(const FileListing& listing, const LoadConfig& config) {
+  return load_listing_at_sizes(listing, config, {config.size}).front();
 }
 
 Dataset load_images(const std::string& path, const LoadConfig& config) {

@@ -82,6 +82,12 @@ FileListing list_images(const std::string& path, bool skip_bad = false, const Cs
 // Decodes every listed file (in parallel) into (N, C, size, size). A file that cannot be
 // decoded throws naming it, or with config.skip_bad is left out and counted in `skipped`.
 Dataset load_listing(const FileListing& listing, const LoadConfig& config);
+// The same at several sizes (config.size is ignored): each file is decoded once and
+// fitted to every size from the decoded original, so element k equals what
+// load_listing at sizes[k] gives, pixel for pixel. A non-empty progress_label draws a
+// progress bar (rate, ETA) on stderr while files are decoded.
+std::vector<Dataset> load_listing_at_sizes(const FileListing& listing, const LoadConfig& config,
+                                          const std::vector<int64_t>& sizes, const std::string& progress_label = "");
 Dataset load_images(const std::string& path, const LoadConfig& config);  // list + load
 
 }  // namespace kiln::data

@@ -10,15 +10,21 @@
 #include "data/class_stats.h"
 #include "data/mnist_idx.h"
 #include "data/pack.h"
+#include "data/pack_set.h"
 #include "weights/atomic_file.h"
 #include "data/tiny_imagenet.h"
 
 namespace kiln::tools {
 
 void add_data_options(CLI::App* app, DataOptions& o) {
-  app->add_option("data", o.data, "image folder, CSV, .kpack, or fashion-mnist")->capture_default_str();
+  app->add_option("data", o.data,
+                  "image folder, CSV, Tiny-ImageNet folder, .kpack, .kpacks (a pack per size: --progressive reads "
+                  "each epoch's size from its pack), or fashion-mnist")
+      ->capture_default_str();
   app->add_option("--test-data", o.test_data, "a separate test folder (no test part is split off DATA then)");
-  app->add_option("--size", o.size, "fit every image to SIZE x SIZE (default: the data set's size)")
+  app->add_option("--size", o.size,
+                  "fit every image to SIZE x SIZE (default: the data set's size); a .kpacks: the size to read "
+                  "(default: its largest)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--fit", o.fit, "crop (shorter side to SIZE, centre crop) or pad")->capture_default_str();
   app->add_option("--channels", o.channels, "3 (RGB) or 1 (grayscale)")->capture_default_str();
@@ -80,6 +86,14 @@ data::Dataset load_data(const DataOptions& o, const std::string& path) {
     KILN_CHECK(!o.csv.multi_label, "--multi-label: Fashion-MNIST has one label per image");
     return data::pad_images(d, 2);
   }
+  if (data::is_pack_set(path)) {
+    // A multi-size pack: --size picks its member; without --size the largest is read.
+    const data::PackSetIndex index = data::read_pack_set_index(path);
+    data::Dataset pack = data::open_pack_set_member(index, o.size > 0 ? o.size : index.sizes.back(), "--size");
+    KILN_CHECK(!o.csv.multi_label || pack.targets.defined(), "--multi-label: the pack set '", path,
+               "' holds one label per image (it was packed from a folder or a single-label CSV)");
+    return pack;
+  }
   if (std::filesystem::path(path).extension() == ".kpack") {
     data::Dataset pack = data::open_pack(path);
     KILN_CHECK(!o.csv.multi_label || pack.targets.defined(), "--multi-label: the pack '", path,
@@ -129,15 +143,18 @@ data::Dataset restrict_classes(const data::Dataset& all, const std::string& spec
   return out;
 }
 
-PreparedData prepare_data(const DataOptions& o, const std::string& run_dir) {
+PreparedData prepare_data(const DataOptions& o, const std::string& run_dir, const std::vector<int64_t>& pack_sizes) {
   PreparedData out;
   sampler_config(o);  // a bad --sampler / --repeat-threshold fails before anything is loaded or written
   const data::Dataset all = restrict_classes(load_data(o, o.data), o.classes);
   KILN_CHECK(all.labelled, "'", o.data, "' has no labels column (a CSV of images to predict, like a test.csv): ",
              "train on a CSV with labels, or name its column with --labels-column");
   const bool separate_test = !o.test_data.empty() || o.data == "fashion-mnist";
-  KILN_CHECK(!o.official_val || data::is_tiny_imagenet(o.data), "--val official: ", o.data,
-             " is not a Tiny-ImageNet folder (wnids.txt, train/, val/val_annotations.txt)");
+  // A pack of a Tiny-ImageNet folder keeps the official split in its file names
+  // ("train/...", "val/..."); split_official_val names a pack that has no "val/" images.
+  const bool packed = data::is_pack_set(o.data) || std::filesystem::path(o.data).extension() == ".kpack";
+  KILN_CHECK(!o.official_val || data::is_tiny_imagenet(o.data) || packed, "--val official: ", o.data,
+             " is not a Tiny-ImageNet folder (wnids.txt, train/, val/val_annotations.txt) or a pack of one");
   if (!o.split_file.empty()) {
     out.split = data::load_split(o.split_file);
   } else if (o.official_val) {
@@ -177,6 +194,21 @@ PreparedData prepare_data(const DataOptions& o, const std::string& run_dir) {
     out.split.test = out.test.file_names;
   } else {
     out.test = data::subset(all, data::indices_of(all, out.split.test));
+  }
+  if (!pack_sizes.empty()) {
+    // The asked sizes of the set, split by the same file names: the same images in the
+    // same roles whichever size an epoch reads (the members list the same files, checked
+    // by open_pack_set).
+    KILN_CHECK(data::is_pack_set(o.data), "prepare_data: '", o.data, "' is not a pack set (.kpacks)");
+    const data::PackSetIndex index = data::read_pack_set_index(o.data);
+    const std::vector<data::Dataset> members = data::open_pack_set(index);
+    for (int64_t size : pack_sizes) {
+      const size_t k = static_cast<size_t>(std::find(index.sizes.begin(), index.sizes.end(), size) - index.sizes.begin());
+      index.member(size, "--progressive");  // throws naming the size and the sizes the set has
+      const data::Dataset member = restrict_classes(members[k], o.classes);
+      out.sizes.push_back({size, data::subset(member, data::indices_of(member, out.split.train)),
+                           data::subset(member, data::indices_of(member, out.split.val))});
+    }
   }
   // Class statistics before training: printed for multi-label sets (where imbalance and
   // co-occurrence decide the loss and the sampler), kept in the run folder for all.

@@ -1,6 +1,7 @@
 // The data flags shared by `kiln train`, `kiln eval` and `kiln compare`, and the
 // step that turns them into train / validation / test sets:
 //   DATA               a class-per-folder tree, a CSV of image,label rows, a .kpack,
+//                      a .kpacks set (--size picks its member, default the largest),
 //                      or "fashion-mnist" (Debian's dataset-fashion-mnist, the default)
 //   --size --fit       every image fitted to size x size (crop or pad); folders are
 //                      packed once into --cache-dir and read from the pack after that
@@ -21,6 +22,7 @@
 
 #include "data/dataset.h"
 #include "data/image_folder.h"
+#include "data/pack_set.h"
 #include "data/sampler.h"
 #include "data/split.h"
 
@@ -50,15 +52,20 @@ void add_sampler_options(CLI::App* app, DataOptions& options);
 data::SamplerConfig sampler_config(const DataOptions& options);  // throws for an unknown --sampler
 
 struct PreparedData {
-  data::Dataset train, val, test;
+  data::Dataset train, val, test;  // at --size (a pack set: that member, or the largest)
   data::Split split;
+  // A pack set (.kpacks) and pack_sizes: the train and val sets at each of those sizes,
+  // holding the same images as train and val (a progressive run's sizes).
+  std::vector<data::SizedSplit> sizes;
 };
 
 // Loads, fits and splits; writes split.json and class_stats.json (data/class_stats.h:
 // train, val and test) into `run_dir` when it is not empty, and prints the training
 // split's class statistics for a multi-label set.
 // Throws for a data set without labels (a prediction CSV): it cannot be trained on.
-PreparedData prepare_data(const DataOptions& options, const std::string& run_dir);
+// pack_sizes (a pack set only): also read the train and val sets at these sizes.
+PreparedData prepare_data(const DataOptions& options, const std::string& run_dir,
+                          const std::vector<int64_t>& pack_sizes = {});
 
 // The whole data set named by options.data (no split): for eval and predict.
 data::Dataset load_data(const DataOptions& options, const std::string& path);

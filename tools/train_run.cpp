@@ -10,6 +10,7 @@
 #include <optional>
 #include <fstream>
 
+#include "data/pack_set.h"
 #include "engine/augment/augment.h"
 #include "engine/core/backend_info.h"
 #include "engine/core/cpu_threads.h"
@@ -48,6 +49,29 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   const train::ProgressiveSchedule progressive =
       train::parse_progressive(o.progressive, o.progressive_batch, o.bn_reestimate);
   const train::Precision precision = train::parse_precision(o.precision);
+  // A multi-size pack (data/pack_set.h): checked against the schedule before anything is
+  // loaded or written. A progressive run reads each epoch's size from its member and the
+  // run's own sets (the test set, the model's input size) are the final size's; without
+  // --progressive, --size picks a member (default: the largest).
+  std::vector<int64_t> packed_sizes;
+  std::string pack_set_text;
+  if (data::is_pack_set(o.data.data)) {
+    const data::PackSetIndex index = data::read_pack_set_index(o.data.data);
+    if (progressive.enabled()) {
+      for (const train::ProgressiveStage& stage : progressive.stages) {
+        index.member(stage.size, str("--progressive ", o.progressive));  // throws naming the size and the set's
+        packed_sizes.push_back(stage.size);
+      }
+      KILN_CHECK(o.data.size == 0 || o.data.size == progressive.final_size(), "--size ", o.data.size, ": a ",
+                 "progressive run from the pack set ", o.data.data, " reads its final size, ",
+                 progressive.final_size(), " px, as the run's size; leave --size out");
+      o.data.size = progressive.final_size();
+    } else {
+      o.data.size = o.data.size > 0 ? o.data.size : index.sizes.back();
+      index.member(o.data.size, "--size");
+    }
+    pack_set_text = str(o.data.data, " (", index.sizes_text(), " px)");
+  }
   const Device device = resolve_device(o.device);
   if (o.run_dir.empty()) o.run_dir = o.resume.empty() ? default_run_dir(o.model.arch)
                                                       : std::filesystem::path(o.resume).parent_path().string();
@@ -59,7 +83,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     std::fprintf(stderr, "run folder %s: taking over the lock of process %ld, which has ended%s\n",
                  o.run_dir.c_str(), run_lock.previous_pid(),
                  run_lock.removed_temporaries() ? " (its half-written temporary files removed)" : "");
-  PreparedData data = prepare_data(o.data, o.run_dir);
+  PreparedData data = prepare_data(o.data, o.run_dir, packed_sizes);
   std::printf("kiln train: %s on %s (%d CPU threads%s) | train %lld, val %lld, test %lld images, %lld classes | %s\n",
               o.model.arch.c_str(), device.to_string().c_str(), cpu_threads(),
               device.is_cpu() ? (", convolutions on " + cpu_conv_description()).c_str() : "",
@@ -125,10 +149,16 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     for (const train::ProgressiveStage& s : progressive.stages)
       stages += str(stages.empty() ? "" : ", ", s.size, " px from epoch ", s.first_epoch + 1, " (batch ",
                     progressive.batch_at(s.first_epoch + 1, o.batch_size), ")");
-    std::printf("progressive resizing: %s; resized on the device from the loaded %lldx%lld images; LR schedule over "
+    std::string packed_sizes_text;
+    for (int64_t size : packed_sizes) packed_sizes_text += str(packed_sizes_text.empty() ? "" : "/", size);
+    const std::string source =
+        packed_sizes.empty()
+            ? str("resized on the device from the loaded ", data.train.images.shape()[2], "x",
+                  data.train.images.shape()[3], " images")
+            : str("sizes ", packed_sizes_text, " read from the packs of ", pack_set_text, ", no resizing");
+    std::printf("progressive resizing: %s; %s; LR schedule over "
                 "%lld steps; validation at each epoch's size, the final test at %lld px; feature cache %s\n",
-                stages.c_str(), static_cast<long long>(data.train.images.shape()[2]),
-                static_cast<long long>(data.train.images.shape()[3]),
+                stages.c_str(), source.c_str(),
                 static_cast<long long>(schedule_context.total_steps), static_cast<long long>(progressive.final_size()),
                 cache_plan.explanation.c_str());
   }
@@ -159,6 +189,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   setup.skip_nan = o.on_nan == "skip";
   setup.cuda_graph = o.cuda_graph;
   setup.progressive = progressive;
+  setup.packed_sizes = std::move(data.sizes);
   setup.config = {{"command", "train"},
                   {"model", built.config},
                   {"data", {{"source", o.data.data},

@@ -101,6 +101,23 @@ ProgressiveSchedule parse_progressive(const std::string& spec, const std::string
   return schedule;
 }
 
+void check_packed_sizes(const ProgressiveSchedule& schedule, const std::vector<data::SizedSplit>& packed,
+                        bool feature_cache) {
+  if (packed.empty()) return;
+  KILN_CHECK(schedule.enabled() && !feature_cache,
+             "train: per-size data sets (a multi-size pack) are read by a --progressive run without the feature cache");
+  for (const ProgressiveStage& stage : schedule.stages)
+    KILN_CHECK(std::any_of(packed.begin(), packed.end(),
+                           [&](const data::SizedSplit& sized) { return sized.size == stage.size; }),
+               "train: --progressive size ", stage.size, " has no data set of that size among the packed sizes");
+}
+
+const data::SizedSplit& packed_sets_at(const std::vector<data::SizedSplit>& packed, int64_t size) {
+  for (const data::SizedSplit& sized : packed)
+    if (sized.size == size) return sized;
+  KILN_FAIL("train: no packed data set of ", size, " px");
+}
+
 int64_t steps_in_epoch(int64_t n, int64_t batch) {
   KILN_CHECK(batch >= 1, "steps_in_epoch: batch must be at least 1, got ", batch);
   if (n <= 0) return 0;

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/pack_set.h"
 #include "engine/augment/augment.h"
 #include "engine/nn/module.h"
 
@@ -69,6 +70,14 @@ ProgressiveSchedule parse_progressive(const std::string& spec, const std::string
 int64_t steps_in_epoch(int64_t n, int64_t batch);
 // The steps of epochs 1..epochs: the length of the LR schedule.
 int64_t progressive_total_steps(const ProgressiveSchedule& schedule, int epochs, int64_t n, int64_t base_batch);
+
+// A multi-size pack's sets (TrainSetup::packed_sizes): throws unless every size of the
+// schedule has one (naming the first that has none), the schedule is on and the feature
+// cache off. Nothing to check when `packed` is empty.
+void check_packed_sizes(const ProgressiveSchedule& schedule, const std::vector<data::SizedSplit>& packed,
+                        bool feature_cache);
+// The sets of `size` among `packed`; throws naming the size.
+const data::SizedSplit& packed_sets_at(const std::vector<data::SizedSplit>& packed, int64_t size);
 
 // Runs the model (eval mode, no gradients, one image) at every size of the schedule
 // and throws naming the entry and the model's reason when a size does not fit it

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <tuple>
 
@@ -274,6 +275,21 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     train_with_targets.targets = multi_hot_targets(train_set);
     train_data = &train_with_targets;
   }
+  // A multi-size pack (setup_.packed_sizes): the epoch's size is read from its own
+  // train and val sets, so the augmentation's resize is an exact copy (no resampling).
+  check_packed_sizes(progressive, setup_.packed_sizes, setup_.feature_cache.enabled);
+  std::map<int64_t, data::Dataset> packed_with_targets;  // multi-label packed sizes without targets of their own
+  const auto sets_at_epoch_size = [&]() -> std::pair<const data::Dataset*, const data::Dataset*> {
+    if (setup_.packed_sizes.empty()) return {train_data, &val_set};
+    const data::SizedSplit& sized = packed_sets_at(setup_.packed_sizes, setup_.image.out_size);
+    if (!multi_label || sized.train.targets.defined()) return {&sized.train, &sized.val};
+    data::Dataset& with_targets = packed_with_targets[sized.size];
+    if (!with_targets.images.defined()) {
+      with_targets = sized.train;
+      with_targets.targets = multi_hot_targets(sized.train);
+    }
+    return {&with_targets, &sized.val};
+  };
   data::LoaderConfig loader_config;
   loader_config.batch_size = setup_.batch_size;
   loader_config.seed = setup_.seed;
@@ -286,6 +302,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     loader_config.host_buffer = [](const Shape& shape, DType dtype) { return empty_pinned(shape, dtype); };
   // Made per epoch batch size: --progressive-batch scale changes it at a size switch.
   std::unique_ptr<data::Loader> loader;
+  const data::Dataset* loader_data = nullptr;  // what `loader` reads (it changes with a packed size)
   const int64_t classes = train_set.num_classes();
   // The frozen-feature cache (feature_cache.h): when the plan is on, the steps run the
   // head on rows of the backbone's cached output, in the loader's order, and the
@@ -317,15 +334,17 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     // (at an epoch's start or in its middle) picks up the same ones.
     const int64_t batch_size = progressive.batch_at(epoch, setup_.batch_size);
     if (progressive.enabled()) setup_.image.out_size = progressive.size_at(epoch);
-    if (!loader || loader_config.batch_size != batch_size) {
+    const auto [epoch_train, epoch_val] = sets_at_epoch_size();
+    if (!loader || loader_config.batch_size != batch_size || loader_data != epoch_train) {
       loader_config.batch_size = batch_size;
       loader_config.drop_last = train_set.size() > batch_size;
-      loader = std::make_unique<data::Loader>(*train_data, loader_config);
+      loader = std::make_unique<data::Loader>(*epoch_train, loader_config);
+      loader_data = epoch_train;
     }
     // After a switch (not when resuming mid-epoch: the checkpoint holds the statistics
     // the pass produced), batch norm re-learns its statistics at the new size.
     if (progressive.switches_at(epoch) && progressive.bn_reestimate_batches > 0 && resume_batches_ == 0) {
-      const int64_t used = reestimate_batch_norm(model_, *train_data, setup_.augment, setup_.image, setup_.device,
+      const int64_t used = reestimate_batch_norm(model_, *epoch_train, setup_.augment, setup_.image, setup_.device,
                                                  batch_size, progressive.bn_reestimate_batches,
                                                  stream_seed(setup_.seed, kBatchNormStream, epoch), epoch);
       if (setup_.progress)
@@ -509,8 +528,8 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
     }
     if (setup_.progress)
       bar.finish(multi_label ? str("loss ", s.train_loss) : str("loss ", s.train_loss, "  acc ", s.train_accuracy));
-    if (val_set.size() > 0) {
-      const Evaluation e = cached ? evaluate_cached(val_set, val_features) : evaluate(val_set);
+    if (epoch_val->size() > 0) {
+      const Evaluation e = cached ? evaluate_cached(val_set, val_features) : evaluate(*epoch_val);
       s.val_loss = e.loss;
       s.val_accuracy = e.accuracy;
       s.val_f1 = e.macro_f1;

@@ -28,6 +28,7 @@
 #include <string>
 
 #include "data/dataset.h"
+#include "data/pack_set.h"
 #include "data/sampler.h"
 #include "engine/augment/augment.h"
 #include "engine/nn/module.h"
@@ -81,6 +82,12 @@ struct TrainSetup {
   // validation runs at the epoch's size and the size after fit() is the final one
   // (engine/train/progressive.h). Not with the feature cache (the images change).
   ProgressiveSchedule progressive;
+  // A multi-size pack (data/pack_set.h) under --progressive: the train and val sets at
+  // every size of the schedule (the same images as fit()'s, fitted to that size from
+  // the originals). An epoch at size S trains and validates on the sets of S, so
+  // nothing is resized on the fly; fit()'s own sets are then used for nothing but
+  // their class names. Empty: every epoch resizes fit()'s sets to its size.
+  std::vector<data::SizedSplit> packed_sizes;
 };
 
 struct EpochStats {

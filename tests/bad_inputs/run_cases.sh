@@ -57,6 +57,12 @@ printf 'v0.png\tn01\t0\t0\t7\t7\nv1.png\tn02\t0\t0\t7\t7\n' > tin/val/val_annota
 cp -r tin tin_no_annotations && rm tin_no_annotations/val/val_annotations.txt
 cp -r tin tin_missing_file && printf 'v9.png\tn01\t0\t0\t7\t7\n' >> tin_missing_file/val/val_annotations.txt
 cp -r tin tin_unknown_wnid && printf 'v1.png\tn77\t0\t0\t7\t7\n' >> tin_unknown_wnid/val/val_annotations.txt
+# a multi-size pack of it (data/pack_set.h), one with a member missing, one whose 32 px
+# member holds other images than its index says, and an index of another format
+"$kiln" pack tin --size 16,32 -o set.kpacks > /dev/null 2>&1 || exit 1
+mkdir -p set_missing set_count && cp set.kpacks set.16.kpack set_missing/ && cp set.kpacks set.16.kpack set_count/
+"$kiln" pack one --size 32 -o set_count/set.32.kpack > /dev/null 2>&1 || exit 1
+printf '{"format": "something else"}' > notaset.kpacks
 # resnet_custom halving twice (depths 1,1,1): sizes must be divisible by 4
 rc=(--model resnet_custom --depths 1,1,1 --widths 4,8,8 --separable --size 32 --batch-size 2 --device cpu --quiet
     --no-report --workers 1 --cache-dir "$W/cache")
@@ -152,6 +158,16 @@ check progressive_out_of_order 1 "--progressive: entry 2 '16:1': sizes are out o
 check progressive_not_divisible 1 "--progressive: entry 2 '30:1': the model cannot take 30x30 images: .*divisible by 4" --out r25/last.safetensors -- $K train tin --val official --epochs 2 "${rc[@]}" --progressive 16:0,30:1 --run-dir r25
 check progressive_first_not_epoch_0 1 "--progressive: the first entry '16:2' must start at epoch 0" --out r26/last.safetensors -- $K train tin --val official --epochs 2 "${rc[@]}" --progressive 16:2,32:3 --run-dir r26
 check max_params_exceeded 1 "parameters, over the cap of 100" --out r27/last.safetensors -- $K train tin --val official --epochs 1 "${rc[@]}" --max-params 100 --run-dir r27
+# multi-size packs (`kiln pack --size 16,32 -o set.kpacks`, docs/data.md)
+check packset_sizes_descending 1 "--size 32,16: sizes must be ascending \(16 comes after 32\)" --out ps1.kpacks -- $K pack data --size 32,16 -o ps1.kpacks
+check packset_size_twice 1 "--size 16,16: size 16 is listed twice" --out ps2.kpacks -- $K pack data --size 16,16 -o ps2.kpacks
+check packset_size_zero 1 "--size 0,16: a size must be at least 1 pixel" --out ps3.kpacks -- $K pack data --size 0,16 -o ps3.kpacks
+check packset_sizes_into_kpack 1 "-o ps4.kpack: --size 16,32 writes one pack per size, so the output must be a pack set index ending in .kpacks" --out ps4.kpack -- $K pack data --size 16,32 -o ps4.kpack
+check packset_member_missing 1 "set_missing/set.kpacks': its 32 px member .*set.32.kpack' is missing" --out r28/last.safetensors -- $K train set_missing/set.kpacks --val official --epochs 2 "${rc[@]}" --progressive 16:0,32:1 --run-dir r28
+check packset_member_count 1 "set_count/set.32.kpack' holds 2 images .*the index says 10" --out r29/last.safetensors -- $K train set_count/set.kpacks --val official --epochs 2 "${rc[@]}" --progressive 16:0,32:1 --run-dir r29
+check packset_progressive_size_absent 1 "--progressive 16:0,24:1: the pack set 'set.kpacks' has no 24 px pack \(it has 16/32 px\)" --out r30/last.safetensors -- $K train set.kpacks --val official --epochs 2 "${rc[@]}" --progressive 16:0,24:1 --run-dir r30
+check packset_size_absent 1 "--size: the pack set 'set.kpacks' has no 24 px pack \(it has 16/32 px\)" --out r31/last.safetensors -- $K train set.kpacks --val official --epochs 1 "${base[@]}" --size 24 --batch-size 2 --device cpu --run-dir r31
+check packset_not_an_index 1 "notaset.kpacks' is not a pack set index" -- $K eval "$ckpt" notaset.kpacks
 # runs
 check run_folder_locked 1 "locked.*in use by another kiln process" -- $K train data --split 8/1/1 --epochs 1 "${small[@]}" --run-dir locked
 check loss_nan_stops 1 "training loss became (NaN|inf) between step .*--on-nan skip" -- $K train data --split 8/1/1 --epochs 2 "${small[@]}" --optimizer sgd --lr 1e30 --log-interval 2 --run-dir r19
