@@ -9,12 +9,12 @@
 // backward divides every argmax by W to get (h, w) back. cnn5's training step spent
 // 20 % of its time there (docs/benchmarks.md). Here
 //   - the window spans of every output row and column are computed once per call;
-//   - nchw max pooling runs one output row at a time, for each tap (h, j) of the
-//     window sweeping all outputs of the row in one `#pragma omp simd` loop, with the
-//     comparison written as a select, not a branch. Outputs whose window reaches into
-//     the left or right padding take the same update behind a bounds check. Each
-//     output still visits its taps in row-major order, so the result (and the argmax
-//     on ties) is the reference's, bit for bit;
+//   - nchw max pooling keeps each output's running max and index in registers, the
+//     comparison written as a select, not a branch, and the window's width a
+//     compile-time constant for 2 and 3 (the models' 2x2 and 3x3), so the taps unroll;
+//     outputs whose window reaches into the left or right padding take the same
+//     update behind a bounds check. Each output visits its taps in row-major order,
+//     so the result (and the argmax on ties) is the reference's, bit for bit;
 //   - nhwc max and average pooling put the channels innermost: one simd loop over C
 //     per tap;
 //   - the backward passes write every element of grad_input (zeroing their own part
@@ -36,6 +36,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/core/check.h"
 #include "engine/ops/pool.h"
 
 namespace kiln::cpu_fast {
@@ -96,6 +97,60 @@ inline void take_if_larger(float v, int64_t index, float& best, int64_t& best_in
 }
 
 // ------------------------------------------------------------------ nchw
+// One output row of an nchw max pool. Outputs whose window lies inside the row
+// ([interior_begin, interior_end)) keep their running max and index in registers,
+// with the window width a compile-time constant where it is 2 or 3 (KW; 0: read it
+// at run time), so the tap loop unrolls into selects. The outputs at the borders
+// take the same taps behind a bounds check.
+template <int KW>
+void max_row(const float* xp, int64_t W, int64_t row_begin, int64_t row_end, const Spans& cols, const PoolWindow& w,
+             int64_t interior_begin, int64_t interior_end, float* y_row, int64_t* argmax_row, int64_t Wo) {
+  const int kernel_w = KW ? KW : w.kernel_w;
+  const int64_t sw = w.stride_w;
+  auto border = [&](int64_t ow) {  // the window clipped to [cols.start, cols.end)
+    float best = -std::numeric_limits<float>::infinity();  // padding reads as -inf
+    int64_t best_index = row_begin * W + cols.start[ow];
+    for (int64_t h = row_begin; h < row_end; ++h)
+      for (int64_t col = cols.start[ow]; col < cols.end[ow]; ++col) take_if_larger(xp[h * W + col], h * W + col, best, best_index);
+    y_row[ow] = best;
+    argmax_row[ow] = best_index;
+  };
+  for (int64_t ow = 0; ow < interior_begin; ++ow) border(ow);
+  // The interior in chunks of kChunk outputs: for each tap (h, j) of the window, one
+  // vector loop updates the chunk's running maxima and indices (local arrays, in L1),
+  // each lane one output; indices are plane offsets in 32 bits (max_forward_planes
+  // checks that a plane fits) so that they fill the same vector lanes as the floats.
+  constexpr int kChunk = 64;
+  const int32_t W32 = static_cast<int32_t>(W), sw32 = static_cast<int32_t>(sw);
+  for (int64_t chunk = interior_begin; chunk < interior_end; chunk += kChunk) {
+    const int count = static_cast<int>(std::min<int64_t>(kChunk, interior_end - chunk));
+    const int32_t first_col = static_cast<int32_t>(chunk * sw - w.pad_w);  // the chunk's first window's column
+    float best[kChunk];
+    int32_t best_index[kChunk];
+    for (int k = 0; k < count; ++k) {
+      best[k] = -std::numeric_limits<float>::infinity();
+      best_index[k] = static_cast<int32_t>(row_begin) * W32 + first_col + k * sw32;
+    }
+    for (int64_t h = row_begin; h < row_end; ++h)
+      for (int j = 0; j < kernel_w; ++j) {
+        const int32_t tap = static_cast<int32_t>(h) * W32 + first_col + j;  // lane k reads tap + k*sw
+        const float* xr = xp + tap;
+#pragma omp simd
+        for (int k = 0; k < count; ++k) {
+          const float v = xr[k * sw32];
+          const bool take = (v > best[k]) | (v != v);
+          best[k] = take ? v : best[k];
+          best_index[k] = take ? tap + k * sw32 : best_index[k];
+        }
+      }
+    for (int k = 0; k < count; ++k) {
+      y_row[chunk + k] = best[k];
+      argmax_row[chunk + k] = best_index[k];
+    }
+  }
+  for (int64_t ow = interior_end; ow < Wo; ++ow) border(ow);
+}
+
 void max_forward_planes(const float* x, const ImageView& xv, float* y, int64_t* argmax, const ImageView& yv,
                         const PoolWindow& w) {
   const Spans rows = window_spans(yv.H, w.kernel_h, w.stride_h, w.pad_h, xv.H, true);
@@ -105,37 +160,17 @@ void max_forward_planes(const float* x, const ImageView& xv, float* y, int64_t* 
   const int64_t interior_begin = std::min<int64_t>(Wo, (w.pad_w + sw - 1) / sw);
   const int64_t last_inside = W + w.pad_w - w.kernel_w;  // an output starting at ow*sw - pad_w <= this fits
   const int64_t interior_end = std::max(interior_begin, std::min<int64_t>(Wo, last_inside < 0 ? 0 : last_inside / sw + 1));
+  KILN_CHECK(xv.H * xv.W < (int64_t{1} << 31), "max_pool2d: a plane of ", xv.H, " x ", xv.W,
+             " values is more than the fast path indexes (2^31); KILN_CPU_POOL=reference runs the reference");
+  const auto row = w.kernel_w == 2 ? max_row<2> : w.kernel_w == 3 ? max_row<3> : max_row<0>;
 #pragma omp parallel for collapse(2) if (yv.N * yv.C * yv.H * yv.W > kParallelValues)
   for (int64_t n = 0; n < yv.N; ++n)
     for (int64_t c = 0; c < yv.C; ++c) {
       const float* xp = plane(x, xv, n, c);
       float* yp = plane(y, yv, n, c);
       int64_t* ap = plane(argmax, yv, n, c);
-      for (int64_t oh = 0; oh < yv.H; ++oh) {
-        float* best = yp + oh * Wo;
-        int64_t* best_index = ap + oh * Wo;
-        for (int64_t ow = 0; ow < Wo; ++ow) {  // padding reads as -inf; the window's first element by default
-          best[ow] = -std::numeric_limits<float>::infinity();
-          best_index[ow] = rows.start[oh] * W + cols.start[ow];
-        }
-        for (int64_t h = rows.start[oh]; h < rows.end[oh]; ++h) {
-          const float* xr = xp + h * W;
-          for (int j = 0; j < w.kernel_w; ++j) {
-            const int64_t offset = j - w.pad_w;  // output ow reads column ow*sw + offset
-            auto border = [&](int64_t ow) {
-              const int64_t col = ow * sw + offset;
-              if (col >= 0 && col < W) take_if_larger(xr[col], h * W + col, best[ow], best_index[ow]);
-            };
-            for (int64_t ow = 0; ow < interior_begin; ++ow) border(ow);
-#pragma omp simd
-            for (int64_t ow = interior_begin; ow < interior_end; ++ow) {
-              const int64_t col = ow * sw + offset;
-              take_if_larger(xr[col], h * W + col, best[ow], best_index[ow]);
-            }
-            for (int64_t ow = interior_end; ow < Wo; ++ow) border(ow);
-          }
-        }
-      }
+      for (int64_t oh = 0; oh < yv.H; ++oh)
+        row(xp, W, rows.start[oh], rows.end[oh], cols, w, interior_begin, interior_end, yp + oh * Wo, ap + oh * Wo, Wo);
     }
 }
 
