@@ -25,6 +25,10 @@
 #
 # Environment: KILN (default build/kiln), PYTHON (default python3: one with torch and
 # torchvision), OUT (a file that receives every JSON result line; default: none).
+# OpenMP settings such as OMP_WAIT_POLICY reach both programs alike (both run on
+# libgomp); the table's header prints OMP_WAIT_POLICY. On a machine shared with other
+# work, OMP_WAIT_POLICY=passive keeps an idle thread from spinning on a core another
+# process needs (docs/benchmarks.md measured 2-10x swings without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN=${KILN:-build/kiln}
@@ -89,7 +93,7 @@ if [[ -n ${OUT:-} ]]; then cat "$results"/*.json >"$OUT"; fi
 
 load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 "$PYTHON" - "$results" "$n" "$rounds" "$started" "$load_start" "$load_end" <<'PY'
-import json, sys
+import json, os, sys
 folder, n, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 started, load_start, load_end = sys.argv[4], sys.argv[5], sys.argv[6]
 def median_round(i, side):  # the round whose images/s is the median (the lower middle one for even counts)
@@ -118,7 +122,9 @@ for k, t, _ in rows:
         print(f"f16 loss scaling, {k['mode']} {k['model']}: skipped steps kiln {k.get('skipped_steps')}, "
               f"torch {t.get('skipped_steps')} (warm-up included)")
 print()
-print(f"Markdown (started {started} UTC; load average 1/5/15 min: {load_start} at the start, {load_end} at the end):")
+wait_policy = os.environ.get("OMP_WAIT_POLICY", "unset")
+print(f"Markdown (started {started} UTC; load average 1/5/15 min: {load_start} at the start, {load_end} at the end; "
+      f"OMP_WAIT_POLICY {wait_policy}):")
 print()
 print("| mode | model | batch | px | kiln img/s | torch img/s | kiln MiB | torch MiB | kiln/torch |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
