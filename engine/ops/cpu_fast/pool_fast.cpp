@@ -9,11 +9,12 @@
 // backward divides every argmax by W to get (h, w) back. cnn5's training step spent
 // 20 % of its time there (docs/benchmarks.md). Here
 //   - the window spans of every output row and column are computed once per call;
-//   - nchw max pooling keeps each output's running max and index in registers, the
-//     comparison written as a select, not a branch, and the window's width a
-//     compile-time constant for 2 and 3 (the models' 2x2 and 3x3), so the taps unroll;
-//     outputs whose window reaches into the left or right padding take the same
-//     update behind a bounds check. Each output visits its taps in row-major order,
+//   - nchw max pooling sweeps an output row in chunks of 64 outputs: for each tap of
+//     the window, one vector loop updates the chunk's running maxima and indices,
+//     the comparison written as a select, not a branch (the window's width and stride
+//     are compile-time constants for the models' 2x2/2 and 3x3/2, so the strided
+//     loads vectorise); outputs whose window reaches into the left or right padding
+//     take the same update behind a bounds check. Each output visits its taps in row-major order,
 //     so the result (and the argmax on ties) is the reference's, bit for bit;
 //   - nhwc max and average pooling put the channels innermost: one simd loop over C
 //     per tap;
@@ -99,14 +100,14 @@ inline void take_if_larger(float v, int64_t index, float& best, int64_t& best_in
 // ------------------------------------------------------------------ nchw
 // One output row of an nchw max pool. Outputs whose window lies inside the row
 // ([interior_begin, interior_end)) keep their running max and index in registers,
-// with the window width a compile-time constant where it is 2 or 3 (KW; 0: read it
-// at run time), so the tap loop unrolls into selects. The outputs at the borders
-// take the same taps behind a bounds check.
-template <int KW>
+// with the window width and the stride compile-time constants for the models' 2x2/2 and
+// 3x3/2 (KW, SW; 0: read at run time), so the strided loads become shuffles. The outputs
+// at the borders take the same taps behind a bounds check.
+template <int KW, int SW>
 void max_row(const float* xp, int64_t W, int64_t row_begin, int64_t row_end, const Spans& cols, const PoolWindow& w,
              int64_t interior_begin, int64_t interior_end, float* y_row, int64_t* argmax_row, int64_t Wo) {
   const int kernel_w = KW ? KW : w.kernel_w;
-  const int64_t sw = w.stride_w;
+  const int64_t sw = SW ? SW : w.stride_w;
   auto border = [&](int64_t ow) {  // the window clipped to [cols.start, cols.end)
     float best = -std::numeric_limits<float>::infinity();  // padding reads as -inf
     int64_t best_index = row_begin * W + cols.start[ow];
@@ -162,7 +163,9 @@ void max_forward_planes(const float* x, const ImageView& xv, float* y, int64_t* 
   const int64_t interior_end = std::max(interior_begin, std::min<int64_t>(Wo, last_inside < 0 ? 0 : last_inside / sw + 1));
   KILN_CHECK(xv.H * xv.W < (int64_t{1} << 31), "max_pool2d: a plane of ", xv.H, " x ", xv.W,
              " values is more than the fast path indexes (2^31); KILN_CPU_POOL=reference runs the reference");
-  const auto row = w.kernel_w == 2 ? max_row<2> : w.kernel_w == 3 ? max_row<3> : max_row<0>;
+  const auto row = w.kernel_w == 2 && w.stride_w == 2   ? max_row<2, 2>
+                   : w.kernel_w == 3 && w.stride_w == 2 ? max_row<3, 2>
+                                                        : max_row<0, 0>;
 #pragma omp parallel for collapse(2) if (yv.N * yv.C * yv.H * yv.W > kParallelValues)
   for (int64_t n = 0; n < yv.N; ++n)
     for (int64_t c = 0; c < yv.C; ++c) {
