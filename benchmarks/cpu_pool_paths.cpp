@@ -54,7 +54,8 @@ double onednn_step(dnnl::memory::format_tag tag, int64_t N, int64_t C, int64_t H
   const memory::desc src({N, C, H, W}, memory::data_type::f32, tag), dst({N, C, Ho, Wo}, memory::data_type::f32, tag);
   const memory::dims kernel{p.kernel[0], p.kernel[1]}, strides{p.stride[0], p.stride[1]},
       pad_l{p.padding[0], p.padding[1]},
-      pad_r{(Ho - 1) * p.stride[0] + p.kernel[0] - H - p.padding[0], (Wo - 1) * p.stride[1] + p.kernel[1] - W - p.padding[1]};
+      pad_r{(Ho - 1) * p.stride[0] + p.kernel[0] - H - p.padding[0],
+            (Wo - 1) * p.stride[1] + p.kernel[1] - W - p.padding[1]};
   const dnnl::pooling_forward::primitive_desc fwd(
       dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src, dst, strides,
                                   kernel, pad_l, pad_r),
@@ -92,8 +93,9 @@ int main() {
   for (const Case& c : cases) {
     Rng rng(1);
     const Tensor x = uniform({c.N, c.C, c.H, c.W}, -1, 1, rng);
-    const int64_t Ho = pool_output_size(c.H, c.params.kernel[0], c.params.stride[0], c.params.padding[0], false, "bench"),
-                  Wo = pool_output_size(c.W, c.params.kernel[1], c.params.stride[1], c.params.padding[1], false, "bench");
+    const Pool2dParams& p = c.params;
+    const int64_t Ho = pool_output_size(c.H, p.kernel[0], p.stride[0], p.padding[0], false, "bench"),
+                  Wo = pool_output_size(c.W, p.kernel[1], p.stride[1], p.padding[1], false, "bench");
     const Tensor grad_output = uniform({c.N, c.C, Ho, Wo}, -1, 1, rng);
     const double reference = kiln_step(CpuPoolPath::reference, x, grad_output, c.params);
     const double fast = kiln_step(CpuPoolPath::fast, x, grad_output, c.params);

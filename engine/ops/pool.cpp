@@ -138,7 +138,8 @@ Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& argmax, cons
   KILN_CHECK(grad_output.shape() == argmax.shape(), op, ": grad_output must be ", argmax.shape(), ", got ",
              grad_output.shape());
   bool fast = false;
-  Tensor grad_input = new_grad_input(grad_output, x_shape, x_layout, {image_view(grad_output), image_view(argmax)}, &fast);
+  Tensor grad_input =
+      new_grad_input(grad_output, x_shape, x_layout, {image_view(grad_output), image_view(argmax)}, &fast);
   on_device(
       grad_output.device(),
       [&] {

@@ -104,10 +104,10 @@ TEST_CASE("pool fast path: the models' pooling shapes equal the reference") {
   check_fast_equals_reference("cnn5 max 2x2", [](const Tensor& x) { return max_pool2d(x, params(2, 2, 0)); }, cnn5);
   check_fast_equals_reference("stem max 3x3/2 pad 1", [](const Tensor& x) { return max_pool2d(x, params(3, 2, 1)); },
                               stem);
-  check_fast_equals_reference("max 3x3/2 pad 1 ceil", [](const Tensor& x) { return max_pool2d(x, params(3, 2, 1, true)); },
-                              stem);
-  check_fast_equals_reference("max 3x3/1 pad 1 (overlapping)", [](const Tensor& x) { return max_pool2d(x, params(3, 1, 1)); },
-                              cnn5);
+  check_fast_equals_reference(
+      "max 3x3/2 pad 1 ceil", [](const Tensor& x) { return max_pool2d(x, params(3, 2, 1, true)); }, stem);
+  check_fast_equals_reference(
+      "max 3x3/1 pad 1 (overlapping)", [](const Tensor& x) { return max_pool2d(x, params(3, 1, 1)); }, cnn5);
   check_fast_equals_reference("avg 3x3/2 pad 1", [](const Tensor& x) { return avg_pool2d(x, params(3, 2, 1), true); },
                               stem);
   check_fast_equals_reference("avg 3x3/2 pad 1 exclude pad ceil",

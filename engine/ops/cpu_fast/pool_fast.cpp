@@ -112,7 +112,8 @@ void max_row(const float* xp, int64_t W, int64_t row_begin, int64_t row_end, con
     float best = -std::numeric_limits<float>::infinity();  // padding reads as -inf
     int64_t best_index = row_begin * W + cols.start[ow];
     for (int64_t h = row_begin; h < row_end; ++h)
-      for (int64_t col = cols.start[ow]; col < cols.end[ow]; ++col) take_if_larger(xp[h * W + col], h * W + col, best, best_index);
+      for (int64_t col = cols.start[ow]; col < cols.end[ow]; ++col)
+        take_if_larger(xp[h * W + col], h * W + col, best, best_index);
     y_row[ow] = best;
     argmax_row[ow] = best_index;
   };
@@ -160,7 +161,8 @@ void max_forward_planes(const float* x, const ImageView& xv, float* y, int64_t* 
   // Outputs [interior_begin, interior_end) have every column of their window inside [0, W).
   const int64_t interior_begin = std::min<int64_t>(Wo, (w.pad_w + sw - 1) / sw);
   const int64_t last_inside = W + w.pad_w - w.kernel_w;  // an output starting at ow*sw - pad_w <= this fits
-  const int64_t interior_end = std::max(interior_begin, std::min<int64_t>(Wo, last_inside < 0 ? 0 : last_inside / sw + 1));
+  const int64_t interior_end =
+      std::max(interior_begin, std::min<int64_t>(Wo, last_inside < 0 ? 0 : last_inside / sw + 1));
   KILN_CHECK(xv.H * xv.W < (int64_t{1} << 31), "max_pool2d: a plane of ", xv.H, " x ", xv.W,
              " values is more than the fast path indexes (2^31); KILN_CPU_POOL=reference runs the reference");
   const auto row = w.kernel_w == 2 && w.stride_w == 2   ? max_row<2, 2>
