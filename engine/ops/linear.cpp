@@ -2,7 +2,9 @@
 // backward functions right below it. The math is in linear.h and docs/ops/linear.md.
 #include "engine/ops/linear.h"
 
+#include <atomic>
 #include <climits>
+#include <cstdlib>
 
 #include "engine/autograd/autocast.h"
 #include "engine/autograd/tape.h"
@@ -11,6 +13,23 @@
 #include "engine/tensor/factory.h"
 
 namespace kiln {
+
+// ---------------------------------------------------------------- CPU GEMM path
+CpuGemmPath parse_cpu_gemm_path(const std::string& text, const char* where) {
+  if (text == "onednn") return CpuGemmPath::onednn;
+  if (text == "eigen") return CpuGemmPath::eigen;
+  KILN_FAIL(where, ": expected onednn (the fast path) or eigen (the reference), got '", text, "'");
+}
+
+static std::atomic<CpuGemmPath>& cpu_gemm_path_setting() {
+  static std::atomic<CpuGemmPath> setting{[] {
+    const char* env = std::getenv("KILN_CPU_GEMM");
+    return env && *env ? parse_cpu_gemm_path(env, "environment variable KILN_CPU_GEMM") : CpuGemmPath::onednn;
+  }()};
+  return setting;
+}
+CpuGemmPath cpu_gemm_path() { return cpu_gemm_path_setting().load(); }
+void set_cpu_gemm_path(CpuGemmPath path) { cpu_gemm_path_setting().store(path); }
 
 // c = op(a) · op(b) into a fresh tensor of shape `c_shape` (the GEMM contract is in linear.h).
 static Tensor gemm(const char* op, bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
@@ -22,6 +41,8 @@ static Tensor gemm(const char* op, bool trans_a, bool trans_b, int64_t batch, in
   on_device(
       a.device(),
       [&] {
+        if (a.dtype() == DType::f32 && cpu_gemm_path() == CpuGemmPath::onednn)
+          return onednn::gemm(trans_a, trans_b, batch, M, N, K, a.data<float>(), b.data<float>(), c.data<float>());
         cpu_floating(a.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
           cpu::gemm<T>(trans_a, trans_b, batch, M, N, K, a.data<T>(), b.data<T>(), c.data<T>());

@@ -34,6 +34,20 @@ void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64
 // y (rows, cols) += bias (cols), broadcast over the rows.
 template <class T> void add_row_bias(T* y, const T* bias, int64_t rows, int64_t cols);
 }  // namespace cpu
+// The fast path (engine/ops/onednn/gemm_onednn.cpp): the same contract in f32, on dnnl_sgemm.
+namespace onednn {
+void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, const float* a, const float* b,
+          float* c);
+}  // namespace onednn
+// Which implementation runs a CPU f32 GEMM (matmul, linear and their backward):
+//   onednn  dnnl_sgemm, the default: it measured faster (docs/cpu_fast_path.md)
+//   eigen   the readable reference, cpu::gemm
+// f64 always runs the reference. The starting value comes from the environment
+// variable KILN_CPU_GEMM.
+enum class CpuGemmPath { onednn, eigen };
+CpuGemmPath cpu_gemm_path();
+void set_cpu_gemm_path(CpuGemmPath path);
+CpuGemmPath parse_cpu_gemm_path(const std::string& text, const char* where);  // "onednn" | "eigen"
 namespace cuda {  // engine/cuda/cublas_gemm.cpp; f32, f16, bf16 with f32 accumulation
 void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, const Tensor& a,
           const Tensor& b, const Tensor& c);

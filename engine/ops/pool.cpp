@@ -2,6 +2,9 @@
 // its forward. Geometry and math: engine/ops/pool.h and docs/ops/pool.md.
 #include "engine/ops/pool.h"
 
+#include <atomic>
+#include <cstdlib>
+
 #include "engine/autograd/tape.h"
 #include "engine/ops/dispatch.h"
 #include "engine/tensor/factory.h"
@@ -59,11 +62,44 @@ static Shape check_pool2d(const char* op, const Tensor& x, const Pool2dParams& p
                pool_output_size(x.size(3), p.kernel[1], p.stride[1], p.padding[1], p.ceil_mode, op)};
 }
 
-// grad_input for the CPU scatter backward: zeros, in the input's layout.
-static Tensor zero_grad_input(const Tensor& grad_output, const Shape& x_shape, Layout x_layout) {
+// ---------------------------------------------------------------- CPU path
+CpuPoolPath parse_cpu_pool_path(const std::string& text, const char* where) {
+  if (text == "fast") return CpuPoolPath::fast;
+  if (text == "reference") return CpuPoolPath::reference;
+  KILN_FAIL(where, ": expected fast or reference, got '", text, "'");
+}
+
+static std::atomic<CpuPoolPath>& cpu_pool_path_setting() {
+  static std::atomic<CpuPoolPath> setting{[] {
+    const char* env = std::getenv("KILN_CPU_POOL");
+    return env && *env ? parse_cpu_pool_path(env, "environment variable KILN_CPU_POOL") : CpuPoolPath::fast;
+  }()};
+  return setting;
+}
+CpuPoolPath cpu_pool_path() { return cpu_pool_path_setting().load(); }
+void set_cpu_pool_path(CpuPoolPath path) { cpu_pool_path_setting().store(path); }
+
+// A CPU pooling op runs cpu_fast:: when it is chosen, the data is f32 and every array
+// it touches has dense pixels in one layout (all nchw or all nhwc).
+static bool cpu_fast_pool(DType dtype, const std::vector<ImageView>& views) {
+  if (cpu_pool_path() != CpuPoolPath::fast || dtype != DType::f32) return false;
+  for (const ImageView& v : views)
+    if (!cpu_fast::pool_applies(v) || v.channels_last != views.front().channels_last) return false;
+  return true;
+}
+
+// grad_input in the input's layout. The CPU reference scatters into zeros; the fast
+// path (`*fast` set) and the CUDA kernels write every element themselves.
+// `views`: the other arrays the backward reads.
+static Tensor new_grad_input(const Tensor& grad_output, const Shape& x_shape, Layout x_layout,
+                             std::vector<ImageView> views, bool* fast) {
   TensorOptions options = options_of(grad_output);
   options.layout = x_layout;
-  return grad_output.device().is_cpu() ? zeros(x_shape, options) : empty(x_shape, options);
+  Tensor grad_input = empty(x_shape, options);
+  views.push_back(image_view(grad_input));
+  *fast = grad_output.device().is_cpu() && cpu_fast_pool(grad_output.dtype(), views);
+  if (grad_output.device().is_cpu() && !*fast) fill_(grad_input, 0.0);
+  return grad_input;
 }
 
 // ---------------------------------------------------------------- max_pool2d
@@ -76,6 +112,9 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   on_device(
       x.device(),
       [&] {
+        if (cpu_fast_pool(x.dtype(), {image_view(x), image_view(y)}))
+          return cpu_fast::max_pool2d_forward(x.data<float>(), image_view(x), y.data<float>(),
+                                              argmax.data<int64_t>(), image_view(y), window);
         cpu_floating(x.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
           cpu::max_pool2d_forward<T>(x.data<T>(), image_view(x), y.data<T>(), argmax.data<int64_t>(), image_view(y),
@@ -98,10 +137,16 @@ Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& argmax, cons
   const char* op = "max_pool2d_backward";
   KILN_CHECK(grad_output.shape() == argmax.shape(), op, ": grad_output must be ", argmax.shape(), ", got ",
              grad_output.shape());
-  Tensor grad_input = zero_grad_input(grad_output, x_shape, x_layout);
+  bool fast = false;
+  Tensor grad_input =
+      new_grad_input(grad_output, x_shape, x_layout, {image_view(grad_output), image_view(argmax)}, &fast);
   on_device(
       grad_output.device(),
       [&] {
+        if (fast)
+          return cpu_fast::max_pool2d_backward(grad_output.data<float>(), image_view(grad_output),
+                                               argmax.data<int64_t>(), image_view(argmax), grad_input.data<float>(),
+                                               image_view(grad_input));
         cpu_floating(grad_output.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
           cpu::max_pool2d_backward<T>(grad_output.data<T>(), image_view(grad_output), argmax.data<int64_t>(),
@@ -121,6 +166,9 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params, bool count_includ
   on_device(
       x.device(),
       [&] {
+        if (cpu_fast_pool(x.dtype(), {image_view(x), image_view(y)}))
+          return cpu_fast::avg_pool2d_forward(x.data<float>(), image_view(x), y.data<float>(), image_view(y), &window,
+                                              count_include_pad);
         cpu_floating(x.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
           cpu::avg_pool2d_forward<T>(x.data<T>(), image_view(x), y.data<T>(), image_view(y), window,
@@ -144,11 +192,16 @@ Tensor avg_pool2d_backward(const Tensor& grad_output, const Shape& x_shape, Layo
                            const Pool2dParams& params, bool count_include_pad) {
   const char* op = "avg_pool2d_backward";
   check_dim(op, "grad_output", grad_output, 4, "(N, C, Ho, Wo)");
-  Tensor grad_input = zero_grad_input(grad_output, x_shape, x_layout);
+  bool fast = false;
+  Tensor grad_input = new_grad_input(grad_output, x_shape, x_layout, {image_view(grad_output)}, &fast);
   const PoolWindow window = window_of(params);
   on_device(
       grad_output.device(),
       [&] {
+        if (fast)
+          return cpu_fast::avg_pool2d_backward(grad_output.data<float>(), image_view(grad_output),
+                                               grad_input.data<float>(), image_view(grad_input), &window,
+                                               count_include_pad);
         cpu_floating(grad_output.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
           cpu::avg_pool2d_backward<T>(grad_output.data<T>(), image_view(grad_output), grad_input.data<T>(),
@@ -171,6 +224,9 @@ static Tensor adaptive_avg_pool2d_impl(const char* op, const Tensor& x, int out_
   on_device(
       x.device(),
       [&] {
+        if (cpu_fast_pool(x.dtype(), {image_view(x), image_view(y)}))
+          return cpu_fast::avg_pool2d_forward(x.data<float>(), image_view(x), y.data<float>(), image_view(y), nullptr,
+                                              false);
         cpu_floating(x.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
           cpu::adaptive_avg_pool2d_forward<T>(x.data<T>(), image_view(x), y.data<T>(), image_view(y));
@@ -196,10 +252,14 @@ Tensor global_avg_pool2d(const Tensor& x) { return adaptive_avg_pool2d_impl("glo
 Tensor adaptive_avg_pool2d_backward(const Tensor& grad_output, const Shape& x_shape, Layout x_layout) {
   const char* op = "adaptive_avg_pool2d_backward";
   check_dim(op, "grad_output", grad_output, 4, "(N, C, Ho, Wo)");
-  Tensor grad_input = zero_grad_input(grad_output, x_shape, x_layout);
+  bool fast = false;
+  Tensor grad_input = new_grad_input(grad_output, x_shape, x_layout, {image_view(grad_output)}, &fast);
   on_device(
       grad_output.device(),
       [&] {
+        if (fast)
+          return cpu_fast::avg_pool2d_backward(grad_output.data<float>(), image_view(grad_output),
+                                               grad_input.data<float>(), image_view(grad_input), nullptr, false);
         cpu_floating(grad_output.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
           cpu::adaptive_avg_pool2d_backward<T>(grad_output.data<T>(), image_view(grad_output), grad_input.data<T>(),

@@ -82,6 +82,31 @@ void adaptive_avg_pool2d_forward(const T* x, const ImageView& xv, T* y, const Im
 template <class T>  // grad_input zero on entry (+=)
 void adaptive_avg_pool2d_backward(const T* grad_output, const ImageView& gv, T* grad_input, const ImageView& giv);
 }  // namespace cpu
+// The fast path (engine/ops/cpu_fast/pool_fast.cpp): f32, the same math and the same
+// summation order as cpu::, for arrays whose pixels are dense (pool_applies: nchw with
+// contiguous planes, or nhwc with contiguous pixels). The backward functions write
+// every element of grad_input (no zeroing needed). `window` null: adaptive pooling.
+namespace cpu_fast {
+bool pool_applies(const ImageView& v);
+void max_pool2d_forward(const float* x, const ImageView& xv, float* y, int64_t* argmax, const ImageView& yv,
+                        const PoolWindow& window);
+void max_pool2d_backward(const float* grad_output, const ImageView& gv, const int64_t* argmax, const ImageView& av,
+                         float* grad_input, const ImageView& giv);
+void avg_pool2d_forward(const float* x, const ImageView& xv, float* y, const ImageView& yv, const PoolWindow* window,
+                        bool count_include_pad);
+void avg_pool2d_backward(const float* grad_output, const ImageView& gv, float* grad_input, const ImageView& giv,
+                         const PoolWindow* window, bool count_include_pad);
+}  // namespace cpu_fast
+
+// Which CPU implementation runs an f32 pooling op: `fast` (cpu_fast::, the default,
+// where pool_applies holds for every array; f64 runs the reference) or `reference`
+// (cpu::). The starting value comes from the environment variable KILN_CPU_POOL
+// (fast | reference).
+enum class CpuPoolPath { fast, reference };
+CpuPoolPath cpu_pool_path();
+void set_cpu_pool_path(CpuPoolPath path);
+CpuPoolPath parse_cpu_pool_path(const std::string& text, const char* where);
+
 namespace cuda {
 // The CUDA backward kernels gather (one thread per input element, summing the
 // windows that contain it), so grad_input need not be zeroed and no atomics are used.

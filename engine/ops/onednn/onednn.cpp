@@ -52,9 +52,9 @@ dnnl::memory as_format(dnnl::memory user, const dnnl::memory::desc& wanted, Tens
   return converted;
 }
 
-void fail(const char* op, const std::string& what, const dnnl::error& e) {
+void fail(const char* op, const std::string& what, const dnnl::error& e, const char* fallback) {
   KILN_FAIL(op, " (", description(), "): the library failed with status ", static_cast<int>(e.status), " (",
-            e.what(), ") for ", what, "; KILN_CPU_CONV=eigen runs the Eigen reference instead");
+            e.what(), ") for ", what, "; ", fallback, " runs the Eigen reference instead");
 }
 
 }  // namespace kiln::onednn

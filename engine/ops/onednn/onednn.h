@@ -31,10 +31,11 @@ Tensor scratch_buffer(size_t bytes);
 dnnl::memory as_format(dnnl::memory user, const dnnl::memory::desc& wanted, Tensor& keep);
 
 // Runs `body`; a dnnl::error becomes a kiln::Error naming `op`, `what` (the shapes and
-// params) and the library's status.
+// params), the library's status and the setting that selects the reference (`fallback`).
 template <class Body>
 auto checked(const char* op, const std::string& what, Body&& body) -> decltype(body());
-[[noreturn]] void fail(const char* op, const std::string& what, const dnnl::error& e);
+[[noreturn]] void fail(const char* op, const std::string& what, const dnnl::error& e,
+                       const char* fallback = "KILN_CPU_CONV=eigen");
 
 template <class Body>
 auto checked(const char* op, const std::string& what, Body&& body) -> decltype(body()) {
