@@ -101,8 +101,12 @@ int run_eval() {
   // The hard examples are looked for on the validation split unless --subset says otherwise.
   if (o.hardest > 0 && o.subset_option->count() == 0) o.subset = "val";
   DataOptions data_options = o.data;
-  if (data_options.data == "fashion-mnist" && run.checkpoint.config.contains("data"))
+  if (data_options.data == "fashion-mnist" && run.checkpoint.config.contains("data")) {
     data_options.data = run.checkpoint.config["data"].value("source", data_options.data);
+    // A run trained with --test-data: its split.json holds train and val only.
+    if (data_options.test_data.empty())
+      data_options.test_data = run.checkpoint.config["data"].value("test_data", std::string());
+  }
   data_options.size = run.model.image.out_size;
   data_options.fit = run.fit;
   data::Dataset dataset;

@@ -215,6 +215,8 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
                   {"feature_cache", o.feature_cache},
                   {"device", device.to_string()},
                   {"kiln", kVersion}};
+  // `kiln eval RUN/best.safetensors --subset val|test` rebuilds the split from this.
+  if (!o.data.test_data.empty()) setup.config["data"]["test_data"] = o.data.test_data;
   if (progressive.enabled())
     setup.config["progressive"] = {{"sizes", progressive.to_string()}, {"batch", o.progressive_batch},
                                    {"bn_reestimate", o.bn_reestimate}};

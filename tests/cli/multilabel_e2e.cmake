@@ -108,6 +108,20 @@ endif()
 if(NOT eval_out MATCHES "samples avg" OR NOT eval_out MATCHES "ranking loss")
   message(FATAL_ERROR "kiln eval printed no multi-label table:\n${eval_out}")
 endif()
+# Without DATA: the run's own split (split.json: train and val) and its --test-data.
+run_kiln(eval_split eval "${run}/best.safetensors" --subset test --device cpu --cache-dir "${WORK}/cache"
+         --out "${WORK}/eval-split")
+string(REGEX MATCH "\nmicro-F1 ([0-9.]+)  macro-F1 ([0-9.]+)  mAP ([0-9.]+)" eval_line "${eval_split_out}")
+if(NOT "${CMAKE_MATCH_1} ${CMAKE_MATCH_2} ${CMAKE_MATCH_3}" STREQUAL train_numbers)
+  message(FATAL_ERROR "kiln eval --subset test of a --test-data run differs from train's test numbers:\n${eval_split_out}")
+endif()
+run_kiln(eval_val eval "${run}/best.safetensors" --subset val --device cpu --cache-dir "${WORK}/cache"
+         --out "${WORK}/eval-val")
+file(READ "${run}/split.json" split)
+string(JSON val_count LENGTH "${split}" val)
+if(NOT eval_val_out MATCHES "\\(val, ${val_count} images, multi-label\\)")
+  message(FATAL_ERROR "kiln eval --subset val of a --test-data run: not the ${val_count} images of split.json's val:\n${eval_val_out}")
+endif()
 # probabilities.csv: each test image's true labels and its 10 probabilities, in the CSV's order.
 file(STRINGS "${WORK}/eval/probabilities.csv" probabilities)
 list(LENGTH probabilities probabilities_rows)
