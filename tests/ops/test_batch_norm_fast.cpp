@@ -24,6 +24,7 @@
 #include "engine/ops/op_table.h"
 #include "engine/ops/reduce.h"
 #include "engine/tensor/factory.h"
+#include "fast_path_check.h"
 #include "test_util.h"
 
 using namespace kiln;
@@ -37,45 +38,19 @@ struct RestoreNormPath {
   ~RestoreNormPath() { set_cpu_norm_path(saved); }
 };
 
-using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+using Fn = test::TensorFn;
 
-// The output, then the gradient of every differentiable input, then every
-// non-differentiable input's final value (running statistics the op updated).
-std::vector<std::vector<double>> run_with_grads(const Fn& f, const std::vector<Tensor>& inputs_cpu,
-                                                const std::vector<bool>& differentiable) {
-  std::vector<Tensor> inputs;
-  for (size_t i = 0; i < inputs_cpu.size(); ++i) {
-    Tensor x = inputs_cpu[i].detach().to(DType::f64).to(inputs_cpu[i].dtype());  // a fresh copy: f may update it
-    if (differentiable[i]) x.set_requires_grad(true);
-    inputs.push_back(x);
-  }
-  const Tensor out = f(inputs);
-  Rng rng(99);
-  sum(mul(out, uniform(out.shape(), 0.5, 1.5, rng, {out.dtype()}))).backward();
-  std::vector<std::vector<double>> results{out.to_vector()};
-  for (size_t i = 0; i < inputs.size(); ++i)
-    results.push_back(differentiable[i] ? inputs[i].grad().to_vector() : inputs[i].to_vector());
-  return results;
-}
-
+// The output, then per input its gradient or, for the running statistics, its value
+// after the op.
 void check_fast_matches_reference(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs,
                                   const std::vector<bool>& differentiable) {
   RestoreNormPath restore;
   CAPTURE(name);
   set_cpu_norm_path(CpuNormPath::reference);
-  const auto want = run_with_grads(f, inputs, differentiable);
+  const auto want = test::outputs_and_gradients(f, inputs, differentiable, /*with_updated_inputs=*/true);
   set_cpu_norm_path(CpuNormPath::fast);
-  const auto got = run_with_grads(f, inputs, differentiable);
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    CAPTURE(i);  // 0: the output, then per input its gradient or its value after the op
-    double largest = 1;
-    for (double v : want[i]) largest = std::max(largest, std::abs(v));
-    const double rel_l2 = test::relative_l2(got[i], want[i]), max_abs = test::max_abs_diff(got[i], want[i]);
-    INFO("relative L2 " << rel_l2 << ", max-abs " << max_abs << " of scale " << largest);
-    CHECK(rel_l2 < kRelL2);
-    CHECK(max_abs <= kMaxAbs * largest);
-  }
+  test::check_results_close(test::outputs_and_gradients(f, inputs, differentiable, /*with_updated_inputs=*/true), want,
+                            kRelL2, kMaxAbs);
 }
 
 }  // namespace

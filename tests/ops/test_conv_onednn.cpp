@@ -26,6 +26,7 @@
 #include "engine/ops/op_table.h"
 #include "engine/ops/reduce.h"
 #include "engine/tensor/factory.h"
+#include "fast_path_check.h"
 #include "test_util.h"
 
 using namespace kiln;
@@ -43,48 +44,20 @@ struct RestorePaths {  // put the settings back whatever happens
   }
 };
 
-// The output, then the gradient of every differentiable input, of sum(f(inputs) * w).
-std::vector<std::vector<double>> run_with_grads(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                                                const std::vector<Tensor>& inputs_cpu,
-                                                const std::vector<bool>& differentiable, Layout layout) {
-  std::vector<Tensor> inputs;
-  for (size_t i = 0; i < inputs_cpu.size(); ++i) {
-    Tensor x = inputs_cpu[i].dim() == 4 ? inputs_cpu[i].to(layout) : inputs_cpu[i];
-    x = x.detach();
-    if (differentiable[i]) x.set_requires_grad(true);
-    inputs.push_back(x);
-  }
-  const Tensor out = f(inputs);
-  Rng rng(99);
-  sum(mul(out, uniform(out.shape(), 0.5, 1.5, rng, {out.dtype()}))).backward();
-  std::vector<std::vector<double>> results{out.to_vector()};
-  for (size_t i = 0; i < inputs.size(); ++i)
-    if (differentiable[i]) results.push_back(inputs[i].grad().to_vector());
-  return results;
-}
-
-// Runs `f` on the reference and on oneDNN, in both layouts, and compares everything.
-void check_onednn_matches_reference(const std::string& name, const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                                    const std::vector<Tensor>& inputs, const std::vector<bool>& differentiable) {
+// Runs `f` on the reference and on oneDNN, in both layouts, and compares the output
+// and every gradient.
+void check_onednn_matches_reference(const std::string& name, const test::TensorFn& f, const std::vector<Tensor>& inputs,
+                                    const std::vector<bool>& differentiable) {
   RestorePaths restore;
   set_depthwise_conv_path(DepthwiseConvPath::automatic);
   for (Layout layout : {Layout::nchw, Layout::nhwc}) {
     CAPTURE(name);
     CAPTURE(layout_name(layout));
     set_cpu_conv_path(CpuConvPath::eigen);
-    const auto want = run_with_grads(f, inputs, differentiable, layout);
+    const auto want = test::outputs_and_gradients(f, inputs, differentiable, false, layout);
     set_cpu_conv_path(CpuConvPath::onednn);
-    const auto got = run_with_grads(f, inputs, differentiable, layout);
-    REQUIRE(got.size() == want.size());
-    for (size_t i = 0; i < want.size(); ++i) {
-      CAPTURE(i);  // 0: the output, then the differentiable inputs' gradients in order
-      double largest = 1;
-      for (double v : want[i]) largest = std::max(largest, std::abs(v));
-      const double rel_l2 = test::relative_l2(got[i], want[i]), max_abs = test::max_abs_diff(got[i], want[i]);
-      INFO("relative L2 " << rel_l2 << ", max-abs " << max_abs << " of scale " << largest);
-      CHECK(rel_l2 < kRelL2);
-      CHECK(max_abs <= kMaxAbs * largest);
-    }
+    test::check_results_close(test::outputs_and_gradients(f, inputs, differentiable, false, layout), want, kRelL2,
+                              kMaxAbs);
   }
 }
 

@@ -24,6 +24,7 @@
 #include "engine/ops/op_table.h"
 #include "engine/ops/reduce.h"
 #include "engine/tensor/factory.h"
+#include "fast_path_check.h"
 #include "test_util.h"
 
 using namespace kiln;
@@ -37,45 +38,16 @@ struct RestoreGemmPath {
   ~RestoreGemmPath() { set_cpu_gemm_path(saved); }
 };
 
-using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-// The output, then the gradient of every differentiable input of sum(out * weights).
-std::vector<std::vector<double>> run_with_grads(const Fn& f, const std::vector<Tensor>& inputs_in,
-                                                const std::vector<bool>& differentiable) {
-  std::vector<Tensor> inputs;
-  for (size_t i = 0; i < inputs_in.size(); ++i) {
-    Tensor x = inputs_in[i].detach().to(DType::f64).to(inputs_in[i].dtype());  // a fresh leaf
-    if (differentiable[i]) x.set_requires_grad(true);
-    inputs.push_back(x);
-  }
-  const Tensor out = f(inputs);
-  Rng rng(99);
-  sum(mul(out, uniform(out.shape(), 0.5, 1.5, rng, {out.dtype()}))).backward();
-  std::vector<std::vector<double>> results{out.to_vector()};
-  for (size_t i = 0; i < inputs.size(); ++i)
-    if (differentiable[i]) results.push_back(inputs[i].grad().to_vector());
-  return results;
-}
+using Fn = test::TensorFn;
 
 void check_onednn_matches_eigen(const std::string& name, const Fn& f, const std::vector<Tensor>& inputs,
                                 const std::vector<bool>& differentiable) {
   RestoreGemmPath restore;
   CAPTURE(name);
   set_cpu_gemm_path(CpuGemmPath::eigen);
-  const auto want = run_with_grads(f, inputs, differentiable);
+  const auto want = test::outputs_and_gradients(f, inputs, differentiable);
   set_cpu_gemm_path(CpuGemmPath::onednn);
-  const auto got = run_with_grads(f, inputs, differentiable);
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    CAPTURE(i);  // 0: the output, then each differentiable input's gradient
-    REQUIRE(got[i].size() == want[i].size());
-    double largest = 1;
-    for (double v : want[i]) largest = std::max(largest, std::abs(v));
-    const double rel_l2 = test::relative_l2(got[i], want[i]), max_abs = test::max_abs_diff(got[i], want[i]);
-    INFO("relative L2 " << rel_l2 << ", max-abs " << max_abs << " of scale " << largest);
-    CHECK(rel_l2 < kRelL2);
-    CHECK(max_abs <= kMaxAbs * largest);
-  }
+  test::check_results_close(test::outputs_and_gradients(f, inputs, differentiable), want, kRelL2, kMaxAbs);
 }
 
 }  // namespace

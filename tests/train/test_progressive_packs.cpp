@@ -28,18 +28,7 @@ using namespace kiln;
 
 namespace {
 
-// Takes any image size (global average pooling), like test_progressive.cpp's net.
-std::shared_ptr<nn::Sequential> any_size_model() {
-  nn::init::manual_seed(5);
-  auto net = std::make_shared<nn::Sequential>();
-  net->add(std::make_shared<nn::Conv2d>(3, 8, 3, 1, 1, 1, /*bias=*/false))
-      .add(std::make_shared<nn::BatchNorm>(8))
-      .add(std::make_shared<nn::ActivationLayer>(Activation::relu))
-      .add(std::make_shared<nn::AdaptiveAvgPool2d>(1, 1))
-      .add(std::make_shared<nn::Flatten>())
-      .add(std::make_shared<nn::Linear>(8, 3));
-  return net;
-}
+using test::toy::any_size_model;
 
 // Every pixel repeated into a 2x2 block: (N, C, S, S) -> (N, C, 2S, 2S).
 data::Dataset doubled(const data::Dataset& d) {

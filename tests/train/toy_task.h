@@ -55,6 +55,22 @@ inline std::shared_ptr<nn::Sequential> model() {
   return net;
 }
 
+// The toy net with global average pooling in place of the fixed-size flatten, so it
+// takes any image size (the progressive-resizing tests). No conv bias before batch norm
+// (as in torchvision's nets): the norm cancels it, so its gradient is pure rounding
+// noise, and a bias drifting on noise would make the cpu/cuda comparisons measure noise.
+inline std::shared_ptr<nn::Sequential> any_size_model() {
+  nn::init::manual_seed(5);
+  auto net = std::make_shared<nn::Sequential>();
+  net->add(std::make_shared<nn::Conv2d>(3, 8, 3, 1, 1, 1, /*bias=*/false))
+      .add(std::make_shared<nn::BatchNorm>(8))
+      .add(std::make_shared<nn::ActivationLayer>(Activation::relu))
+      .add(std::make_shared<nn::AdaptiveAvgPool2d>(1, 1))
+      .add(std::make_shared<nn::Flatten>())
+      .add(std::make_shared<nn::Linear>(8, 3));
+  return net;
+}
+
 inline train::TrainSetup setup(const std::string& run_dir, int epochs) {
   train::TrainSetup s;
   s.epochs = epochs;
