@@ -71,7 +71,7 @@ __device__ float block_sum(float value) {
   if (lane == 0) warp_sums[warp] = value;
   __syncthreads();
   if (warp == 0) {
-    value = lane < blockDim.x / 32 ? warp_sums[lane] : 0.0f;
+    value = lane < static_cast<int>(blockDim.x / 32) ? warp_sums[lane] : 0.0f;
     for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
     if (lane == 0) total = value;
   }

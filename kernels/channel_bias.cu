@@ -47,7 +47,7 @@ __global__ void channel_bias_backward_kernel(const T* grad_output, T* grad_bias,
   partial[threadIdx.x] = total;
   __syncthreads();
   // Tree reduction: halve the active threads each step (kThreads is a power of two).
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+  for (unsigned stride = kThreads / 2; stride > 0; stride /= 2) {
     if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
     __syncthreads();
   }
