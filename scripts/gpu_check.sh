@@ -9,7 +9,9 @@
 #   4. `kiln bench train` of ResNet-18 at 64 px (batch 256, bf16), eager and --cuda-graph;
 #   5. `kiln bench ops` against PyTorch for the ResNet-18 convolutions, bf16;
 #   6. the course protocol at a few epochs: `kiln compare` and benchmarks/torch_compare.py
-#      on the same split (Imagenette 96 px from the shared assets).
+#      on the same split (Imagenette 96 px from the shared assets);
+#   7. multi-label mosaics: the MobileNetV2 head run on cuda:0 within 1 point of micro-F1
+#      of the same run on the cpu (issue 12's GPU bar).
 #
 #   scripts/gpu_check.sh [BUILD]     BUILD: a -DKILN_CUDA=ON build folder (default build)
 #
@@ -108,6 +110,35 @@ if [[ -f $DATA/imagenette_96/classes.csv || -d $DATA/imagenette_96 ]] && [[ -f $
     run_limited 120 "$PYTHON" benchmarks/torch_compare.py "$DATA/imagenette_96" "$OUT/compare" "${torch_protocol[@]}" \
       --mobilenet-v2 "$DATA/mobilenet_v2_imagenet_fp32.onnx" > "$OUT/torch_compare.log" 2>&1 || status=1
     tail -8 "$OUT/torch_compare.log"
+  fi
+else
+  echo "skipped: $DATA/imagenette_96 or $DATA/mobilenet_v2_imagenet_fp32.onnx is missing (run: scripts/gpu_check.sh prepare)"
+fi
+
+section "7. multi-label on the device: the mosaic run on cuda:0 within 1 point of micro-F1 of the cpu run"
+if [[ -d $DATA/imagenette_96 && -f $DATA/mobilenet_v2_imagenet_fp32.onnx ]]; then
+  if ((QUICK)); then mosaic_args=(--train 24 --test 8) ml_args=(--epochs 1 --size 32)
+  else mosaic_args=(--train 1200 --test 300) ml_args=(--epochs 15 --size 96); fi
+  rm -rf "$OUT/mosaic" "$OUT"/multilabel-*
+  run_limited 30 "$KILN" make-mosaic "$DATA/imagenette_96" -o "$OUT/mosaic" "${mosaic_args[@]}" > "$OUT/mosaic.log" 2>&1 ||
+    { status=1; tail -3 "$OUT/mosaic.log"; }
+  # The MobileNetV2 head on cached features (docs/multilabel.md), once per device, same split.
+  for device in cuda:0 cpu; do
+    run_limited 60 "$KILN" train "$OUT/mosaic/train.csv" --test-data "$OUT/mosaic/test_labels.csv" --val 0.2 \
+      --threshold tune --model mobilenet_v2 --pretrained "$DATA/mobilenet_v2_imagenet_fp32.onnx" --finetune head \
+      --lr 1e-3 "${ml_args[@]}" --device $device --quiet --no-report --cache-dir "$OUT/cache" \
+      --run-dir "$OUT/multilabel-${device%:0}" > "$OUT/multilabel-${device%:0}.log" 2>&1 ||
+      { status=1; tail -3 "$OUT/multilabel-${device%:0}.log"; }
+    grep "^test micro-F1" "$OUT/multilabel-${device%:0}.log" | sed "s/^/$device: /"
+  done
+  micro() { tr -d ' \n' < "$1" | grep -o '"micro_avg":{[^}]*' | grep -o '"f1":[0-9.e-]*' | cut -d: -f2; }
+  gpu_f1=$(micro "$OUT/multilabel-cuda/test_metrics.json" 2> /dev/null) cpu_f1=$(micro "$OUT/multilabel-cpu/test_metrics.json" 2> /dev/null)
+  if [[ -n $gpu_f1 && -n $cpu_f1 ]]; then
+    awk -v g="$gpu_f1" -v c="$cpu_f1" 'BEGIN { d = g - c; if (d < 0) d = -d;
+      printf "micro-F1 cuda:0 %.4f, cpu %.4f: %.2f points apart (bar: within 1)\n", g, c, 100 * d; exit !(d <= 0.01) }' ||
+      ((QUICK)) || status=1
+  else
+    echo "no test_metrics.json micro-F1 from one of the runs"; status=1
   fi
 else
   echo "skipped: $DATA/imagenette_96 or $DATA/mobilenet_v2_imagenet_fp32.onnx is missing (run: scripts/gpu_check.sh prepare)"
