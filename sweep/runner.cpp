@@ -70,13 +70,11 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
-enum class Sent { none, stop };
-
 struct Slot {
   std::unique_ptr<TrialProcess> process;
   int64_t trial = -1;
   int target_epoch = 0;
-  Sent sent = Sent::none;
+  bool stop_sent = false;  // SIGTERM sent at a rung: a second signal would cut its checkpoint short
   size_t device = 0;
   std::chrono::steady_clock::time_point start;
 };
@@ -233,7 +231,7 @@ bool Runner::poll(Slot& slot) {
   t.epochs_done = static_cast<int>(values.size());
   t.metric = best_of(values, 0, j_.maximize());
   // Asynchronous rungs (methods other than halving): judge each rung once.
-  if (j_.method != "halving" && slot.sent == Sent::none)
+  if (j_.method != "halving" && !slot.stop_sent)
     for (int epoch : rung_epochs(j_.early_terminate, j_.epochs)) {
       if (t.epochs_done < epoch ||
           std::any_of(t.rungs.begin(), t.rungs.end(), [&](const Rung& r) { return r.epoch == epoch; }))
@@ -249,7 +247,7 @@ bool Runner::poll(Slot& slot) {
       changed = true;
       if (!kept && !ended) {
         slot.process->signal(SIGTERM);  // checkpoint and stop: the folder stays a valid run
-        slot.sent = Sent::stop;
+        slot.stop_sent = true;
         if (o_.print_progress)
           std::printf("%s stopped at the rung at epoch %d: %s %.4f is outside the best 1/%d of %zu\n", t.name.c_str(),
                       epoch, j_.metric.c_str(), metric, j_.early_terminate.eta, others.size() + 1);
@@ -266,7 +264,7 @@ bool Runner::poll(Slot& slot) {
   } else if (clean_exit) {
     t.status = t.rungs.empty() || t.rungs.back().kept ? "finished" : "stopped";
     if (t.status == "stopped") t.metric = t.rungs.back().metric;
-  } else if (slot.sent == Sent::stop) {
+  } else if (slot.stop_sent) {
     t.status = "stopped";
     t.metric = t.rungs.back().metric;  // the value it was judged on, not the epochs it ran before SIGTERM landed
   } else {
@@ -320,7 +318,7 @@ int Runner::run() {
       // (A trial already told to stop has its signal: a second one would end it in the
       // middle of writing its checkpoint.)
       for (Slot& s : slots_)
-        if (s.sent == Sent::none) s.process->signal(signal_number);
+        if (!s.stop_sent) s.process->signal(signal_number);
       for (Slot& s : slots_) {
         s.process->wait();
         Trial& t = trial(s.trial);

@@ -585,12 +585,7 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
                      setup_.patience, best_metric_);
       break;
     }
-    if (epoch == setup_.stop_after_epoch && epoch < setup_.epochs) {
-      if (setup_.progress)
-        std::fprintf(stderr, "stopped after epoch %d of %d (--stop-after-epoch); --resume %s/last.safetensors goes on\n",
-                     epoch, setup_.epochs, setup_.run_dir.c_str());
-      break;
-    }
+    if (epoch == setup_.stop_after_epoch && epoch < setup_.epochs) break;  // the caller says how to go on
   }
   // The final test (and any later evaluate()) runs at the schedule's last size,
   // whichever epoch the run stopped at.
