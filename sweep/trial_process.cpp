@@ -35,6 +35,9 @@ TrialProcess::TrialProcess(const std::string& program, const std::vector<std::st
   // across fork; the child sets every handler back to the default and unblocks all
   // signals (a trial starts with a clean mask and no ignored signals, as from a
   // shell), and only then can a pending signal arrive, with its default action.
+  // glibc keeps signals 32 and 33 (below SIGRTMIN) for its threads and its
+  // sigaction refuses them, so a caller's disposition of those two passes through:
+  // they are glibc's own, and a glibc program sets them up itself.
   sigset_t all_signals, caller_mask;
   sigfillset(&all_signals);
   pthread_sigmask(SIG_SETMASK, &all_signals, &caller_mask);
