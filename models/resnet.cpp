@@ -81,7 +81,7 @@ ResNet::ResNet(BlockKind block, const std::vector<int>& blocks_per_stage, int64_
   conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(3, 64, 7, 2, 3, 1, /*bias=*/false));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm>(64));
   relu = register_module("relu", std::make_shared<nn::ActivationLayer>(Activation::relu));
-  maxpool = register_module("maxpool", std::make_shared<nn::MaxPool2d>(Pool2dParams{{3, 3}, {2, 2}, {1, 1}}));
+  maxpool = register_module("maxpool", std::make_shared<nn::MaxPool2d>(Pool2dParams::square(3, 2, 1)));
   int64_t channels = 64;
   std::shared_ptr<nn::Sequential>* layers[4] = {&layer1, &layer2, &layer3, &layer4};
   for (int stage = 0; stage < 4; ++stage) {

@@ -155,7 +155,7 @@ ResNetCustom::ResNetCustom(const ResNetCustomConfig& config) : config_(config) {
   }
   stem->add(std::make_shared<nn::BatchNorm>(stem_width));
   stem->add(std::make_shared<nn::ActivationLayer>(Activation::relu));
-  if (config.stem == "7x7") stem->add(std::make_shared<nn::MaxPool2d>(Pool2dParams{{3, 3}, {2, 2}, {1, 1}}));
+  if (config.stem == "7x7") stem->add(std::make_shared<nn::MaxPool2d>(Pool2dParams::square(3, 2, 1)));
   int64_t channels = stem_width;
   for (size_t s = 0; s < config.depths.size(); ++s) {
     auto stage = std::make_shared<nn::Sequential>();

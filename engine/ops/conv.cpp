@@ -2,12 +2,12 @@
 // functions right below it. The math is in conv.h and docs/ops/conv.md.
 #include "engine/ops/conv.h"
 
-#include <atomic>
 #include <cstdlib>
 #include <functional>
 
 #include "engine/autograd/autocast.h"
 #include "engine/autograd/tape.h"
+#include "engine/core/env_setting.h"
 #include "engine/ops/depthwise_race.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/onednn/onednn.h"
@@ -79,13 +79,9 @@ const char* depthwise_conv_path_name(DepthwiseConvPath path) {
 }
 
 namespace {
-std::atomic<DepthwiseConvPath>& depthwise_conv_path_setting() {
-  // Read the environment once, on first use; set_depthwise_conv_path overrides it.
-  static std::atomic<DepthwiseConvPath> setting{[] {
-    const char* env = std::getenv("KILN_DEPTHWISE");
-    return env && *env ? parse_depthwise_conv_path(env, "environment variable KILN_DEPTHWISE")
-                       : DepthwiseConvPath::automatic;
-  }()};
+EnvSetting<DepthwiseConvPath>& depthwise_conv_path_setting() {
+  static EnvSetting<DepthwiseConvPath> setting("KILN_DEPTHWISE", DepthwiseConvPath::automatic,
+                                               parse_depthwise_conv_path);
   return setting;
 }
 
@@ -102,9 +98,9 @@ thread_local int thread_depthwise_conv_path = -1;  // a DepthwiseConvPathGuard's
 
 DepthwiseConvPath depthwise_conv_path() {
   if (thread_depthwise_conv_path >= 0) return static_cast<DepthwiseConvPath>(thread_depthwise_conv_path);
-  return depthwise_conv_path_setting().load();
+  return depthwise_conv_path_setting().get();
 }
-void set_depthwise_conv_path(DepthwiseConvPath path) { depthwise_conv_path_setting().store(path); }
+void set_depthwise_conv_path(DepthwiseConvPath path) { depthwise_conv_path_setting().set(path); }
 
 DepthwiseConvPathGuard::DepthwiseConvPathGuard(DepthwiseConvPath path) : previous_(thread_depthwise_conv_path) {
   thread_depthwise_conv_path = static_cast<int>(path);
@@ -121,11 +117,8 @@ CpuConvPath parse_cpu_conv_path(const std::string& text, const char* where) {
 const char* cpu_conv_path_name(CpuConvPath path) { return path == CpuConvPath::onednn ? "onednn" : "eigen"; }
 
 namespace {
-std::atomic<CpuConvPath>& cpu_conv_path_setting() {
-  static std::atomic<CpuConvPath> setting{[] {
-    const char* env = std::getenv("KILN_CPU_CONV");
-    return env && *env ? parse_cpu_conv_path(env, "environment variable KILN_CPU_CONV") : CpuConvPath::onednn;
-  }()};
+EnvSetting<CpuConvPath>& cpu_conv_path_setting() {
+  static EnvSetting<CpuConvPath> setting("KILN_CPU_CONV", CpuConvPath::onednn, parse_cpu_conv_path);
   return setting;
 }
 
@@ -137,8 +130,8 @@ bool cpu_onednn(const Tensor& t, const Conv2dGeometry& g) {
 }
 }  // namespace
 
-CpuConvPath cpu_conv_path() { return cpu_conv_path_setting().load(); }
-void set_cpu_conv_path(CpuConvPath path) { cpu_conv_path_setting().store(path); }
+CpuConvPath cpu_conv_path() { return cpu_conv_path_setting().get(); }
+void set_cpu_conv_path(CpuConvPath path) { cpu_conv_path_setting().set(path); }
 std::string cpu_conv_description() {
   return cpu_conv_path() == CpuConvPath::onednn ? onednn::description() : "Eigen reference";
 }

@@ -2,12 +2,12 @@
 // backward functions right below it. The math is in linear.h and docs/ops/linear.md.
 #include "engine/ops/linear.h"
 
-#include <atomic>
 #include <climits>
 #include <cstdlib>
 
 #include "engine/autograd/autocast.h"
 #include "engine/autograd/tape.h"
+#include "engine/core/env_setting.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/dispatch.h"
 #include "engine/tensor/factory.h"
@@ -21,15 +21,12 @@ CpuGemmPath parse_cpu_gemm_path(const std::string& text, const char* where) {
   KILN_FAIL(where, ": expected onednn (the fast path) or eigen (the reference), got '", text, "'");
 }
 
-static std::atomic<CpuGemmPath>& cpu_gemm_path_setting() {
-  static std::atomic<CpuGemmPath> setting{[] {
-    const char* env = std::getenv("KILN_CPU_GEMM");
-    return env && *env ? parse_cpu_gemm_path(env, "environment variable KILN_CPU_GEMM") : CpuGemmPath::onednn;
-  }()};
+static EnvSetting<CpuGemmPath>& cpu_gemm_path_setting() {
+  static EnvSetting<CpuGemmPath> setting("KILN_CPU_GEMM", CpuGemmPath::onednn, parse_cpu_gemm_path);
   return setting;
 }
-CpuGemmPath cpu_gemm_path() { return cpu_gemm_path_setting().load(); }
-void set_cpu_gemm_path(CpuGemmPath path) { cpu_gemm_path_setting().store(path); }
+CpuGemmPath cpu_gemm_path() { return cpu_gemm_path_setting().get(); }
+void set_cpu_gemm_path(CpuGemmPath path) { cpu_gemm_path_setting().set(path); }
 
 // c = op(a) · op(b) into a fresh tensor of shape `c_shape` (the GEMM contract is in linear.h).
 static Tensor gemm(const char* op, bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,

@@ -3,12 +3,12 @@
 // activation identity for batch_norm (docs/ops/fused.md says why the fusion pays).
 #include "engine/ops/norm.h"
 
-#include <atomic>
 #include <cstdlib>
 #include <initializer_list>
 #include <type_traits>
 
 #include "engine/autograd/tape.h"
+#include "engine/core/env_setting.h"
 #include "engine/ops/dispatch.h"
 #include "engine/tensor/factory.h"
 
@@ -41,15 +41,12 @@ CpuNormPath parse_cpu_norm_path(const std::string& text, const char* where) {
   KILN_FAIL(where, ": expected fast or reference, got '", text, "'");
 }
 
-static std::atomic<CpuNormPath>& cpu_norm_path_setting() {
-  static std::atomic<CpuNormPath> setting{[] {
-    const char* env = std::getenv("KILN_CPU_NORM");
-    return env && *env ? parse_cpu_norm_path(env, "environment variable KILN_CPU_NORM") : CpuNormPath::fast;
-  }()};
+static EnvSetting<CpuNormPath>& cpu_norm_path_setting() {
+  static EnvSetting<CpuNormPath> setting("KILN_CPU_NORM", CpuNormPath::fast, parse_cpu_norm_path);
   return setting;
 }
-CpuNormPath cpu_norm_path() { return cpu_norm_path_setting().load(); }
-void set_cpu_norm_path(CpuNormPath path) { cpu_norm_path_setting().store(path); }
+CpuNormPath cpu_norm_path() { return cpu_norm_path_setting().get(); }
+void set_cpu_norm_path(CpuNormPath path) { cpu_norm_path_setting().set(path); }
 
 // An f32 batch norm runs cpu_fast:: when it is chosen and every array it touches has
 // contiguous (n, c) planes.

@@ -97,15 +97,6 @@ Tensor distinct_grid(const Shape& shape, Rng& rng, DType dtype) {
   return from_vector(values, shape, {dtype});
 }
 
-Pool2dParams pool_params(int kernel, int stride, int padding, bool ceil_mode) {
-  Pool2dParams p;
-  p.kernel = {kernel, kernel};
-  p.stride = {stride, stride};
-  p.padding = {padding, padding};
-  p.ceil_mode = ceil_mode;
-  return p;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- norm.h
@@ -188,10 +179,10 @@ std::vector<OpCase> pool_cases() {
   auto avg_pool = [](Pool2dParams p, bool count_include_pad) {
     return [p, count_include_pad](const std::vector<Tensor>& in) { return avg_pool2d(in[0], p, count_include_pad); };
   };
-  const Pool2dParams two_by_two = pool_params(2, 2, 0, false);
-  const Pool2dParams resnet_stem = pool_params(3, 2, 1, false);  // ResNet's max pool after the 7x7 conv
-  const Pool2dParams ceil_3x3 = pool_params(3, 2, 0, true);      // 6x6 -> 3x3 (floor mode gives 2x2)
-  const Pool2dParams ceil_padded = pool_params(3, 2, 1, true);   // 6x6 -> 4x4, last window clipped at H + p
+  const Pool2dParams two_by_two = Pool2dParams::square(2, 2);
+  const Pool2dParams resnet_stem = Pool2dParams::square(3, 2, 1);  // ResNet's max pool after the 7x7 conv
+  const Pool2dParams ceil_3x3 = Pool2dParams::square(3, 2, 0, true);      // 6x6 -> 3x3 (floor mode gives 2x2)
+  const Pool2dParams ceil_padded = Pool2dParams::square(3, 2, 1, true);   // 6x6 -> 4x4, last window clipped at H + p
   rows.push_back({"max_pool2d[" + two_by_two.to_string() + "]", "pool", kCpuFloat, kCudaFloat, grid({2, 3, 6, 6}),
                   {true}, max_pool(two_by_two)});
   rows.push_back({"max_pool2d[" + resnet_stem.to_string() + "]", "pool", kCpuFloat, kCudaFloat, grid({2, 3, 7, 7}),

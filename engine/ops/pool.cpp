@@ -2,10 +2,10 @@
 // its forward. Geometry and math: engine/ops/pool.h and docs/ops/pool.md.
 #include "engine/ops/pool.h"
 
-#include <atomic>
 #include <cstdlib>
 
 #include "engine/autograd/tape.h"
+#include "engine/core/env_setting.h"
 #include "engine/ops/dispatch.h"
 #include "engine/tensor/factory.h"
 
@@ -69,15 +69,12 @@ CpuPoolPath parse_cpu_pool_path(const std::string& text, const char* where) {
   KILN_FAIL(where, ": expected fast or reference, got '", text, "'");
 }
 
-static std::atomic<CpuPoolPath>& cpu_pool_path_setting() {
-  static std::atomic<CpuPoolPath> setting{[] {
-    const char* env = std::getenv("KILN_CPU_POOL");
-    return env && *env ? parse_cpu_pool_path(env, "environment variable KILN_CPU_POOL") : CpuPoolPath::fast;
-  }()};
+static EnvSetting<CpuPoolPath>& cpu_pool_path_setting() {
+  static EnvSetting<CpuPoolPath> setting("KILN_CPU_POOL", CpuPoolPath::fast, parse_cpu_pool_path);
   return setting;
 }
-CpuPoolPath cpu_pool_path() { return cpu_pool_path_setting().load(); }
-void set_cpu_pool_path(CpuPoolPath path) { cpu_pool_path_setting().store(path); }
+CpuPoolPath cpu_pool_path() { return cpu_pool_path_setting().get(); }
+void set_cpu_pool_path(CpuPoolPath path) { cpu_pool_path_setting().set(path); }
 
 // A CPU pooling op runs cpu_fast:: when it is chosen, the data is f32 and every array
 // it touches has dense pixels in one layout (all nchw or all nhwc).

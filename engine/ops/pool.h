@@ -29,6 +29,12 @@ struct Pool2dParams {
   std::array<int, 2> padding{0, 0};  // on each side
   bool ceil_mode = false;
   std::string to_string() const;    // "kernel=(3,3),stride=(2,2),padding=(1,1),ceil_mode"
+
+  // The same kernel, stride and padding in both directions: square(3, 2, 1) is
+  // ResNet's stem pool, nn.MaxPool2d(3, stride=2, padding=1).
+  static Pool2dParams square(int kernel, int stride, int padding = 0, bool ceil_mode = false) {
+    return Pool2dParams{{kernel, kernel}, {stride, stride}, {padding, padding}, ceil_mode};
+  }
 };
 
 // x: (N, C, H, W) -> (N, C, Ho, Wo).

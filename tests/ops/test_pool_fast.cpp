@@ -70,15 +70,6 @@ void check_fast_equals_reference(const std::string& name, const Fn& f, const Ten
   }
 }
 
-Pool2dParams params(int kernel, int stride, int padding, bool ceil_mode = false) {
-  Pool2dParams p;
-  p.kernel = {kernel, kernel};
-  p.stride = {stride, stride};
-  p.padding = {padding, padding};
-  p.ceil_mode = ceil_mode;
-  return p;
-}
-
 }  // namespace
 
 TEST_CASE("pool fast path: every pool row of the op table equals the reference, nchw and nhwc") {
@@ -101,22 +92,26 @@ TEST_CASE("pool fast path: the models' pooling shapes equal the reference") {
   const Tensor stem = uniform({2, 16, 48, 47}, -1, 1, rng);     // ResNet stem: 3x3, stride 2, padding 1 (odd W)
   const Tensor head = uniform({4, 1280, 3, 3}, -1, 1, rng);     // MobileNetV2 / ResNet head: global mean
   const Tensor vgg_head = uniform({2, 512, 3, 3}, -1, 1, rng);  // VGG's adaptive 3x3 -> 7x7
-  check_fast_equals_reference("cnn5 max 2x2", [](const Tensor& x) { return max_pool2d(x, params(2, 2, 0)); }, cnn5);
-  check_fast_equals_reference("stem max 3x3/2 pad 1", [](const Tensor& x) { return max_pool2d(x, params(3, 2, 1)); },
-                              stem);
   check_fast_equals_reference(
-      "max 3x3/2 pad 1 ceil", [](const Tensor& x) { return max_pool2d(x, params(3, 2, 1, true)); }, stem);
+      "cnn5 max 2x2", [](const Tensor& x) { return max_pool2d(x, Pool2dParams::square(2, 2, 0)); }, cnn5);
   check_fast_equals_reference(
-      "max 3x3/1 pad 1 (overlapping)", [](const Tensor& x) { return max_pool2d(x, params(3, 1, 1)); }, cnn5);
-  check_fast_equals_reference("avg 3x3/2 pad 1", [](const Tensor& x) { return avg_pool2d(x, params(3, 2, 1), true); },
-                              stem);
-  check_fast_equals_reference("avg 3x3/2 pad 1 exclude pad ceil",
-                              [](const Tensor& x) { return avg_pool2d(x, params(3, 2, 1, true), false); }, stem);
-  check_fast_equals_reference("global mean", [](const Tensor& x) { return global_avg_pool2d(x); }, head);
-  check_fast_equals_reference("adaptive 3x3 -> 7x7", [](const Tensor& x) { return adaptive_avg_pool2d(x, 7, 7); },
-                              vgg_head);
-  check_fast_equals_reference("adaptive 48x47 -> 5x3", [](const Tensor& x) { return adaptive_avg_pool2d(x, 5, 3); },
-                              stem);
+      "stem max 3x3/2 pad 1", [](const Tensor& x) { return max_pool2d(x, Pool2dParams::square(3, 2, 1)); }, stem);
+  check_fast_equals_reference(
+      "max 3x3/2 pad 1 ceil", [](const Tensor& x) { return max_pool2d(x, Pool2dParams::square(3, 2, 1, true)); }, stem);
+  check_fast_equals_reference(
+      "max 3x3/1 pad 1 (overlapping)", [](const Tensor& x) { return max_pool2d(x, Pool2dParams::square(3, 1, 1)); },
+      cnn5);
+  check_fast_equals_reference(
+      "avg 3x3/2 pad 1", [](const Tensor& x) { return avg_pool2d(x, Pool2dParams::square(3, 2, 1), true); }, stem);
+  check_fast_equals_reference(
+      "avg 3x3/2 pad 1 exclude pad ceil",
+      [](const Tensor& x) { return avg_pool2d(x, Pool2dParams::square(3, 2, 1, true), false); }, stem);
+  check_fast_equals_reference(
+      "global mean", [](const Tensor& x) { return global_avg_pool2d(x); }, head);
+  check_fast_equals_reference(
+      "adaptive 3x3 -> 7x7", [](const Tensor& x) { return adaptive_avg_pool2d(x, 7, 7); }, vgg_head);
+  check_fast_equals_reference(
+      "adaptive 48x47 -> 5x3", [](const Tensor& x) { return adaptive_avg_pool2d(x, 5, 3); }, stem);
 }
 
 TEST_CASE("pool fast path: max-pool ties route the gradient to the first maximum, NaN wins, as the reference") {
@@ -124,10 +119,12 @@ TEST_CASE("pool fast path: max-pool ties route the gradient to the first maximum
   std::vector<double> small_integers(2 * 8 * 20 * 21);
   for (size_t i = 0; i < small_integers.size(); ++i) small_integers[i] = static_cast<double>((i * 7919 + i / 5) % 3);
   const Tensor ties = from_vector(small_integers, {2, 8, 20, 21});
-  check_fast_equals_reference("ties 2x2", [](const Tensor& x) { return max_pool2d(x, params(2, 2, 0)); }, ties);
-  check_fast_equals_reference("ties 3x3/2 pad 1", [](const Tensor& x) { return max_pool2d(x, params(3, 2, 1)); }, ties);
-  check_fast_equals_reference("constant", [](const Tensor& x) { return max_pool2d(x, params(3, 2, 1)); },
-                              zeros({2, 4, 9, 9}));
+  check_fast_equals_reference(
+      "ties 2x2", [](const Tensor& x) { return max_pool2d(x, Pool2dParams::square(2, 2, 0)); }, ties);
+  check_fast_equals_reference(
+      "ties 3x3/2 pad 1", [](const Tensor& x) { return max_pool2d(x, Pool2dParams::square(3, 2, 1)); }, ties);
+  check_fast_equals_reference(
+      "constant", [](const Tensor& x) { return max_pool2d(x, Pool2dParams::square(3, 2, 1)); }, zeros({2, 4, 9, 9}));
 
   // The rule itself, on one window: [[1, 2], [2, 0]] -> the gradient goes to (0, 1),
   // the first 2 in row-major order; with a NaN at (1, 1) the NaN takes it.
@@ -136,12 +133,12 @@ TEST_CASE("pool fast path: max-pool ties route the gradient to the first maximum
   for (Layout layout : {Layout::nchw, Layout::nhwc}) {
     Tensor x = from_vector({1, 2, 2, 0}, {1, 1, 2, 2}).to(layout);
     x.set_requires_grad(true);
-    sum(max_pool2d(x, params(2, 2, 0))).backward();
+    sum(max_pool2d(x, Pool2dParams::square(2, 2, 0))).backward();
     CHECK(x.grad().to(Layout::nchw).to_vector() == std::vector<double>{0, 1, 0, 0});
     const double nan = std::numeric_limits<double>::quiet_NaN();
     Tensor with_nan = from_vector({1, 2, 2, nan}, {1, 1, 2, 2}).to(layout);
     with_nan.set_requires_grad(true);
-    const Tensor y = max_pool2d(with_nan, params(2, 2, 0));
+    const Tensor y = max_pool2d(with_nan, Pool2dParams::square(2, 2, 0));
     CHECK(std::isnan(y.to_vector()[0]));
     sum(y).backward();
     CHECK(with_nan.grad().to(Layout::nchw).to_vector() == std::vector<double>{0, 0, 0, 1});
