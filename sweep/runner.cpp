@@ -110,10 +110,13 @@ class Runner {
   }
   bool next_trial(NextTrial& next);
   void decide_halving_rung(const HalvingStep& step);
-  // A trial that exited 0 after the epoch it was launched to reach, short of the last:
-  // it stopped at its halving rung and goes on later (not "finished").
+  // A trial that exited 0 after the epoch it was launched to reach, short of the last,
+  // with the run's paused.json (kiln train --stop-after-epoch): it stopped at its
+  // halving rung and goes on later. Without paused.json its early stop (--patience) on
+  // that epoch ended it: "finished".
   bool paused_at_rung(const Slot& slot, const Trial& t) const {
-    return slot.target_epoch < j_.epochs && t.epochs_done >= slot.target_epoch;
+    return slot.target_epoch < j_.epochs && t.epochs_done >= slot.target_epoch &&
+           std::filesystem::exists(run_dir(t) + "/paused.json");
   }
   void launch(const NextTrial& next);
   bool poll(Slot& slot);  // true once the slot's process has ended (and was recorded)

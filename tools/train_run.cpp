@@ -262,6 +262,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   optimizer->set_lr_schedule(schedule->params(), first_step);
   const auto start = std::chrono::steady_clock::now();
   std::vector<train::EpochStats> history;
+  std::filesystem::remove(o.run_dir + "/paused.json");  // a run that goes on is no longer paused
   {
     const train::StopOnSignal stop_on_signal;  // Ctrl-C / SIGTERM: finish the step, checkpoint, stop
     history = trainer.fit(data.train, data.val);
@@ -290,8 +291,13 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   }
   outcome.images_per_second = step_seconds > 0 ? images / step_seconds : 0;
   // --stop-after-epoch: the run is paused, not over, so there is no test evaluation or
-  // report yet: the run that goes on with --resume writes them when it ends.
-  if (o.stop_after_epoch > 0 && o.stop_after_epoch < o.epochs && trainer.next_epoch() == o.stop_after_epoch + 1) {
+  // report yet: the run that goes on with --resume writes them when it ends. paused.json
+  // says so to a sweep (an early stop on that same epoch ends the run instead).
+  if (trainer.paused()) {
+    const nlohmann::json paused = {{"after_epoch", o.stop_after_epoch},
+                                   {"epochs", o.epochs},
+                                   {"resume", o.run_dir + "/last.safetensors"}};
+    write_file_atomically(o.run_dir + "/paused.json", [&](std::ostream& out) { out << paused.dump(2) << "\n"; });
     std::printf("paused after epoch %d of %d | run folder %s | go on with --resume %s/last.safetensors\n",
                 o.stop_after_epoch, o.epochs, o.run_dir.c_str(), o.run_dir.c_str());
     return outcome;

@@ -253,6 +253,7 @@ Evaluation Trainer::evaluate_cached(const data::Dataset& dataset, std::optional<
 std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data::Dataset& val_set) {
   KILN_CHECK(train_set.size() > 0, "train: the training set '", train_set.source, "' is empty");
   class_names_ = train_set.class_names;
+  paused_ = false;
   const bool multi_label = setup_.multi_label.enabled;
   KILN_CHECK(!multi_label || train_set.targets.defined() || train_set.labels.defined(),
              "train: a multi-label run needs the training set's label sets");
@@ -585,7 +586,10 @@ std::vector<EpochStats> Trainer::fit(const data::Dataset& train_set, const data:
                      setup_.patience, best_metric_);
       break;
     }
-    if (epoch == setup_.stop_after_epoch && epoch < setup_.epochs) break;  // the caller says how to go on
+    if (epoch == setup_.stop_after_epoch && epoch < setup_.epochs) {
+      paused_ = true;  // the caller says how to go on
+      break;
+    }
   }
   // The final test (and any later evaluate()) runs at the schedule's last size,
   // whichever epoch the run stopped at.

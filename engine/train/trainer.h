@@ -141,6 +141,10 @@ class Trainer {
   Evaluation evaluate(const data::Dataset& dataset);
 
   int next_epoch() const { return next_epoch_; }
+  // Whether the last fit() stopped at TrainSetup::stop_after_epoch, short of the last
+  // epoch, and goes on with resume(). Not after an early stop (patience) on that same
+  // epoch: that run is over.
+  bool paused() const { return paused_; }
   int64_t step() const { return step_; }
   double best_metric() const { return best_metric_; }
 
@@ -158,6 +162,7 @@ class Trainer {
   std::function<double(int64_t)> lr_factor_;
   TrainSetup setup_;
   int next_epoch_ = 1;
+  bool paused_ = false;
   int64_t step_ = 0;
   int64_t resume_batches_ = 0;              // batches of next_epoch_ already trained (a mid-epoch checkpoint)
   double resume_loss_sum_ = 0, resume_correct_ = 0;  // that epoch's running totals at the checkpoint

@@ -80,6 +80,8 @@ run="$work/stopped"
 grep -q "paused after epoch 7 of 30" "$work/stop7.log" || fail "no pause line: $(tail -3 "$work/stop7.log")"
 rows=$(($(wc -l < "$run/epochs.csv") - 1))
 [ "$rows" -eq 7 ] || fail "--stop-after-epoch 7 trained $rows epochs"
+grep -q '"after_epoch": 7' "$run/paused.json" 2> /dev/null || fail "no paused.json saying epoch 7 after the stop"
+[ ! -e "$run/test_metrics.json" ] || fail "a paused run must not have test metrics yet"
 "$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" --stop-after-epoch 5 > "$work/stop5.log" 2>&1 &&
   fail "--stop-after-epoch 5 on a run at epoch 8 must be refused"
 grep -q "stop-after-epoch 5: the run would start at epoch 8" "$work/stop5.log" || fail "refusal: $(tail -2 "$work/stop5.log")"
@@ -88,5 +90,18 @@ grep -q "stop-after-epoch 5: the run would start at epoch 8" "$work/stop5.log" |
 "$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" > "$work/stop_end.log" 2>&1 ||
   fail "resume after the stops: $(tail -5 "$work/stop_end.log")"
 cmp "$work/reference/last.safetensors" "$run/last.safetensors" || fail "stopped at epochs 7 and 19 and resumed: differs"
+[ ! -e "$run/paused.json" ] || fail "paused.json left behind after the run ended"
 echo "--stop-after-epoch: stopped at 7 and 19, resumed bit-identically"
+# An early stop (--patience) that falls on the --stop-after-epoch epoch ends the run: no
+# pause line, no paused.json, and the test evaluation runs (a sweep must not resume it).
+"$kiln" "${args[@]}" --run-dir "$work/patience" --patience 1 > "$work/patience.log" 2>&1 ||
+  fail "--patience 1: $(tail -5 "$work/patience.log")"
+early=$(($(wc -l < "$work/patience/epochs.csv") - 1))
+[ "$early" -lt 30 ] || fail "--patience 1 trained all 30 epochs; this check needs an early stop"
+"$kiln" "${args[@]}" --run-dir "$work/patience_stop" --patience 1 --stop-after-epoch "$early" \
+  > "$work/patience_stop.log" 2>&1 || fail "--patience 1 --stop-after-epoch $early: $(tail -5 "$work/patience_stop.log")"
+grep -q "paused after" "$work/patience_stop.log" && fail "the early stop at epoch $early was reported as a pause"
+[ ! -e "$work/patience_stop/paused.json" ] || fail "paused.json written for the early stop at epoch $early"
+[ -f "$work/patience_stop/test_metrics.json" ] || fail "no test metrics after the early stop at epoch $early"
+echo "--patience ending the run on its --stop-after-epoch epoch ($early): ended, not paused"
 echo "kill-resume ok on $device"
