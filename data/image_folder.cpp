@@ -122,6 +122,7 @@ std::vector<Dataset> load_listing_at_sizes(const FileListing& listing, const Loa
   std::unique_ptr<ProgressBar> bar;
   if (!progress_label.empty()) bar = std::make_unique<ProgressBar>(progress_label, count);
   std::atomic<int64_t> done{0};
+  int64_t drawn = 0;  // the count thread 0 drew last (only thread 0 reads or writes it)
   // Exceptions must not leave an OpenMP region, so each file's error is kept as text.
   // Each file is decoded once and every size is fitted from that decoded original (never
   // from a smaller fit), so a size's pixels do not depend on which other sizes were asked.
@@ -136,8 +137,11 @@ std::vector<Dataset> load_listing_at_sizes(const FileListing& listing, const Loa
       errors[static_cast<size_t>(i)] = e.message();
     }
     const int64_t finished = ++done;
-    // One thread draws (the bar is not thread-safe), at most every 64 files.
-    if (bar && omp_get_thread_num() == 0 && finished % 64 == 0) bar->update(finished);
+    // One thread draws (the bar is not thread-safe), after every 64 files or more.
+    if (bar && omp_get_thread_num() == 0 && finished - drawn >= 64) {
+      bar->update(finished);
+      drawn = finished;
+    }
   }
   if (bar) bar->finish();
 

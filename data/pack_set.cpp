@@ -155,8 +155,8 @@ PackSetIndex read_pack_set_index(const std::string& index_path) {
              " files for ", index.sizes.size(), " sizes");
   for (const std::string& name : member_names) {
     // Members sit next to the index: a name with a folder in it would read elsewhere.
-    KILN_CHECK(!name.empty() && fs::path(name).filename() == fs::path(name), where, ": member '", name,
-               "' is not a file name next to the index");
+    KILN_CHECK(!name.empty() && name != "." && name != ".." && fs::path(name).filename() == fs::path(name), where,
+               ": member '", name, "' is not a file name next to the index");
     index.members.push_back((fs::path(index_path).parent_path() / name).string());
   }
   return index;

@@ -22,9 +22,11 @@
 # GPU_CHECK_QUICK=1 shrinks every size to check the plumbing on the emulated GPU
 # (KILN_CUDA=EMULATE build) or a CPU-only PyTorch; its numbers mean nothing.
 # Each section runs under its own time limit, and all of them under one budget,
-# GPU_CHECK_SECONDS (default 450: 8 minutes less the 10 s a stopped command gets to
-# end): a section gets at most what is left, and once nothing is left a section is not
-# started and counts as a failure, named, so the script never runs past 8 minutes.
+# GPU_CHECK_SECONDS (default 450): a section gets at most what is left, and once
+# nothing is left a section is not started and counts as a failure, named. The 30 s
+# between 450 and 8 minutes cover what the budget does not count: the 10 s a stopped
+# command gets to end, and the few checks outside the sections (nvidia-smi, kiln
+# --version, PyTorch's import).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} == prepare ]]; then

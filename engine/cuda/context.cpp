@@ -49,9 +49,14 @@ class Context::DeviceMemory final : public RawAllocator {
 
   // A host function on the context's stream: the caching allocator's ASan
   // bookkeeping, ordered with the kernels that use its blocks. Never throws (the
-  // allocator calls it when a tensor is freed, in destructors too).
-  void in_stream_order(std::function<void()> action) override {
-    auto* queued = new std::function<void()>(std::move(action));
+  // allocator calls it when a tensor is freed, in destructors too): with no memory for
+  // the queued copy, the action runs now, as when the launch fails.
+  void in_stream_order(std::function<void()> action) noexcept override {
+    auto* queued = new (std::nothrow) std::function<void()>(std::move(action));
+    if (queued == nullptr) {
+      action();  // the allocation failed, so nothing was moved out of action
+      return;
+    }
     const cudaError_t status = cudaLaunchHostFunc(
         stream_,
         [](void* function) {

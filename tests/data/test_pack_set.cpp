@@ -122,6 +122,13 @@ TEST_CASE("pack set: a missing member, members that disagree, and a bad index ar
                                           "\"members\": [\"../x.kpack\"], \"count\": 1, \"channels\": 3, \"classes\": 1}");
   test::expect_error_containing([&] { data::read_pack_set_index(dir / "escape.kpacks"); },
                                 {"escape.kpacks", "../x.kpack", "not a file name next to the index"});
+  for (const char* folder : {".", ".."}) {  // file names of their own, but folders
+    test::write_text(dir / "folder.kpacks", std::string("{\"format\": \"kiln pack set\", \"version\": 1, \"sizes\": [8], "
+                                                        "\"members\": [\"") + folder +
+                                                "\"], \"count\": 1, \"channels\": 3, \"classes\": 1}");
+    test::expect_error_containing([&] { data::read_pack_set_index(dir / "folder.kpacks"); },
+                                  {"folder.kpacks", std::string("member '") + folder + "'", "not a file name"});
+  }
   test::write_text(dir / "short.kpacks", "{\"format\": \"kiln pack set\", \"version\": 1, \"sizes\": [8, 16], "
                                          "\"members\": [\"a\"], \"count\": 1, \"channels\": 3, \"classes\": 1}");
   test::expect_error_containing([&] { data::read_pack_set_index(dir / "short.kpacks"); },

@@ -21,8 +21,8 @@
 //   - the backward passes write every element of grad_input (zeroing their own part
 //     first, inside the parallel loop) and scatter with plane offsets, no division.
 // Summation orders are the reference's (taps in row-major order per output; backward
-// scatters outputs in order), so the f32 results equal the reference's exactly; the
-// tests (tests/ops/test_pool_fast.cpp) still allow rounding, as the other fast paths do.
+// scatters outputs in order), so the f32 results equal the reference's exactly, and the
+// tests (tests/ops/test_pool_fast.cpp) require that: no element may differ.
 //
 // Max-pool ties: the first maximum in row-major window order gets the gradient (a
 // later equal value does not pass `v > best`); a NaN always takes the slot (the last
