@@ -81,9 +81,10 @@ __device__ float block_sum(float value) {
   return result;
 }
 
-// One block per channel (blockIdx.x = c).
+// One block per channel (blockIdx.x = c). Launched with up to 1024 threads: the bound
+// tells ptxas to fit the registers to that (else the launch could fail for lack of them).
 template <class T>
-__global__ void batch_norm_stats_kernel(const T* __restrict__ x, ChannelView xv, float momentum, float eps,
+__global__ void __launch_bounds__(1024) batch_norm_stats_kernel(const T* __restrict__ x, ChannelView xv, float momentum, float eps,
                                         float* running_mean, float* running_var, float* mean, float* invstd) {
   const int64_t c = blockIdx.x, count = xv.count();
   float partial = 0;
@@ -138,9 +139,10 @@ __global__ void batch_norm_forward_kernel(const T* __restrict__ x, ChannelView x
   }
 }
 
-// One block per channel: sum_dy[c] = sum dy, sum_dy_xhat[c] = sum dy * xhat.
+// One block per channel: sum_dy[c] = sum dy, sum_dy_xhat[c] = sum dy * xhat. Up to
+// 1024 threads, as batch_norm_stats_kernel.
 template <class T>
-__global__ void batch_norm_backward_reduce_kernel(const T* __restrict__ grad_output, ChannelView gv,
+__global__ void __launch_bounds__(1024) batch_norm_backward_reduce_kernel(const T* __restrict__ grad_output, ChannelView gv,
                                                   ActivationGrad<T> activation, const T* __restrict__ x,
                                                   ChannelView xv, const float* mean, const float* invstd,
                                                   float* sum_dy, float* sum_dy_xhat) {

@@ -16,6 +16,7 @@
 //   that bit pattern. Zero is a cudaMemsetAsync. Bytes per element: sizeof(dst).
 #include <cstring>
 
+#include "engine/core/saturate_i64.h"
 #include "engine/cuda/context.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/memory_ops.h"
@@ -53,7 +54,8 @@ __device__ __forceinline__ uint16_t float_to_bf16_bits_device(float value) {
 // Saturating conversions, the device twins of saturate_to_u8 / saturate_to_i32 in
 // engine/core/dtype.h, same rule: truncate toward zero, clamp to [0, 255] /
 // [INT32_MIN, INT32_MAX], NaN -> 0. (A bare cast of an out-of-range value is
-// undefined: the CPU and the GPU would disagree.)
+// undefined: the CPU and the GPU would disagree.) i64 has one host-device function
+// for both sides, saturate_to_i64 (engine/core/saturate_i64.h).
 __device__ __forceinline__ uint8_t saturate_to_u8_device(double value) {
   if (!(value > 0)) return 0;  // negatives, -0 and NaN
   return value < 255 ? static_cast<uint8_t>(value) : 255;
@@ -74,7 +76,7 @@ __device__ __forceinline__ void store_from_double(void* base, DType dtype, int64
     case DType::bf16: static_cast<uint16_t*>(base)[i] = float_to_bf16_bits_device(static_cast<float>(v)); break;
     case DType::u8: static_cast<uint8_t*>(base)[i] = saturate_to_u8_device(v); break;
     case DType::i32: static_cast<int32_t*>(base)[i] = saturate_to_i32_device(v); break;
-    case DType::i64: static_cast<int64_t*>(base)[i] = static_cast<int64_t>(v); break;
+    case DType::i64: static_cast<int64_t*>(base)[i] = saturate_to_i64(v); break;
   }
 }
 
@@ -151,7 +153,7 @@ void fill(const Tensor& dst, double value) {
     case DType::bf16: bits = float_to_bf16_bits(static_cast<float>(value)); break;
     case DType::u8: bits = saturate_to_u8(value); break;
     case DType::i32: { const int32_t v = saturate_to_i32(value); std::memcpy(&bits, &v, 4); break; }
-    case DType::i64: { const int64_t v = static_cast<int64_t>(value); std::memcpy(&bits, &v, 8); break; }
+    case DType::i64: { const int64_t v = saturate_to_i64(value); std::memcpy(&bits, &v, 8); break; }
   }
   Context& ctx = context_for(dst);
   set_device(ctx);

@@ -191,6 +191,8 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Te
   KILN_CHECK(grad_losses.dtype() == logits.dtype() && grad_logits.dtype() == logits.dtype(),
              "cross_entropy_backward: dtypes differ: logits ", logits.describe(), ", grad_losses ",
              grad_losses.describe(), ", grad_logits ", grad_logits.describe());
+  KILN_CHECK(N < (int64_t(1) << 31), "cross_entropy_backward: N = ", N,
+             " exceeds the CUDA grid limit of 2^31 - 1 rows");
   if (N == 0) return;
   const float* weights = f32_or_null(class_weights, "cross_entropy_backward", "class_weights");
   Context& ctx = context_for(logits);

@@ -44,8 +44,9 @@ __global__ void sum_all_partials_kernel(const T* x, float* partials, int64_t n) 
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
+// One block of 1024 threads (the bound lets ptxas fit its registers to that).
 template <class T>
-__global__ void sum_partials_kernel(const float* partials, int count, T* out) {
+__global__ void __launch_bounds__(1024) sum_partials_kernel(const float* partials, int count, T* out) {
   float acc = 0.0f;
   for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
   acc = block_reduce_sum(acc);

@@ -52,6 +52,16 @@ KILN_HOST_DEVICE inline float mul_rn(float a, float b) {
 #endif
 }
 
+// exp and log of the crop and erase ratios, computed in double and rounded to float.
+// These results decide discrete things: whether a crop attempt fits the image, and the
+// rounded size of an erase rectangle. CUDA's expf and logf are up to 2 ulp from
+// glibc's, so near a boundary the GPU would pick another crop than the CPU (the
+// emulator cannot show it: it runs glibc's). In double the two libraries differ by at
+// most an ulp of a double, which the rounding to float hides unless the exact value
+// lies within about 2^-29 of a float rounding boundary.
+KILN_HOST_DEVICE inline float exp_via_double(float x) { return static_cast<float>(exp(static_cast<double>(x))); }
+KILN_HOST_DEVICE inline float log_via_double(float x) { return static_cast<float>(log(static_cast<double>(x))); }
+
 // Folds the geometric transforms into d.matrix. Forward (source -> output) the
 // picture is: take the crop rectangle (crop_x, crop_y, crop_w, crop_h) of the
 // source, resize it to out_size^2, flip, zoom by `zoom` about the centre, rotate by
@@ -91,11 +101,11 @@ KILN_HOST_DEVICE inline ImageDraws draw_image_params(const AugmentSpec& spec, ui
   float crop_w = side, crop_h = side, crop_x = 0.5f * (W - side), crop_y = 0.5f * (H - side);
   if (spec.crop) {
     bool found = false;
-    const float log_lo = logf(spec.crop_ratio_lo), log_hi = logf(spec.crop_ratio_hi);
+    const float log_lo = log_via_double(spec.crop_ratio_lo), log_hi = log_via_double(spec.crop_ratio_hi);
     for (int attempt = 0; attempt < kCropAttempts && !found; ++attempt) {
       const int slot = kSlotCrop + 4 * attempt;
       const float area = H * W * between(slot, spec.crop_scale_lo, spec.crop_scale_hi);
-      const float ratio = expf(between(slot + 1, log_lo, log_hi));
+      const float ratio = exp_via_double(between(slot + 1, log_lo, log_hi));
       const float w = sqrtf(area * ratio), h = sqrtf(area / ratio);
       if (w <= W && h <= H) {
         crop_w = w, crop_h = h, crop_x = u(slot + 2) * (W - w), crop_y = u(slot + 3) * (H - h);
@@ -129,7 +139,7 @@ KILN_HOST_DEVICE inline ImageDraws draw_image_params(const AugmentSpec& spec, ui
   d.erase_x0 = d.erase_y0 = d.erase_x1 = d.erase_y1 = 0;
   if (u(kSlotErase) < spec.erase) {
     const float area = size * size * between(kSlotEraseArea, spec.erase_area_lo, spec.erase_area_hi);
-    const float ratio = expf(between(kSlotEraseRatio, logf(0.3f), logf(3.3f)));
+    const float ratio = exp_via_double(between(kSlotEraseRatio, log_via_double(0.3f), log_via_double(3.3f)));
     const int h = static_cast<int>(fminf(fmaxf(roundf(sqrtf(area * ratio)), 1.f), size));
     const int w = static_cast<int>(fminf(fmaxf(roundf(sqrtf(area / ratio)), 1.f), size));
     d.erase_x0 = static_cast<int>(u(kSlotEraseX) * static_cast<float>(out_size - w + 1));

@@ -24,7 +24,7 @@ std::unique_ptr<CapturedGraph> CapturedGraph::capture(const Device& device, cons
   cudaGraph_t graph = nullptr;
   const cudaError_t ended = cudaStreamEndCapture(context.stream(), &graph);
   if (!failure.empty() || ended != cudaSuccess || graph == nullptr) {
-    if (graph) cudaGraphDestroy(graph);
+    if (graph) CUDA_CHECK_NOTHROW(cudaGraphDestroy(graph));  // reported; the capture's failure is the error
     const std::string ended_message = ended == cudaSuccess ? std::string() : cudaGetErrorString(ended);
     (void)cudaGetLastError();  // capture errors are not sticky: clear the last error
     KILN_FAIL("CUDA graph capture on ", device.to_string(), " failed: ",
@@ -36,9 +36,11 @@ std::unique_ptr<CapturedGraph> CapturedGraph::capture(const Device& device, cons
   }
   cudaGraphExec_t exec = nullptr;
   const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
-  cudaGraphDestroy(graph);
+  const cudaError_t destroyed = cudaGraphDestroy(graph);  // the executable does not need the graph
   CUDA_CHECK(instantiated);
-  return std::unique_ptr<CapturedGraph>(new CapturedGraph(device, exec));
+  std::unique_ptr<CapturedGraph> captured(new CapturedGraph(device, exec));  // frees exec if the next check throws
+  CUDA_CHECK(destroyed);
+  return captured;
 }
 
 CapturedGraph::~CapturedGraph() {

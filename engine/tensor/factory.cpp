@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "engine/core/saturate_i64.h"
 #include "engine/ops/dispatch.h"
 #if KILN_WITH_CUDA
 #include "engine/cuda/memory_ops.h"
@@ -83,7 +84,7 @@ void store(void* base, DType dtype, int64_t i, double v) {
     // Saturating (NaN -> 0), the same rule as the GPU's convert kernel: engine/core/dtype.h.
     case DType::u8: static_cast<uint8_t*>(base)[i] = saturate_to_u8(v); break;
     case DType::i32: static_cast<int32_t*>(base)[i] = saturate_to_i32(v); break;
-    case DType::i64: static_cast<int64_t*>(base)[i] = static_cast<int64_t>(v); break;
+    case DType::i64: static_cast<int64_t*>(base)[i] = saturate_to_i64(v); break;
   }
 }
 
