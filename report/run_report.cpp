@@ -250,8 +250,11 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
   } else {
     html += "<p class=\"note\">The command line was not recorded (no run_info.json in the run folder).</p>\n";
   }
-  html += "<p class=\"note\">The same split is reused with <code>--split-file " + html_escape(run.dir) +
-          "/split.json</code>; <code>kiln report " + html_escape(run.dir) + "</code> regenerates this page.</p>\n";
+  const bool has_split = std::filesystem::exists(run.dir + "/split.json");  // kiln demo's run has none
+  html += "<p class=\"note\">" +
+          (has_split ? "The same split is reused with <code>--split-file " + html_escape(run.dir) + "/split.json</code>; "
+                     : std::string()) +
+          "<code>kiln report " + html_escape(run.dir) + "</code> regenerates this page.</p>\n";
   html += "<h3>config.json</h3>\n<pre>" + html_escape(run.config.dump(2)) + "</pre>\n";
   html += table_html({}, {{"kiln version", version}, {"device", device}, {"report generated", inputs.generated}}, "kv");
   html += section_end();

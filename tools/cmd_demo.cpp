@@ -4,16 +4,25 @@
 // minutes on 2 cores; with a GPU it uses the full set, unless --train-per-class or
 // --test-per-class asks for a subset (the CUDA-vs-CPU check of
 // tests/cli/demo_cuda_vs_cpu.cmake runs the same subset on both devices).
+// Like every run that trains, it leaves a run folder (runs/demo-<time> unless
+// --run-dir says otherwise) with its epochs, checkpoints and report.html.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "data/mnist_idx.h"
 #include "engine/core/backend_info.h"
+#include "engine/core/cpu_threads.h"
 #include "engine/nn/init.h"
 #include "engine/train/trainer.h"
 #include "engine/train/progress.h"
 #include "models/cnn5.h"
+#include "report/run_folder.h"
+#include "report/run_report.h"
 #include "tools/commands.h"
+#include "tools/train_report.h"
+#include "tools/train_run.h"
+#include "weights/atomic_file.h"
 
 namespace kiln::tools {
 namespace {
@@ -26,7 +35,38 @@ struct DemoOptions {
   std::string device = "auto";
   bool full = false;
   bool subset_asked = false;  // --train-per-class or --test-per-class given: a subset on a GPU too
+  std::string run_dir;        // empty: runs/demo-<time>
 } options;
+
+// The run folder's config.json and run_info.json, as `kiln train` writes them, so that
+// the report (and `kiln report RUN`) can say what ran. The per-epoch evaluation of the
+// demo is on the test set, and the report says so.
+void record_demo_run(const std::string& run_dir, const nlohmann::json& config, const nn::Module& model,
+                     const std::string& model_description, const Device& device, const data::Dataset& train_set,
+                     const data::Dataset& test_set, bool full, int64_t batch_size) {
+  write_file_atomically(run_dir + "/config.json", [&](std::ostream& out) { out << config.dump(2) << "\n"; });
+  report::RunInfo info;
+  info.command = command_line();
+  info.model_description = model_description;
+  info.parameters = model.parameter_count();
+  info.trainable_parameters = model.parameter_count(true);
+  info.device = device.to_string();
+  const DeviceDescription described = describe_device(device);
+  info.device_name = described.name;
+  info.device_memory_mb = static_cast<double>(described.total_memory_bytes) / (1 << 20);
+  info.data_source = std::string("Fashion-MNIST (") + (full ? "the full set" : "a stratified subset") +
+                     "; the per-epoch validation is the test set)";
+  info.channels = 1;
+  info.train_images = train_set.size();
+  info.val_images = test_set.size();
+  info.test_images = test_set.size();
+  info.train_images_per_epoch = train_set.size() > batch_size ? train_set.size() / batch_size * batch_size
+                                                              : train_set.size();
+  info.cpu_threads = cpu_threads();
+  info.kiln_version = kVersion;
+  info.started = report::local_time_stamp();
+  report::write_run_info(run_dir, info, /*resumed=*/false);
+}
 
 int run_demo() {
   const Device device = options.device == "auto" ? (cuda_device_count() > 0 ? Device::cuda(0) : Device::cpu())
@@ -72,14 +112,33 @@ int run_demo() {
   auto cosine = [total_steps](int64_t step) {
     return 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps)));
   };
+  const std::string run_dir = options.run_dir.empty() ? default_run_dir("demo") : options.run_dir;
+  std::filesystem::create_directories(run_dir);
+  setup.run_dir = run_dir;
+  setup.config = {{"command", "demo"},
+                  {"model", {{"arch", "cnn5"}, {"description", config.to_string()}}},
+                  {"data", {{"source", "fashion-mnist"}, {"subset", !full}}},
+                  {"epochs", options.epochs},
+                  {"batch_size", setup.batch_size},
+                  {"optimizer",
+                   {{"name", "sgd"},
+                    {"lr", sgd_options.lr},
+                    {"momentum", sgd_options.momentum},
+                    {"weight_decay", sgd_options.weight_decay}}},
+                  {"schedule", "cosine"},
+                  {"device", device.to_string()},
+                  {"kiln", kVersion}};
+  record_demo_run(run_dir, setup.config, *model, config.to_string(), device, train_set, test_set, full,
+                  setup.batch_size);
   train::Trainer trainer(*model, sgd, cosine, setup);
   for (const train::EpochStats& s : trainer.fit(train_set, test_set))
     std::printf("epoch %d: train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.0f img/s, %s\n", s.epoch,
                 s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.images_per_second,
                 format_duration(s.seconds).c_str());
   const train::Evaluation final_result = trainer.evaluate(test_set);
-  std::printf("test accuracy: %.2f%% on %lld images\n", 100.0 * final_result.accuracy,
-              static_cast<long long>(final_result.count));
+  std::printf("test accuracy: %.2f%% on %lld images | run folder %s\n", 100.0 * final_result.accuracy,
+              static_cast<long long>(final_result.count), run_dir.c_str());
+  write_report_after_training(run_dir, test_set, final_result.logits, "last.safetensors (the model after the last epoch)");
   return 0;
 }
 
@@ -95,6 +154,7 @@ const bool registered = register_command({
       cmd->add_option("--test-per-class", options.test_per_class, "subset: test images per class")->each(asked);
       cmd->add_option("--device", options.device, "auto, cpu or cuda:N");
       cmd->add_flag("--full", options.full, "use the full data set on the CPU too");
+      cmd->add_option("--run-dir", options.run_dir, "the run folder (default: runs/demo-<time>)");
     },
     run_demo,
 });

@@ -46,14 +46,15 @@ std::string evaluated_checkpoint(const std::string& run_dir) {
   return "";
 }
 
-void write_report_after_training(const std::string& run_dir, const data::Dataset& test_set, const Tensor& test_logits) {
+void write_report_after_training(const std::string& run_dir, const data::Dataset& test_set, const Tensor& test_logits,
+                                 const std::string& evaluated) {
   try {
-    const std::string checkpoint = evaluated_checkpoint(run_dir);
+    const std::string checkpoint = evaluated.empty() ? evaluated_checkpoint(run_dir) : evaluated;
     const std::string path = report::write_report_for_run(run_dir, test_set, test_logits,
                                                           checkpoint.empty() ? "model as built" : checkpoint);
     std::printf("report: %s\n", path.c_str());
   } catch (const Error& e) {
-    std::fprintf(stderr, "kiln train: warning: the run report was not written: %s\n(the run is saved; `kiln report %s` "
+    std::fprintf(stderr, "kiln: warning: the run report was not written: %s\n(the run is saved; `kiln report %s` "
                          "writes it again)\n", e.what(), run_dir.c_str());
   }
 }

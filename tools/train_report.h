@@ -19,9 +19,11 @@ void record_run_info(const std::string& run_dir, const BuiltModel& built, const 
                      const std::string& feature_cache = "");
 
 // Writes <run_dir>/report.html and figures/ from the run folder and the evaluated
-// checkpoint's test logits (N, K) (undefined when there is no test set). A failure
-// is printed as a warning naming `kiln report`, not thrown: the run itself is saved.
-void write_report_after_training(const std::string& run_dir, const data::Dataset& test_set, const Tensor& test_logits);
+// model's test logits (N, K) (undefined when there is no test set). `evaluated` names
+// that model in the report; empty: evaluated_checkpoint(run_dir). A failure is
+// printed as a warning naming `kiln report`, not thrown: the run itself is saved.
+void write_report_after_training(const std::string& run_dir, const data::Dataset& test_set, const Tensor& test_logits,
+                                 const std::string& evaluated = "");
 
 // The checkpoint a run's test metrics come from: "best.safetensors", else
 // "last.safetensors", else "" (an --epochs 0 run saves none).

@@ -1,7 +1,8 @@
 # `kiln demo` on cuda:0 and on the cpu, same subset, seed and settings: the test
 # accuracies must agree within 2 points (the bar of the trainer-on-cuda issue). The
 # two runs differ only in the backends' f32 summation order (cuDNN/cuBLAS against
-# Eigen), which moves a few borderline test images.
+# Eigen), which moves a few borderline test images. Each run leaves its run folder
+# (--run-dir) with config.json, run_info.json, the epoch log, a checkpoint and report.html.
 #
 #   cmake -DKILN=build/kiln -DWORK=dir [-DARGS="--train-per-class 30 ..."] -P this.cmake
 #
@@ -32,8 +33,9 @@ endif()
 file(MAKE_DIRECTORY "${WORK}")
 foreach(device cuda cpu)
   string(TIMESTAMP start "%s")
-  execute_process(COMMAND "${KILN}" demo --device ${device} ${demo_args} WORKING_DIRECTORY "${WORK}"
-                  RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  file(REMOVE_RECURSE "${WORK}/run-${device}")
+  execute_process(COMMAND "${KILN}" demo --device ${device} ${demo_args} --run-dir "${WORK}/run-${device}"
+                  WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
   string(TIMESTAMP stop "%s")
   math(EXPR seconds "${stop} - ${start}")
   if(NOT status EQUAL 0)
@@ -49,6 +51,16 @@ foreach(device cuda cpu)
           "on ${CMAKE_MATCH_3} images (${seconds} s)")
   if(NOT out MATCHES "stratified subset")
     message(FATAL_ERROR "kiln demo --device ${device} did not use the subset:\n${out}")
+  endif()
+  # Its run folder and report, like every run that trains.
+  foreach(file config.json run_info.json epochs.jsonl last.safetensors report.html)
+    if(NOT EXISTS "${WORK}/run-${device}/${file}")
+      message(FATAL_ERROR "kiln demo --device ${device}: no ${file} in its run folder ${WORK}/run-${device}:\n${out}")
+    endif()
+  endforeach()
+  file(READ "${WORK}/run-${device}/report.html" report)
+  if(NOT report MATCHES "Confusion matrix" OR NOT report MATCHES "kiln demo")
+    message(FATAL_ERROR "kiln demo --device ${device}: report.html has no confusion matrix or command")
   endif()
 endforeach()
 if(NOT images_cuda EQUAL images_cpu)
