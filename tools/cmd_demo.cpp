@@ -12,13 +12,10 @@
 
 #include "data/mnist_idx.h"
 #include "engine/core/backend_info.h"
-#include "engine/core/cpu_threads.h"
 #include "engine/nn/init.h"
 #include "engine/train/trainer.h"
 #include "engine/train/progress.h"
 #include "models/cnn5.h"
-#include "report/run_folder.h"
-#include "report/run_report.h"
 #include "tools/commands.h"
 #include "tools/train_report.h"
 #include "tools/train_run.h"
@@ -45,15 +42,7 @@ void record_demo_run(const std::string& run_dir, const nlohmann::json& config, c
                      const std::string& model_description, const Device& device, const data::Dataset& train_set,
                      const data::Dataset& test_set, bool full, int64_t batch_size) {
   write_file_atomically(run_dir + "/config.json", [&](std::ostream& out) { out << config.dump(2) << "\n"; });
-  report::RunInfo info;
-  info.command = command_line();
-  info.model_description = model_description;
-  info.parameters = model.parameter_count();
-  info.trainable_parameters = model.parameter_count(true);
-  info.device = device.to_string();
-  const DeviceDescription described = describe_device(device);
-  info.device_name = described.name;
-  info.device_memory_mb = static_cast<double>(described.total_memory_bytes) / (1 << 20);
+  report::RunInfo info = run_info_of_process(model, model_description, device);
   info.data_source = std::string("Fashion-MNIST (") + (full ? "the full set" : "a stratified subset") +
                      "; the per-epoch validation is the test set)";
   info.channels = 1;
@@ -62,9 +51,6 @@ void record_demo_run(const std::string& run_dir, const nlohmann::json& config, c
   info.test_images = test_set.size();
   info.train_images_per_epoch = train_set.size() > batch_size ? train_set.size() / batch_size * batch_size
                                                               : train_set.size();
-  info.cpu_threads = cpu_threads();
-  info.kiln_version = kVersion;
-  info.started = report::local_time_stamp();
   report::write_run_info(run_dir, info, /*resumed=*/false);
 }
 

@@ -12,18 +12,27 @@
 
 namespace kiln::tools {
 
-void record_run_info(const std::string& run_dir, const BuiltModel& built, const nn::Module& model, const Device& device,
-                     const DataOptions& data_options, const PreparedData& data, int64_t batch_size, bool resumed,
-                     const std::string& feature_cache) {
+report::RunInfo run_info_of_process(const nn::Module& model, const std::string& model_description,
+                                    const Device& device) {
   report::RunInfo info;
   info.command = command_line();
-  info.model_description = built.description;
+  info.model_description = model_description;
   info.parameters = model.parameter_count();
   info.trainable_parameters = model.parameter_count(true);
   info.device = device.to_string();
   const DeviceDescription described = describe_device(device);
   info.device_name = described.name;
   info.device_memory_mb = static_cast<double>(described.total_memory_bytes) / (1 << 20);
+  info.cpu_threads = cpu_threads();
+  info.kiln_version = kVersion;
+  info.started = report::local_time_stamp();
+  return info;
+}
+
+void record_run_info(const std::string& run_dir, const BuiltModel& built, const nn::Module& model, const Device& device,
+                     const DataOptions& data_options, const PreparedData& data, int64_t batch_size, bool resumed,
+                     const std::string& feature_cache) {
+  report::RunInfo info = run_info_of_process(model, built.description, device);
   info.data_source = data_options.data;
   info.test_data = data_options.test_data;
   info.channels = data_options.channels;
@@ -34,9 +43,6 @@ void record_run_info(const std::string& run_dir, const BuiltModel& built, const 
   info.train_images_per_epoch = info.train_images > batch_size ? info.train_images / batch_size * batch_size
                                                                : info.train_images;
   info.feature_cache = feature_cache;
-  info.cpu_threads = cpu_threads();
-  info.kiln_version = kVersion;
-  info.started = report::local_time_stamp();
   report::write_run_info(run_dir, info, resumed);
 }
 

@@ -6,10 +6,17 @@
 
 #include "data/dataset.h"
 #include "engine/nn/module.h"
+#include "report/run_folder.h"
 #include "tools/data_options.h"
 #include "tools/model_options.h"
 
 namespace kiln::tools {
+
+// The run_info.json fields that do not depend on the data: this process's command
+// line, the model's description and parameter counts, the device's name and memory,
+// the CPU threads, kiln's version and the start time (kiln train and kiln demo).
+report::RunInfo run_info_of_process(const nn::Module& model, const std::string& model_description,
+                                    const Device& device);
 
 // Writes <run_dir>/run_info.json (report/run_folder.h RunInfo): this process's command
 // line, the model's description and parameter counts, the device's name and memory,
