@@ -4,10 +4,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 
@@ -35,9 +37,9 @@ TrialProcess::TrialProcess(const std::string& program, const std::vector<std::st
   // across fork; the child sets every handler back to the default and unblocks all
   // signals (a trial starts with a clean mask and no ignored signals, as from a
   // shell), and only then can a pending signal arrive, with its default action.
-  // glibc keeps signals 32 and 33 (below SIGRTMIN) for its threads and its
-  // sigaction refuses them, so a caller's disposition of those two passes through:
-  // they are glibc's own, and a glibc program sets them up itself.
+  // glibc keeps signals 32 and 33 (below SIGRTMIN) for its threads and its sigaction
+  // refuses them, so the child resets those in the kernel directly (CI's runner had
+  // them ignored, and that passed to the trial).
   sigset_t all_signals, caller_mask;
   sigfillset(&all_signals);
   pthread_sigmask(SIG_SETMASK, &all_signals, &caller_mask);
@@ -46,7 +48,18 @@ TrialProcess::TrialProcess(const std::string& program, const std::vector<std::st
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     sigemptyset(&default_action.sa_mask);
-    for (int s = 1; s < NSIG; ++s) ::sigaction(s, &default_action, nullptr);  // EINVAL for SIGKILL/SIGSTOP: fine
+    for (int s = 1; s < NSIG; ++s) ::sigaction(s, &default_action, nullptr);  // EINVAL for SIGKILL, SIGSTOP, 32, 33: fine
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+    // The kernel's struct sigaction on x86-64 and arm64: handler, flags, restorer, mask.
+    struct {
+      void (*handler)(int);
+      unsigned long flags;
+      void (*restorer)();
+      uint64_t mask;
+    } kernel_default{};
+    kernel_default.handler = SIG_DFL;
+    for (int s = 32; s < SIGRTMIN; ++s) ::syscall(SYS_rt_sigaction, s, &kernel_default, nullptr, sizeof(uint64_t));
+#endif
     sigset_t no_signals;
     sigemptyset(&no_signals);
     ::sigprocmask(SIG_SETMASK, &no_signals, nullptr);
