@@ -47,11 +47,14 @@ test-asan: setup
 
 # libFuzzer targets of tests/fuzz/ under ASan + UBSan (clang; docs/reliability.md).
 # fuzz-ci: every target over its seed corpus and regression files, then
-# FUZZ_CI_SECONDS (5) of fuzzing each; fuzz: FUZZ_SECONDS (600) per target.
+# FUZZ_CI_RUNS (20000) inputs of fuzzing each from a fixed seed, so that CI and this
+# machine run the same search (FUZZ_CI_SECONDS, 30, caps each target's time);
+# fuzz: FUZZ_SECONDS (600) of fresh exploring per target.
 FUZZ_SECONDS ?= 600
-FUZZ_CI_SECONDS ?= 5
+FUZZ_CI_SECONDS ?= 30
+FUZZ_CI_RUNS ?= 20000
 fuzz-ci:
-	FUZZ_CI_SECONDS=$(FUZZ_CI_SECONDS) JOBS=$(JOBS) bash scripts/fuzz_ci.sh
+	FUZZ_CI_SECONDS=$(FUZZ_CI_SECONDS) FUZZ_CI_RUNS=$(FUZZ_CI_RUNS) JOBS=$(JOBS) bash scripts/fuzz_ci.sh
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash scripts/fuzz.sh long

@@ -136,7 +136,7 @@ PackSetIndex read_pack_set_index(const std::string& index_path) {
     KILN_CHECK(json.is_object() && json.value("format", std::string()) == kFormat, where,
                " is not a pack set index (no \"format\": \"", kFormat, "\"); make one with `kiln pack DATA -o ",
                "NAME.kpacks --size 32,48,64`");
-    const int version = json.at("version").get<int>();
+    const int version = json_int(json.at("version"), where, "version");
     KILN_CHECK(version == kPackSetVersion, where, " has version ", version, ", this kiln reads ", kPackSetVersion,
                "; re-create it with `kiln pack`");
     index.sizes = json.at("sizes").get<std::vector<int64_t>>();

@@ -1,6 +1,7 @@
 #include "models/cnn5.h"
 
 #include "engine/core/checked_math.h"
+#include "engine/core/json_parse.h"
 
 namespace kiln::models {
 
@@ -43,7 +44,7 @@ Cnn5Config Cnn5Config::from_json(const nlohmann::json& json) {
     c.num_classes = json.at("num_classes").get<int64_t>();
     c.input_size = json.at("input_size").get<int64_t>();
     c.filters = json.at("filters").get<std::vector<int64_t>>();
-    c.kernel_sizes = json.at("kernel_sizes").get<std::vector<int>>();
+    c.kernel_sizes = json_ints(json.at("kernel_sizes"), "cnn5 configuration", "kernel_sizes");
     c.activation = parse_activation(json.at("activation").get<std::string>());
     c.dense_units = json.at("dense_units").get<int64_t>();
     c.batch_norm = json.at("batch_norm").get<bool>();

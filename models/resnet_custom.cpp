@@ -1,5 +1,6 @@
 #include "models/resnet_custom.h"
 
+#include "engine/core/json_parse.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/shape_ops.h"
 #include "models/blocks.h"
@@ -63,7 +64,7 @@ ResNetCustomConfig ResNetCustomConfig::from_json(const nlohmann::json& json) {
     KILN_CHECK(blocks == "basic" || blocks == "bottleneck", "resnet_custom configuration: blocks must be basic or ",
                "bottleneck, got '", blocks, "'");
     c.block = blocks == "basic" ? BlockKind::basic : BlockKind::bottleneck;
-    c.depths = json.at("depths").get<std::vector<int>>();
+    c.depths = json_ints(json.at("depths"), "resnet_custom configuration", "depths");
     c.widths = json.at("widths").get<std::vector<int64_t>>();
     c.stem = json.at("stem").get<std::string>();
     c.separable = json.at("separable").get<bool>();

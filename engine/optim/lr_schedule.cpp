@@ -58,8 +58,10 @@ std::string WarmupCosineLr::describe() const {
 
 CyclicLr::CyclicLr(CyclicMode mode, double base_lr, double max_lr, double step_size_up, double step_size_down,
                    double gamma, double optimizer_lr) {
-  KILN_CHECK(step_size_up > 0 && step_size_down > 0, "lr schedule cyclic: step sizes must be > 0, got up=",
-             step_size_up, ", down=", step_size_down);
+  // A half cycle shorter than one step means nothing, and a tiny one makes
+  // step / cycle overflow to inf and the position in the cycle inf - inf = NaN.
+  KILN_CHECK(step_size_up >= 1 && step_size_down >= 1, "lr schedule cyclic: step_size_up and step_size_down are ",
+             "steps and must be >= 1, got up=", step_size_up, ", down=", step_size_down);
   KILN_CHECK(optimizer_lr > 0, "lr schedule cyclic: the optimizer's lr must be > 0 to express lrs as factors");
   params_.kind = LrScheduleKind::cyclic;
   params_.cyclic_mode = mode;
@@ -85,8 +87,18 @@ OneCycleLr::OneCycleLr(OneCycleOptions o, double optimizer_lr) : options_(o) {
   KILN_CHECK(o.pct_start > 0 && o.pct_start < 1, "lr schedule onecycle: pct_start must lie in (0, 1), got ",
              o.pct_start);
   KILN_CHECK(optimizer_lr > 0, "lr schedule onecycle: the optimizer's lr must be > 0 to express lrs as factors");
+  // torch divides by both factors too (Python raises ZeroDivisionError for 0); a
+  // factor of 0, or one so small that the start or final lr overflows, would give
+  // inf lrs and then inf - inf = NaN between phases (found by tests/fuzz/fuzz_schedule.cpp).
+  KILN_CHECK(o.div_factor > 0 && o.final_div_factor > 0,
+             "lr schedule onecycle: div_factor and final_div_factor must be > 0, got div_factor=", o.div_factor,
+             ", final_div_factor=", o.final_div_factor);
   const double initial_lr = o.max_lr / o.div_factor;
   const double min_lr = initial_lr / o.final_div_factor;
+  KILN_CHECK(std::isfinite(initial_lr) && std::isfinite(min_lr),
+             "lr schedule onecycle: the start lr max_lr / div_factor = ", initial_lr,
+             " and final lr start / final_div_factor = ", min_lr, " must be finite (max_lr=", o.max_lr,
+             ", div_factor=", o.div_factor, ", final_div_factor=", o.final_div_factor, ")");
   const double total = static_cast<double>(o.total_steps);
   // torch's phase boundaries, fractional end steps included: {end_step, start_lr, end_lr}
   std::vector<double> phases;
@@ -96,6 +108,12 @@ OneCycleLr::OneCycleLr(OneCycleOptions o, double optimizer_lr) : options_(o) {
   } else {
     phases = {o.pct_start * total - 1, initial_lr, o.max_lr, total - 1, o.max_lr, min_lr};
   }
+  // torch divides by each phase's length and raises ZeroDivisionError for an empty
+  // one (pct_start * total == 1, say); here 0 / 0 would be a NaN lr.
+  for (size_t i = 0, start = 0; i < phases.size(); start = i, i += 3)
+    KILN_CHECK(phases[i] != (i == 0 ? 0.0 : phases[start]), "lr schedule onecycle: phase ", i / 3 + 1,
+               " has no steps (pct_start=", o.pct_start, ", total=", o.total_steps,
+               o.three_phase ? ", three_phase=1" : "", "); change pct_start or total");
   params_.kind = LrScheduleKind::onecycle;
   params_.total = total;
   params_.cosine_anneal = o.cosine_anneal ? 1 : 0;

@@ -120,10 +120,18 @@ KILN_LR_HOST_DEVICE inline double sin_small(double y) {
   return mul(mul(s, z), y) + y;
 }
 
-// cos(pi p) for p in [0, 1], folded onto |pi q| <= pi/4. The differences 0.5 - p
-// and 1 - p are exact there (Sterbenz), so the folding adds no rounding.
+// cos(pi p), folded onto |pi q| <= pi/4. The differences 0.5 - p and 1 - p are
+// exact on [0, 1] (Sterbenz), so the folding adds no rounding there. Any other p
+// (onecycle's pct outside its phase, when torch-legal settings give a phase of
+// negative length) is first brought into [0, 1] by cos's symmetry and period 2,
+// also exactly; the Taylor polynomials alone would be far off, or overflow.
 KILN_LR_HOST_DEVICE inline double cos_pi(double p) {
   const double pi = 3.141592653589793;
+  if (p < 0.0 || p > 1.0) {
+    p = p < 0.0 ? -p : p;
+    p = p - mul(2.0, floor_nonnegative(p / 2.0));  // [0, 2)
+    if (p > 1.0) p = 2.0 - p;
+  }
   if (p <= 0.25) return cos_small(mul(pi, p));
   if (p <= 0.75) return sin_small(mul(pi, 0.5 - p));
   return -cos_small(mul(pi, 1.0 - p));
@@ -167,6 +175,9 @@ KILN_LR_HOST_DEVICE inline double lr_schedule_factor(const LrScheduleParams& s, 
       double scale = 1.0;  // triangular
       if (s.cyclic_mode == CyclicMode::triangular2) scale = power(0.5, cycle - 1.0);  // exact: a power of 2
       if (s.cyclic_mode == CyclicMode::exp_range) scale = power(s.gamma, step);   // per step, not per cycle
+      // At the foot of a cycle the height is 0 whatever the scale; 0 * inf (gamma^step
+      // overflowed, far into a run) would be NaN.
+      if (base_height == 0.0) return s.low_lr / s.optimizer_lr;
       return (s.low_lr + mul(base_height, scale)) / s.optimizer_lr;
     }
     case LrScheduleKind::onecycle: {

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       kiln::optim::LrScheduleContext context;
       context.total_steps = total;
       const auto schedule = kiln::optim::make_lr_schedule(text, context);
-      for (int64_t step : {int64_t{0}, int64_t{1}, int64_t{17}, int64_t{999}, int64_t{1000}, int64_t{1} << 40})
+      for (int64_t step : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{17}, int64_t{500}, int64_t{999}, int64_t{1000},
+                           int64_t{1} << 20, int64_t{1} << 40})
         if (std::isnan(schedule->lr_factor(step))) __builtin_trap();
       (void)schedule->describe();
     } catch (const kiln::Error&) {

@@ -4,6 +4,8 @@
 // Fixture: tests/fixtures/make_fixtures.py, lr_schedule_cases().
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
 #include "engine/tensor/factory.h"
@@ -100,4 +102,36 @@ TEST_CASE("lr schedule specs: numbers beyond 2^53, inf and nan are refused befor
   // Found by tests/fuzz/fuzz_schedule.cpp: step_size=3.3e38 was cast to int64 (undefined behaviour).
   for (const char* spec : {"step:step_size=3.3e38", "cosine:warmup=1e300", "exponential:gamma=nan", "step:step_size=inf"})
     test::expect_error_containing([&] { optim::make_lr_schedule(spec, {0.1, 100}); }, {"needs a finite number"});
+}
+
+TEST_CASE("lr schedule onecycle: a div_factor of 0, or one that makes the start or final lr overflow, is refused") {
+  // Found by tests/fuzz/fuzz_schedule.cpp (corpus/schedule/regression_onecycle_div_factor_0.txt):
+  // div_factor=0 made the start lr inf, and the schedule's factor NaN.
+  for (const char* spec : {"onecycle:max_lr=0.1,total=1000,div_factor=0", "onecycle:max_lr=0.1,final_div_factor=0",
+                           "onecycle:max_lr=0.1,div_factor=-2"})
+    test::expect_error_containing([&] { optim::make_lr_schedule(spec, {0.1, 1000}); },
+                                  {"onecycle", "div_factor and final_div_factor must be > 0"});
+  test::expect_error_containing(
+      [&] { optim::make_lr_schedule("onecycle:max_lr=1e15,div_factor=1e-300", {0.1, 1000}); },
+      {"onecycle", "must be finite", "div_factor=1e-300"});
+  test::expect_error_containing(
+      [&] { optim::make_lr_schedule("onecycle:max_lr=1,div_factor=1e-300,final_div_factor=1e-300", {0.1, 1000}); },
+      {"onecycle", "final lr", "must be finite"});
+}
+
+TEST_CASE("lr schedules: settings torch refuses or that overflow give an error or a finite factor, never NaN") {
+  // Each gave a NaN factor before (found while fixing the div_factor finding above).
+  // onecycle with a phase of no steps: torch raises ZeroDivisionError there.
+  for (const char* spec : {"onecycle:pct_start=0.001", "onecycle:total=2,pct_start=0.5"})
+    test::expect_error_containing([&] { optim::make_lr_schedule(spec, {0.1, 1000}); },
+                                  {"onecycle", "phase 1 has no steps", "pct_start"});
+  // cyclic half cycles shorter than a step: step / cycle overflowed to inf.
+  test::expect_error_containing([&] { optim::make_lr_schedule("cyclic:max_lr=1,step_size_up=1e-300", {0.1, 1000}); },
+                                {"cyclic", "must be >= 1", "up=1e-300"});
+  // exp_range at the foot of a cycle far into a run: height 0 times gamma^step = inf.
+  const auto exp_range = optim::make_lr_schedule("cyclic:max_lr=1,mode=exp_range,gamma=1.1,step_size_up=1", {0.1, 1000});
+  CHECK(exp_range->lr_factor(int64_t{1} << 40) == doctest::Approx(1.0));  // base_lr / optimizer lr
+  // A phase of negative length (torch-legal): finite factors everywhere.
+  const auto negative = optim::make_lr_schedule("onecycle:total=2,pct_start=0.3,max_lr=0.1", {0.1, 2});
+  for (int64_t step : {int64_t{0}, int64_t{1}, int64_t{5}}) CHECK(std::isfinite(negative->lr_factor(step)));
 }

@@ -88,6 +88,23 @@ TEST_CASE("lr schedules: cos(pi p) of lr_schedule_math.h is within 2 ulps of lib
   CHECK(optim::lr_math::power(0.5, 10) == std::ldexp(1.0, -10));
 }
 
+TEST_CASE("lr schedules: cos(pi p) outside [0, 1] folds back by symmetry and period, finite however far") {
+  // onecycle's pct leaves [0, 1] when torch-legal settings give a phase of negative
+  // length; the Taylor polynomials alone were far off there (cos_pi(-3) was not -1).
+  double worst = 0;
+  for (int i = -500000; i <= 500000; ++i) {
+    const double p = i / 100000.0;  // [-5, 5]
+    worst = std::max(worst, std::abs(optim::lr_math::cos_pi(p) - std::cos(M_PI * p)));
+  }
+  CHECK(worst <= 1e-14);  // libm's side rounds pi * p, an error growing with |p|
+  CHECK(optim::lr_math::cos_pi(-3.0) == -1.0);
+  CHECK(optim::lr_math::cos_pi(4.0) == 1.0);
+  for (double p : {1e16, -1e16, 3e19, 1e300}) {
+    const double c = optim::lr_math::cos_pi(p);
+    CHECK((c >= -1.0 && c <= 1.0));
+  }
+}
+
 TEST_CASE("lr schedules: the device schedule equals the host's bit for bit in f32, 12000 steps of every kind" *
           doctest::test_suite("gpu")) {
   if (test::skip_without_gpu("device lr schedule")) return;

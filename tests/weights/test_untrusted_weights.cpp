@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "data/pack_set.h"
 #include "engine/core/checked_math.h"
 #include "engine/core/json_parse.h"
 #include "engine/tensor/factory.h"
@@ -219,4 +220,22 @@ TEST_CASE("untrusted onnx: a node with fewer inputs than its op needs is an erro
   auto net = models::make_model("resnet18", 10);
   test::expect_error_containing([&] { import_onnx(model, *net); },
                                 {"regression_add_with_one_input.onnx", "needs at least 2 inputs and one output"});
+}
+
+TEST_CASE("untrusted json: numbers beyond 2^63 and 32-bit fields beyond int's range are errors, not casts") {
+  // Found by tests/fuzz/fuzz_pack_set.cpp: a pack set index whose "version" was 1.8e35
+  // went through get<int>(), a float-to-int cast out of range (undefined behaviour).
+  test::expect_error_containing([] { parse_json_limited("{\"version\": 1.8e35}", "pack set 'a.kpacks'"); },
+                                {"pack set 'a.kpacks'", "1.8e+35", "beyond kiln's range"});
+  test::expect_error_containing([] { parse_json_limited("[1, -9.3e18]", "x.json"); }, {"x.json", "beyond"});
+  CHECK(parse_json_limited("[1.5, -9.2e18, 12345678901234567890]", "ok").size() == 3);
+  const nlohmann::json fields = parse_json_limited("{\"a\": 1e15, \"b\": 7, \"c\": [3, 5e9]}", "run.json");
+  CHECK(json_int(fields.at("b"), "run.json", "b") == 7);
+  test::expect_error_containing([&] { json_int(fields.at("a"), "run.json", "a"); },
+                                {"run.json", "\"a\" is 1e+15", "32-bit"});
+  test::expect_error_containing([&] { json_ints(fields.at("c"), "run.json", "c"); },
+                                {"run.json", "\"c\" holds 5000000000"});
+  const std::string path = test::fixture_dir() + "/../fuzz/corpus/pack_set/regression_float_version.kpacks";
+  test::expect_error_containing([&] { data::read_pack_set_index(path); },
+                                {"regression_float_version.kpacks", "beyond kiln's range"});
 }
