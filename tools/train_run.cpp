@@ -14,6 +14,7 @@
 #include "engine/augment/augment.h"
 #include "engine/core/backend_info.h"
 #include "engine/core/cpu_threads.h"
+#include "engine/core/json_parse.h"
 #include "engine/ops/conv.h"
 #include "engine/metrics/accumulator.h"
 #include "engine/nn/init.h"
@@ -228,6 +229,14 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     const std::string note = check_resume_matches(checkpoint->config, setup.config, o.resume);
     if (!note.empty()) std::printf("%s\n", note.c_str());
   }
+  // Refused before config.json and run_info.json are rewritten: a refused resume
+  // leaves the run folder as it was. The epoch is the one Trainer::resume starts at.
+  const int start_epoch =
+      checkpoint && checkpoint->progress.contains("epoch")
+          ? json_int(checkpoint->progress.at("epoch"), "checkpoint '" + o.resume + "' progress", "epoch") + 1
+          : 1;
+  KILN_CHECK(o.stop_after_epoch == 0 || start_epoch <= o.stop_after_epoch, "--stop-after-epoch ",
+             o.stop_after_epoch, ": the run would start at epoch ", start_epoch, ", after it");
   write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });
   record_run_info(o.run_dir, built, model, device, o.data, data, o.batch_size, !o.resume.empty(),
                   cache_plan.explanation);
@@ -255,8 +264,6 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
     first_step = checkpoint->progress.value("step", int64_t{0});
     std::printf("resumed from %s at epoch %d\n", o.resume.c_str(), trainer.next_epoch());
   }
-  KILN_CHECK(o.stop_after_epoch == 0 || trainer.next_epoch() <= o.stop_after_epoch, "--stop-after-epoch ",
-             o.stop_after_epoch, ": the run would start at epoch ", trainer.next_epoch(), ", after it");
   // The optimizer follows the schedule itself (the fused CUDA steps read the step
   // from device memory); the trainer's scale_lr each step sets the same lr.
   optimizer->set_lr_schedule(schedule->params(), first_step);

@@ -82,9 +82,12 @@ rows=$(($(wc -l < "$run/epochs.csv") - 1))
 [ "$rows" -eq 7 ] || fail "--stop-after-epoch 7 trained $rows epochs"
 grep -q '"after_epoch": 7' "$run/paused.json" 2> /dev/null || fail "no paused.json saying epoch 7 after the stop"
 [ ! -e "$run/test_metrics.json" ] || fail "a paused run must not have test metrics yet"
+cp "$run/run_info.json" "$work/run_info_before_refusal.json"
 "$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" --stop-after-epoch 5 > "$work/stop5.log" 2>&1 &&
   fail "--stop-after-epoch 5 on a run at epoch 8 must be refused"
 grep -q "stop-after-epoch 5: the run would start at epoch 8" "$work/stop5.log" || fail "refusal: $(tail -2 "$work/stop5.log")"
+cmp -s "$work/run_info_before_refusal.json" "$run/run_info.json" ||
+  fail "the refused resume rewrote run_info.json (a refusal must leave the run folder as it was)"
 "$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" --stop-after-epoch 19 > "$work/stop19.log" 2>&1 ||
   fail "--stop-after-epoch 19: $(tail -5 "$work/stop19.log")"
 "$kiln" "${args[@]}" --run-dir "$run" --resume "$run/last.safetensors" > "$work/stop_end.log" 2>&1 ||

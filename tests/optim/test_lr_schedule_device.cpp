@@ -88,7 +88,7 @@ TEST_CASE("lr schedules: cos(pi p) of lr_schedule_math.h is within 2 ulps of lib
   CHECK(optim::lr_math::power(0.5, 10) == std::ldexp(1.0, -10));
 }
 
-TEST_CASE("lr schedules: cos(pi p) outside [0, 1] folds back by symmetry and period, finite however far") {
+TEST_CASE("lr schedules: cos(pi p) outside 0..1 folds back by symmetry and period, finite however far") {
   // onecycle's pct leaves [0, 1] when torch-legal settings give a phase of negative
   // length; the Taylor polynomials alone were far off there (cos_pi(-3) was not -1).
   double worst = 0;
