@@ -47,8 +47,8 @@ test-asan: setup
 
 # libFuzzer targets of tests/fuzz/ under ASan + UBSan (clang; docs/reliability.md).
 # fuzz-ci: every target over its seed corpus and regression files, then
-# FUZZ_CI_RUNS (20000) inputs of fuzzing each from a fixed seed, so that CI and this
-# machine run the same search (FUZZ_CI_SECONDS, 30, caps each target's time);
+# FUZZ_CI_RUNS (20000) inputs of fuzzing each from a fixed seed, a search that repeats
+# rather than a fresh random one per run (FUZZ_CI_SECONDS, 30, caps each target's time);
 # fuzz: FUZZ_SECONDS (600) of fresh exploring per target.
 FUZZ_SECONDS ?= 600
 FUZZ_CI_SECONDS ?= 30
