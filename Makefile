@@ -11,8 +11,8 @@
 #   build-asan/     the same backend under AddressSanitizer + UndefinedBehaviorSanitizer:
 #                   the GPU tests (threads in reverse order) and the emulator's own tests;
 #   build-fuzz/     clang, ASan + UBSan, CPU only: every libFuzzer target over its seed
-#                   corpus and regression files, then a few seconds of fuzzing each
-#                   (make fuzz-ci; docs/reliability.md).
+#                   corpus and regression files, then 20,000 inputs of fuzzing each
+#                   from a fixed seed (make fuzz-ci; docs/reliability.md).
 # The GPU passes run the doctest binary with -ts=gpu (the doctest suite), one OpenMP
 # thread: the emulated cuDNN's small GEMMs lose more to OpenMP barriers than they gain.
 KILN_CUDA ?= AUTO
