@@ -156,7 +156,7 @@ Dataset open_pack(const std::string& path) {
   read_json_fields(where, [&] {
     dataset.class_names = metadata.at("class_names").get<std::vector<std::string>>();
     dataset.file_names = metadata.at("file_names").get<std::vector<std::string>>();
-    dataset.skipped = metadata.value("skipped", int64_t{0});
+    dataset.skipped = json_int64_or(metadata, "skipped", 0, where);
     dataset.source = path + " (packed from " + metadata.value("source", std::string("?")) + ")";
   });
   KILN_CHECK(static_cast<int64_t>(dataset.class_names.size()) == num_classes &&

@@ -139,11 +139,11 @@ PackSetIndex read_pack_set_index(const std::string& index_path) {
     const int version = json_int(json.at("version"), where, "version");
     KILN_CHECK(version == kPackSetVersion, where, " has version ", version, ", this kiln reads ", kPackSetVersion,
                "; re-create it with `kiln pack`");
-    index.sizes = json.at("sizes").get<std::vector<int64_t>>();
+    index.sizes = json_int64s(json.at("sizes"), where, "sizes");
     member_names = json.at("members").get<std::vector<std::string>>();
-    index.count = json.at("count").get<int64_t>();
-    index.channels = json.at("channels").get<int64_t>();
-    index.classes = json.at("classes").get<int64_t>();
+    index.count = json_int64(json.at("count"), where, "count");
+    index.channels = json_int64(json.at("channels"), where, "channels");
+    index.classes = json_int64(json.at("classes"), where, "classes");
     index.fit = json.value("fit", std::string("?"));
     index.source = json.value("source", std::string("?"));
   });

@@ -232,7 +232,12 @@ Split load_split(const std::string& path) {
   Split split;
   for (const char* key : {"seed", "mode", "train", "val", "test"})
     KILN_CHECK(json.contains(key), "split file '", path, "' has no key '", key, "'");
-  split.seed = json.at("seed").get<uint64_t>();
+  // get<uint64_t>() of a negative or huge float would be a cast out of range (undefined).
+  const nlohmann::json& seed = json.at("seed");
+  KILN_CHECK(seed.is_number_integer() ||
+                 (seed.is_number_float() && seed.get<double>() >= 0 && seed.get<double>() < 18446744073709551616.0),
+             "split file '", path, "': \"seed\" is ", seed.dump(), ", expected an unsigned 64-bit integer");
+  split.seed = seed.get<uint64_t>();
   split.mode = json.at("mode").get<std::string>();
   split.source = json.value("source", "");
   split.train = json.at("train").get<std::vector<std::string>>();

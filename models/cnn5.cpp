@@ -40,13 +40,13 @@ nlohmann::json Cnn5Config::to_json() const {
 Cnn5Config Cnn5Config::from_json(const nlohmann::json& json) {
   Cnn5Config c;
   try {
-    c.in_channels = json.at("in_channels").get<int64_t>();
-    c.num_classes = json.at("num_classes").get<int64_t>();
-    c.input_size = json.at("input_size").get<int64_t>();
-    c.filters = json.at("filters").get<std::vector<int64_t>>();
+    c.in_channels = json_int64(json.at("in_channels"), "cnn5 configuration", "in_channels");
+    c.num_classes = json_int64(json.at("num_classes"), "cnn5 configuration", "num_classes");
+    c.input_size = json_int64(json.at("input_size"), "cnn5 configuration", "input_size");
+    c.filters = json_int64s(json.at("filters"), "cnn5 configuration", "filters");
     c.kernel_sizes = json_ints(json.at("kernel_sizes"), "cnn5 configuration", "kernel_sizes");
     c.activation = parse_activation(json.at("activation").get<std::string>());
-    c.dense_units = json.at("dense_units").get<int64_t>();
+    c.dense_units = json_int64(json.at("dense_units"), "cnn5 configuration", "dense_units");
     c.batch_norm = json.at("batch_norm").get<bool>();
     c.dropout = json.at("dropout").get<double>();
     c.dropout_where = json.at("dropout_where").get<std::string>();

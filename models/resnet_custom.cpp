@@ -58,14 +58,14 @@ nlohmann::json ResNetCustomConfig::to_json() const {
 ResNetCustomConfig ResNetCustomConfig::from_json(const nlohmann::json& json) {
   ResNetCustomConfig c;
   try {
-    c.in_channels = json.at("in_channels").get<int64_t>();
-    c.num_classes = json.at("num_classes").get<int64_t>();
+    c.in_channels = json_int64(json.at("in_channels"), "resnet_custom configuration", "in_channels");
+    c.num_classes = json_int64(json.at("num_classes"), "resnet_custom configuration", "num_classes");
     const std::string blocks = json.at("blocks").get<std::string>();
     KILN_CHECK(blocks == "basic" || blocks == "bottleneck", "resnet_custom configuration: blocks must be basic or ",
                "bottleneck, got '", blocks, "'");
     c.block = blocks == "basic" ? BlockKind::basic : BlockKind::bottleneck;
     c.depths = json_ints(json.at("depths"), "resnet_custom configuration", "depths");
-    c.widths = json.at("widths").get<std::vector<int64_t>>();
+    c.widths = json_int64s(json.at("widths"), "resnet_custom configuration", "widths");
     c.stem = json.at("stem").get<std::string>();
     c.separable = json.at("separable").get<bool>();
     c.preact = json.at("preact").get<bool>();

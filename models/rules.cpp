@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "engine/core/json_parse.h"
 #include "engine/nn/layers.h"
 #include "models/blocks.h"
 #include "models/summary.h"
@@ -127,7 +128,7 @@ RulesReport check_rules(const RuleSet& rules, nn::Module* model, const nlohmann:
   if (run_rules && run_config == nullptr) report.not_checked.push_back("max-epochs, no-pretrained (no run config)");
   if (run_config) {
     if (rules.max_epochs >= 0) {
-      const int64_t epochs = run_config->value("epochs", int64_t{-1});
+      const int64_t epochs = json_int64_or(*run_config, "epochs", -1, "the run's config");
       if (epochs < 0) report.not_checked.push_back("max-epochs (config.json has no 'epochs')");
       if (epochs > rules.max_epochs)
         violate("max-epochs", "config.json", str("epochs ", epochs, " > ", rules.max_epochs));
@@ -172,7 +173,7 @@ RulesReport check_rules(const RuleSet& rules, nn::Module* model, const nlohmann:
   if (rules.max_params >= 0) verdict("max-params", no_model);
   if (rules.max_epochs >= 0)
     verdict("max-epochs", !run_config ? no_config
-                          : run_config->value("epochs", int64_t{-1}) < 0 ? "config.json has no 'epochs'"
+                          : json_int64_or(*run_config, "epochs", -1, "the run's config") < 0 ? "config.json has no 'epochs'"
                                                                          : nullptr);
   if (rules.no_pretrained) verdict("no-pretrained", no_config);
   if (rules.no_val_in_train) verdict("no-val-in-train", split ? nullptr : "no split.json");

@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/core/json_parse.h"
 #include "engine/core/rng.h"
 #include "engine/tensor/factory.h"
 #include "models/cnn5.h"
@@ -55,7 +56,7 @@ int run_export_onnx() {
     LoadedRun run = load_run(o.checkpoint, Device::cpu());
     model = run.model.module;
     const int64_t channels = run.model.config.value("arch", "") == "cnn5"
-                                 ? run.model.config.at("cnn5").at("in_channels").get<int64_t>() : 3;
+                                 ? json_int64(run.model.config.at("cnn5").at("in_channels"), "the run's config", "in_channels") : 3;
     export_options.input_shape = Shape{channels, run.model.image.out_size, run.model.image.out_size};
     export_options.metadata = {{"kiln.arch", run.model.config.value("arch", "")},
                                {"kiln.input_mean", join(run.model.image.mean)},

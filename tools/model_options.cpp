@@ -184,11 +184,11 @@ BuiltModel build_model_from_config(const nlohmann::json& run_config) {
       const auto config = models::ResNetCustomConfig::from_json(model.at("resnet_custom"));
       built.module = models::make_resnet_custom(config);
       built.description = config.to_string();
-      built.image.out_size = run_config.at("data").at("size").get<int64_t>();
+      built.image.out_size = json_int64(run_config.at("data").at("size"), "the run's config", "data.size");
     } else {
-      built.module = models::make_model(arch, model.at("num_classes").get<int64_t>());
+      built.module = models::make_model(arch, json_int64(model.at("num_classes"), "the run's config", "num_classes"));
       built.description = arch;
-      built.image.out_size = run_config.at("data").at("size").get<int64_t>();
+      built.image.out_size = json_int64(run_config.at("data").at("size"), "the run's config", "data.size");
     }
     built.config = model;
     built.image.mean = run_config.at("image").at("mean").get<std::vector<double>>();

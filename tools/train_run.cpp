@@ -261,7 +261,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   int64_t first_step = 0;
   if (checkpoint) {
     trainer.resume(*checkpoint);
-    first_step = checkpoint->progress.value("step", int64_t{0});
+    first_step = json_int64_or(checkpoint->progress, "step", 0, "checkpoint '" + o.resume + "' progress");
     std::printf("resumed from %s at epoch %d\n", o.resume.c_str(), trainer.next_epoch());
   }
   // The optimizer follows the schedule itself (the fused CUDA steps read the step

@@ -66,7 +66,7 @@ void restore_model(nn::Module& model, const Checkpoint& c) {
   std::map<std::string, int64_t> extra;
   for (auto& item : c.extra_state.items())
     extra[item.key()] =
-        read_json_fields("checkpoint: extra state '" + item.key() + "'", [&] { return item.value().get<int64_t>(); });
+        read_json_fields("checkpoint: extra state '" + item.key() + "'", [&] { return json_int64(item.value(), "checkpoint", item.key().c_str()); });
   model.load_extra_state(extra);
 }
 

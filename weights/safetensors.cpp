@@ -78,8 +78,8 @@ SafeTensors load_safetensors(const std::string& path) {
     }
     KILN_CHECK(entry.is_object(), where, ": entry is not an object with dtype, shape and data_offsets");
     const auto [dtype_text, dims, offsets] = read_json_fields(where, [&] {
-      return std::tuple(entry.at("dtype").get<std::string>(), entry.at("shape").get<std::vector<int64_t>>(),
-                        entry.at("data_offsets").get<std::vector<int64_t>>());
+      return std::tuple(entry.at("dtype").get<std::string>(), json_int64s(entry.at("shape"), where, "shape"),
+                        json_int64s(entry.at("data_offsets"), where, "data_offsets"));
     });
     const DType dtype = dtype_from_name(dtype_text, path, key);
     KILN_CHECK(static_cast<int64_t>(dims.size()) <= kMaxTensorRank, where, ": shape has ", dims.size(),

@@ -10,51 +10,57 @@ namespace kiln {
 
 namespace {
 struct TooDeep {};
-struct FloatOutOfRange {
-  double value;
-};
 }  // namespace
 
 nlohmann::json parse_json_limited(std::string_view text, const std::string& what) {
   // nlohmann's parser is iterative, but dump() and a few readers recurse: the callback
   // sees every value's depth while parsing and stops at the limit.
-  // It also refuses a non-integer number beyond int64's range: a reader's
-  // get<int64_t>() of one would be a float-to-integer cast out of range, undefined
-  // behaviour (1.8e35 as a pack set's "version", found by tests/fuzz/fuzz_pack_set.cpp);
-  // no number in a kiln file comes near 2^63. Readers of 32-bit fields go through
-  // json_int() below for the same reason.
-  const nlohmann::json::parser_callback_t limits = [](int depth, nlohmann::json::parse_event_t event,
-                                                      nlohmann::json& parsed) {
+  const nlohmann::json::parser_callback_t limit_depth = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
     if (depth > kMaxJsonDepth) throw TooDeep{};
-    if (event == nlohmann::json::parse_event_t::value && parsed.is_number_float()) {
-      const double x = parsed.get<double>();
-      if (!(x > -9223372036854775808.0 && x < 9223372036854775808.0)) throw FloatOutOfRange{x};
-    }
     return true;
   };
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), limits);
+    return nlohmann::json::parse(text.begin(), text.end(), limit_depth);
   } catch (const TooDeep&) {
     KILN_FAIL(what, ": JSON nested deeper than ", kMaxJsonDepth, " levels (kiln's limit; no kiln file nests so deep)");
-  } catch (const FloatOutOfRange& e) {
-    KILN_FAIL(what, ": the number ", e.value, " is beyond kiln's range for a file (magnitude below 2^63)");
   } catch (const nlohmann::json::exception& e) {
     KILN_FAIL(what, ": not valid JSON: ", e.what());
   }
 }
 
+int64_t json_int64(const nlohmann::json& value, const std::string& what, const char* field) {
+  if (value.is_number_float()) {
+    const double x = value.get<double>();
+    KILN_CHECK(x > -9223372036854775808.0 && x < 9223372036854775808.0, what, ": \"", field, "\" is ", value.dump(),
+               ", outside the range of a 64-bit integer");
+  }
+  return value.get<int64_t>();  // in range, or not a number: nlohmann's type error
+}
+
+std::vector<int64_t> json_int64s(const nlohmann::json& value, const std::string& what, const char* field) {
+  if (!value.is_array()) return value.get<std::vector<int64_t>>();  // nlohmann's type error
+  std::vector<int64_t> out;
+  out.reserve(value.size());
+  for (const nlohmann::json& item : value) out.push_back(json_int64(item, what, field));
+  return out;
+}
+
+int64_t json_int64_or(const nlohmann::json& object, const char* field, int64_t fallback, const std::string& what) {
+  return object.is_object() && object.contains(field) ? json_int64(object.at(field), what, field) : fallback;
+}
+
 int json_int(const nlohmann::json& value, const std::string& what, const char* field) {
-  const int64_t wide = value.get<int64_t>();  // a float is in int64's range (above)
+  const int64_t wide = json_int64(value, what, field);
   KILN_CHECK(wide >= INT32_MIN && wide <= INT32_MAX, what, ": \"", field, "\" is ", value.dump(),
-             ", beyond the 32-bit range this field has");
+             ", outside the range of a 32-bit integer");
   return static_cast<int>(wide);
 }
 
 std::vector<int> json_ints(const nlohmann::json& value, const std::string& what, const char* field) {
   std::vector<int> out;
-  for (const int64_t wide : value.get<std::vector<int64_t>>()) {
+  for (const int64_t wide : json_int64s(value, what, field)) {
     KILN_CHECK(wide >= INT32_MIN && wide <= INT32_MAX, what, ": \"", field, "\" holds ", wide,
-               ", beyond the 32-bit range this field has");
+               ", outside the range of a 32-bit integer");
     out.push_back(static_cast<int>(wide));
   }
   return out;

@@ -3,6 +3,7 @@
 // kMaxJsonDepth becomes a kiln::Error naming `what` (the file and the field) and the
 // byte offset, instead of an nlohmann exception or a stack overflow.
 #pragma once
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -10,14 +11,20 @@
 
 namespace kiln {
 
-// Also refuses a non-integer number of magnitude 2^63 or more (see the .cpp).
 nlohmann::json parse_json_limited(std::string_view text, const std::string& what);
 
-// A 32-bit integer field of JSON from parse_json_limited: get<int>() of a float
-// beyond int's range is undefined behaviour, so it is read as int64 and checked;
-// the error names `what` and `field`.
+// Integer fields of JSON read from a file. nlohmann's get<int64_t>() or get<int>() of a
+// float casts it, which is undefined behaviour beyond the integer's range (found by
+// tests/fuzz/fuzz_pack_set.cpp: a pack set "version" of 1.8e35 through get<int>()).
+// These read a value as get<> does (a float in range is truncated, as before), refuse
+// one out of range with an error naming `what` and `field`, and leave a wrong type (a
+// string, say) to nlohmann's type error, which read_json_fields turns into a kiln::Error.
+int64_t json_int64(const nlohmann::json& value, const std::string& what, const char* field);
+std::vector<int64_t> json_int64s(const nlohmann::json& value, const std::string& what, const char* field);
 int json_int(const nlohmann::json& value, const std::string& what, const char* field);
 std::vector<int> json_ints(const nlohmann::json& value, const std::string& what, const char* field);
+// object[field], or `fallback` where the object has no such field (json::value's rule).
+int64_t json_int64_or(const nlohmann::json& object, const char* field, int64_t fallback, const std::string& what);
 
 [[noreturn]] void throw_json_field_error(const std::string& what, const char* detail);
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "engine/core/check.h"
+#include "engine/core/json_parse.h"
 
 namespace kiln::metrics {
 namespace {
@@ -59,7 +60,7 @@ nlohmann::json DecisionRule::to_json() const {
 DecisionRule DecisionRule::from_json(const nlohmann::json& j) {
   DecisionRule rule;
   rule.thresholds = j.at("thresholds").get<std::vector<double>>();
-  rule.top_k = j.value("top_k", int64_t{0});
+  rule.top_k = json_int64_or(j, "top_k", 0, "multi-label decision rule");
   rule.at_least_one = j.value("at_least_one", false);
   return rule;
 }

@@ -150,22 +150,25 @@ Checkpoint Trainer::make_checkpoint(int epoch, int64_t batches_done, double loss
 void Trainer::resume(const Checkpoint& c) {
   restore_model(model_, c);
   optimizer_.load_state_dict(c.optimizer, parameter_names(model_, optimizer_));
-  // 32-bit fields through json_int: get<int>() of an out-of-range float is undefined.
+  // Integer fields through json_parse.h: get<int>() of an out-of-range float is undefined.
   const auto progress_int = [&](const char* field) {
     return c.progress.contains(field) ? json_int(c.progress.at(field), "checkpoint progress", field) : 0;
   };
+  const auto progress_int64 = [&](const char* field) {
+    return json_int64_or(c.progress, field, 0, "checkpoint progress");
+  };
   next_epoch_ = progress_int("epoch") + 1;
-  step_ = c.progress.value("step", int64_t{0});
+  step_ = progress_int64("step");
   best_metric_ = c.progress.value("best_metric", 0.0);
   has_best_ = c.progress.value("has_best", false);
   epochs_without_improvement_ = progress_int("epochs_without_improvement");
-  resume_batches_ = c.progress.value("epoch_batches_done", int64_t{0});
+  resume_batches_ = progress_int64("epoch_batches_done");
   resume_loss_sum_ = c.progress.value("epoch_loss_sum", 0.0);
   resume_correct_ = c.progress.value("epoch_correct", 0.0);
-  resume_seen_ = c.progress.value("epoch_seen", int64_t{0});
+  resume_seen_ = progress_int64("epoch_seen");
   if (loss_scaler_ && c.progress.contains("loss_scale"))
     loss_scaler_->restore(c.progress.value("loss_scale", 65536.0), progress_int("loss_scale_good_steps"),
-                          c.progress.value("loss_scale_skipped_steps", int64_t{0}));
+                          progress_int64("loss_scale_skipped_steps"));
 }
 
 Evaluation evaluate_batches(const data::Dataset& dataset, int64_t batch_size,
