@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "engine/core/backend_info.h"
+#include "engine/core/json_parse.h"
 #include "report/image.h"
 #include "weights/atomic_file.h"
 
@@ -209,7 +210,7 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
     html += section_start("hardest", "Hardest images");
     html += "<p class=\"note\">The " + std::to_string(h["examples"].size()) + " images of the " +
             html_escape(about.value("subset", std::string("?"))) + " subset (" +
-            std::to_string(about.value("images", int64_t{0})) + " images) with the highest cross-entropy under " +
+            std::to_string(json_int64_or(about, "images", 0, "hardest.json")) + " images) with the highest cross-entropy under " +
             html_escape(about.value("checkpoint", std::string("?"))) +
             ", hardest first (<code>kiln eval --hardest</code>; the full list is hardest.csv). A confident mistake "
             "and a hesitant correct answer both score high: look for wrong labels, look-alike classes and objects "
@@ -219,8 +220,8 @@ std::string run_report_html(const RunReportInputs& inputs, const std::vector<Rep
               base64(inputs.hardest_png) + "\">\n";
     std::vector<std::vector<std::string>> rows;
     for (const nlohmann::json& c : h["classes"])
-      rows.push_back({c.value("class", std::string()), std::to_string(c.value("hardest", int64_t{0})) + " / " +
-                                                           std::to_string(c.value("images", int64_t{0})),
+      rows.push_back({c.value("class", std::string()), std::to_string(json_int64_or(c, "hardest", 0, "hardest.json")) + " / " +
+                                                           std::to_string(json_int64_or(c, "images", 0, "hardest.json")),
                       format_fixed(c.value("mean_loss", 0.0), 3)});
     html += table_html({"class", "hardest / images", "mean loss of its hardest"}, rows) + section_end();
   }
