@@ -150,7 +150,7 @@ RunRecord read_run_folder(const std::string& dir) {
       KILN_CHECK(false, "report: '", log_path, "' line ", line_number, " is not JSON: ", e.what());
     }
     EpochRow row;
-    row.epoch = j.contains("epoch") ? json_int(j.at("epoch"), log_path, "epoch") : 0;
+    row.epoch = json_int_or(j, "epoch", 0, log_path);
     row.lr = number_or(j, "lr");
     row.train_loss = number_or(j, "train_loss");
     row.train_accuracy = number_or(j, "train_accuracy");

@@ -231,10 +231,7 @@ TrainOutcome train_and_evaluate(const TrainOptions& options, bool print_test_tab
   }
   // Refused before config.json and run_info.json are rewritten: a refused resume
   // leaves the run folder as it was. The epoch is the one Trainer::resume starts at.
-  const int start_epoch =
-      checkpoint && checkpoint->progress.contains("epoch")
-          ? json_int(checkpoint->progress.at("epoch"), "checkpoint '" + o.resume + "' progress", "epoch") + 1
-          : 1;
+  const int start_epoch = checkpoint ? train::epoch_resumed_from(*checkpoint) : 1;
   KILN_CHECK(o.stop_after_epoch == 0 || start_epoch <= o.stop_after_epoch, "--stop-after-epoch ",
              o.stop_after_epoch, ": the run would start at epoch ", start_epoch, ", after it");
   write_file_atomically(o.run_dir + "/config.json", [&](std::ostream& out) { out << setup.config.dump(2) << "\n"; });

@@ -57,13 +57,15 @@ int json_int(const nlohmann::json& value, const std::string& what, const char* f
 }
 
 std::vector<int> json_ints(const nlohmann::json& value, const std::string& what, const char* field) {
+  if (!value.is_array()) return value.get<std::vector<int>>();  // nlohmann's type error
   std::vector<int> out;
-  for (const int64_t wide : json_int64s(value, what, field)) {
-    KILN_CHECK(wide >= INT32_MIN && wide <= INT32_MAX, what, ": \"", field, "\" holds ", wide,
-               ", outside the range of a 32-bit integer");
-    out.push_back(static_cast<int>(wide));
-  }
+  out.reserve(value.size());
+  for (const nlohmann::json& item : value) out.push_back(json_int(item, what, field));
   return out;
+}
+
+int json_int_or(const nlohmann::json& object, const char* field, int fallback, const std::string& what) {
+  return object.is_object() && object.contains(field) ? json_int(object.at(field), what, field) : fallback;
 }
 
 void throw_json_field_error(const std::string& what, const char* detail) {

@@ -25,6 +25,7 @@ int json_int(const nlohmann::json& value, const std::string& what, const char* f
 std::vector<int> json_ints(const nlohmann::json& value, const std::string& what, const char* field);
 // object[field], or `fallback` where the object has no such field (json::value's rule).
 int64_t json_int64_or(const nlohmann::json& object, const char* field, int64_t fallback, const std::string& what);
+int json_int_or(const nlohmann::json& object, const char* field, int fallback, const std::string& what);
 
 [[noreturn]] void throw_json_field_error(const std::string& what, const char* detail);
 

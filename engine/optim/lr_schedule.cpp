@@ -110,10 +110,13 @@ OneCycleLr::OneCycleLr(OneCycleOptions o, double optimizer_lr) : options_(o) {
   }
   // torch divides by each phase's length and raises ZeroDivisionError for an empty
   // one (pct_start * total == 1, say); here 0 / 0 would be a NaN lr.
-  for (size_t i = 0, start = 0; i < phases.size(); start = i, i += 3)
-    KILN_CHECK(phases[i] != (i == 0 ? 0.0 : phases[start]), "lr schedule onecycle: phase ", i / 3 + 1,
-               " has no steps (pct_start=", o.pct_start, ", total=", o.total_steps,
-               o.three_phase ? ", three_phase=1" : "", "); change pct_start or total");
+  double phase_start = 0;
+  for (size_t i = 0; i < phases.size(); i += 3) {
+    KILN_CHECK(phases[i] != phase_start, "lr schedule onecycle: phase ", i / 3 + 1, " has no steps (pct_start=",
+               o.pct_start, ", total=", o.total_steps, o.three_phase ? ", three_phase=1" : "",
+               "); change pct_start or total");
+    phase_start = phases[i];
+  }
   params_.kind = LrScheduleKind::onecycle;
   params_.total = total;
   params_.cosine_anneal = o.cosine_anneal ? 1 : 0;

@@ -147,17 +147,19 @@ Checkpoint Trainer::make_checkpoint(int epoch, int64_t batches_done, double loss
   return c;
 }
 
+int epoch_resumed_from(const Checkpoint& c) {
+  return json_int_or(c.progress, "epoch", 0, "checkpoint progress") + 1;
+}
+
 void Trainer::resume(const Checkpoint& c) {
   restore_model(model_, c);
   optimizer_.load_state_dict(c.optimizer, parameter_names(model_, optimizer_));
   // Integer fields through json_parse.h: get<int>() of an out-of-range float is undefined.
-  const auto progress_int = [&](const char* field) {
-    return c.progress.contains(field) ? json_int(c.progress.at(field), "checkpoint progress", field) : 0;
-  };
+  const auto progress_int = [&](const char* field) { return json_int_or(c.progress, field, 0, "checkpoint progress"); };
   const auto progress_int64 = [&](const char* field) {
     return json_int64_or(c.progress, field, 0, "checkpoint progress");
   };
-  next_epoch_ = progress_int("epoch") + 1;
+  next_epoch_ = epoch_resumed_from(c);
   step_ = progress_int64("step");
   best_metric_ = c.progress.value("best_metric", 0.0);
   has_best_ = c.progress.value("has_best", false);

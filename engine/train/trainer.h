@@ -127,6 +127,11 @@ Evaluation evaluate_batches(const data::Dataset& dataset, int64_t batch_size,
                             const std::function<Tensor(int64_t start, int64_t n)>& host_logits_of,
                             const MultiLabelSetup& multi_label = {});
 
+// The epoch a run resumed from `checkpoint` starts at (its progress "epoch" + 1):
+// what Trainer::resume sets, and what `kiln train` checks --stop-after-epoch against
+// before it touches the run folder.
+int epoch_resumed_from(const Checkpoint& checkpoint);
+
 class Trainer {
  public:
   // lr_factor(step) multiplies each parameter group's base lr before step `step`.

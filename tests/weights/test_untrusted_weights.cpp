@@ -237,7 +237,10 @@ TEST_CASE("untrusted json: integer fields beyond their type's range are errors, 
   test::expect_error_containing([&] { json_int(fields.at("a"), "run.json", "a"); },
                                 {"run.json", "\"a\" is 1e+15", "32-bit"});
   test::expect_error_containing([&] { json_ints(fields.at("c"), "run.json", "c"); },
-                                {"run.json", "\"c\" holds 5000000000"});
+                                {"run.json", "\"c\" is 5000000000", "32-bit"});
+  CHECK(json_int_or(fields, "b", -1, "run.json") == 7);
+  CHECK(json_int_or(fields, "missing", -1, "run.json") == -1);
+  test::expect_error_containing([&] { json_int_or(fields, "a", 0, "run.json"); }, {"\"a\" is 1e+15", "32-bit"});
   test::expect_error_containing([&] { json_int64(fields.at("d"), "run.json", "d"); }, {"\"d\" is -9.3e+18", "64-bit"});
   test::expect_error_containing([&] { json_int64s(fields.at("e"), "run.json", "e"); }, {"\"e\" is 2e+19", "64-bit"});
   test::expect_error_containing([&] { json_int64_or(fields, "d", 0, "run.json"); }, {"\"d\""});
